@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class TrackerConfig(AppConfig):
+    name = "tracker"
+    verbose_name = "Tracker"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  (security event logging)
