@@ -1,0 +1,149 @@
+"""One factory per model, each valid with no arguments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import factory
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from factory.django import DjangoModelFactory
+
+from inspections.models import Finding, Grading, Inspection, Organisation, Region, Theme
+from tracker.models import ActionPlan, Evidence, Update, User
+
+PASSWORD = "correct-horse-battery-staple"
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def pdf_upload(name: str = "evidence.pdf", content: bytes = PDF_BYTES) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+class RegionFactory(DjangoModelFactory):
+    class Meta:
+        model = Region
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Region {n}")
+    slug = factory.Sequence(lambda n: f"region-{n}")
+
+
+class OrganisationFactory(DjangoModelFactory):
+    class Meta:
+        model = Organisation
+
+    name = factory.Sequence(lambda n: f"Force {n} Constabulary")
+    short_name = factory.Sequence(lambda n: f"Force {n}")
+    slug = factory.Sequence(lambda n: f"force-{n}")
+    kind = Organisation.Kind.FORCE
+    region = factory.SubFactory(RegionFactory)
+
+
+class InspectionFactory(DjangoModelFactory):
+    class Meta:
+        model = Inspection
+
+    title = factory.Sequence(lambda n: f"Inspection {n}")
+    slug = factory.Sequence(lambda n: f"inspection-{n}")
+    programme = Inspection.Programme.SOC
+    published_on = dt.date(2024, 8, 30)
+
+
+class ThemeFactory(DjangoModelFactory):
+    class Meta:
+        model = Theme
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Theme {n}")
+    slug = factory.Sequence(lambda n: f"theme-{n}")
+
+
+class GradingFactory(DjangoModelFactory):
+    class Meta:
+        model = Grading
+
+    inspection = factory.SubFactory(InspectionFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    area = "Overall"
+    grade = Grading.Grade.GOOD
+
+
+class FindingFactory(DjangoModelFactory):
+    class Meta:
+        model = Finding
+
+    inspection = factory.SubFactory(InspectionFactory)
+    kind = Finding.Kind.RECOMMENDATION
+    reference = factory.Sequence(lambda n: f"R{n}")
+    text = factory.Sequence(lambda n: f"The force should make sure it has enough intelligence analysts ({n}).")
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    first_name = "Sam"
+    last_name = factory.Sequence(lambda n: f"Officer{n}")
+    organisation = factory.SubFactory(OrganisationFactory)
+    role = User.Role.STAFF
+    password = factory.django.Password(PASSWORD)
+
+
+class StaffFactory(UserFactory):
+    role = User.Role.STAFF
+
+
+class ManagerFactory(UserFactory):
+    role = User.Role.MANAGER
+
+
+class InspectorFactory(UserFactory):
+    role = User.Role.INSPECTOR
+    organisation = None
+
+
+class AdminFactory(UserFactory):
+    role = User.Role.INSPECTOR
+    organisation = None
+    is_staff = True
+    is_superuser = True
+
+
+class ActionPlanFactory(DjangoModelFactory):
+    class Meta:
+        model = ActionPlan
+
+    finding = factory.SubFactory(FindingFactory)
+    organisation = factory.SubFactory(OrganisationFactory)
+    status = ActionPlan.Status.IN_PROGRESS
+    target_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=90))
+    original_target_date = factory.SelfAttribute("target_date")
+    percent_complete = 20
+
+
+class UpdateFactory(DjangoModelFactory):
+    class Meta:
+        model = Update
+
+    plan = factory.SubFactory(ActionPlanFactory)
+    author = factory.SubFactory(StaffFactory, organisation=factory.SelfAttribute("..plan.organisation"))
+    kind = Update.Kind.PROGRESS
+    note = "Analyst recruitment campaign launched."
+
+
+class EvidenceFactory(DjangoModelFactory):
+    class Meta:
+        model = Evidence
+
+    update = factory.SubFactory(UpdateFactory)
+    file = factory.django.FileField(filename="evidence.pdf", data=PDF_BYTES)
+    original_name = "evidence.pdf"
+    size = len(PDF_BYTES)
+    sha256 = factory.LazyFunction(lambda: __import__("hashlib").sha256(PDF_BYTES).hexdigest())
+    content_type = "application/pdf"
+    uploaded_by = factory.SelfAttribute("update.author")
