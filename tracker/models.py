@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
@@ -102,14 +103,28 @@ class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
         return self.annotate(rag_value=rag_expression(today))
 
     def for_list(self) -> ActionPlanQuerySet:
-        return self.select_related(
-            "finding__inspection", "organisation", "owner"
-        ).with_rag()
+        return self.select_related("finding__inspection", "organisation", "owner").with_rag()
+
+    def completion(self, *group_by: str, today: dt.date | None = None) -> models.QuerySet:
+        """Counts per group, computed in the database: total, open, reported complete, verified, overdue."""
+        today = today or timezone.localdate()
+        S = ActionPlan.Status
+        return (
+            self.values(*group_by)
+            .annotate(
+                total=models.Count("pk", distinct=True),
+                open=models.Count("pk", filter=Q(status__in=ActionPlan.OPEN_STATUSES), distinct=True),
+                reported=models.Count("pk", filter=Q(status__in=ActionPlan.REPORTED_COMPLETE_STATUSES), distinct=True),
+                verified=models.Count("pk", filter=Q(status=S.CLOSED), distinct=True),
+                overdue=models.Count(
+                    "pk", filter=Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=today), distinct=True
+                ),
+            )
+            .order_by(*group_by)
+        )
 
     def for_detail(self) -> ActionPlanQuerySet:
-        return self.select_related(
-            "finding__inspection", "finding__cause_of_concern", "organisation", "owner"
-        )
+        return self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
 
 
 def rag_expression(today: dt.date | None = None) -> Case:
@@ -163,9 +178,7 @@ class ActionPlan(models.Model):
     REPORTED_COMPLETE_STATUSES = (Status.SIGNED_OFF, Status.CLOSED)
 
     finding = models.ForeignKey("inspections.Finding", models.PROTECT, related_name="action_plans")
-    organisation = models.ForeignKey(
-        "inspections.Organisation", models.PROTECT, related_name="action_plans"
-    )
+    organisation = models.ForeignKey("inspections.Organisation", models.PROTECT, related_name="action_plans")
     status = models.CharField(max_length=20, choices=Status, default=Status.NOT_STARTED)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="owned_plans"
@@ -190,10 +203,10 @@ class ActionPlan(models.Model):
     class Meta:
         ordering = ["target_date", "pk"]
         constraints = [
-            models.UniqueConstraint(fields=["finding", "organisation"], name="actionplan_one_per_finding_organisation"),
-            models.CheckConstraint(
-                condition=Q(percent_complete__lte=100), name="actionplan_percent_complete_max_100"
+            models.UniqueConstraint(
+                fields=["finding", "organisation"], name="actionplan_one_per_finding_organisation"
             ),
+            models.CheckConstraint(condition=Q(percent_complete__lte=100), name="actionplan_percent_complete_max_100"),
         ]
         indexes = [
             models.Index(fields=["organisation", "status"], name="actionplan_org_status_idx"),
@@ -242,9 +255,7 @@ class ActionPlan(models.Model):
     @property
     def is_overdue(self) -> bool:
         return bool(
-            self.target_date
-            and self.target_date < timezone.localdate()
-            and self.status in self.OVERDUE_STATUSES
+            self.target_date and self.target_date < timezone.localdate() and self.status in self.OVERDUE_STATUSES
         )
 
     @property
@@ -360,4 +371,3 @@ class DigestLog(models.Model):
 
     def __str__(self) -> str:
         return f"Digest for {self.user_id} on {self.sent_on}"
-

@@ -111,8 +111,7 @@ def _apply(
     status_from = locked.status
     if change.status_to and change.status_to != status_from and not locked.can_move_to(change.status_to):
         raise ValidationError(
-            f"A plan that is {locked.get_status_display().lower()} cannot become "
-            f"{S(change.status_to).label.lower()}.",
+            f"A plan that is {locked.get_status_display().lower()} cannot become {S(change.status_to).label.lower()}.",
             code="invalid_transition",
         )
     if needs_evidence and not checked and not Evidence.objects.filter(update__plan=locked).exists():
@@ -245,7 +244,9 @@ def submit_for_sign_off(
 
     def build(locked: ActionPlan) -> Change:
         _expect(locked, (S.IN_PROGRESS,), "Submitting for sign-off")
-        return Change(kind=Update.Kind.STATUS, note=statement, status_to=S.SUBMITTED, plan_fields={"summary": statement})
+        return Change(
+            kind=Update.Kind.STATUS, note=statement, status_to=S.SUBMITTED, plan_fields={"summary": statement}
+        )
 
     return _apply(plan=plan, user=user, allowed=permissions.can_record_progress, build=build,
                   expected_version=expected_version, files=files, needs_evidence=True)  # fmt: skip
@@ -264,9 +265,7 @@ def sign_off(*, plan: ActionPlan, user: User, comment: str, expected_version: in
 
 
 @transaction.atomic
-def return_submission(
-    *, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None
-) -> Update:
+def return_submission(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     return _status_change(
         plan=plan, user=user, allowed=permissions.can_manage, sources=(S.SUBMITTED,),
         action="Returning", kind=Update.Kind.REVIEW, status_to=S.IN_PROGRESS,
@@ -365,9 +364,7 @@ def supersede(
 
 
 @transaction.atomic
-def no_further_action(
-    *, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None
-) -> Update:
+def no_further_action(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     return _status_change(
         plan=plan, user=user, allowed=permissions.can_verify, sources=ActionPlan.OPEN_STATUSES,
         action="Marking no further action", kind=Update.Kind.VERIFICATION, status_to=S.NO_FURTHER_ACTION,

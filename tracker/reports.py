@@ -1,0 +1,372 @@
+"""Pages that count and export: dashboard, CSV/XLSX exports and the board pack.
+
+All counting happens in the database (`ActionPlanQuerySet.completion`, aggregates); exports stream
+rows from an iterator so memory stays flat however many rows there are.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncMonth
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+
+from inspections.models import Finding, Grading, Inspection, Organisation
+
+from .filters import ActionPlanFilter
+from .models import ActionPlan, Update
+from .views import AuthedRequest
+
+S = ActionPlan.Status
+MATRIX_INSPECTIONS = 10
+
+
+def pct(part: int, total: int) -> int:
+    return round(100 * part / total) if total else 0
+
+
+def plans_link(**params: Any) -> str:
+    """A /plans/ query string that reproduces a number (status may be a list)."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in params.items():
+        if value in (None, ""):
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append((key, str(item)))
+    return "/plans/?" + urlencode(pairs)
+
+
+OPEN = [str(s) for s in ActionPlan.OPEN_STATUSES]
+REPORTED = [str(s) for s in ActionPlan.REPORTED_COMPLETE_STATUSES]
+
+
+def _cell(row: dict[str, Any], **scope: Any) -> dict[str, Any]:
+    return {
+        **row,
+        "reported_pct": pct(row["reported"], row["total"]),
+        "verified_pct": pct(row["verified"], row["total"]),
+        "links": {
+            "total": plans_link(**scope),
+            "open": plans_link(**scope, status=OPEN),
+            "reported": plans_link(**scope, status=REPORTED),
+            "verified": plans_link(**scope, status="closed"),
+            "overdue": plans_link(**scope, overdue=1),
+        },
+    }
+
+
+def trend(plans: QuerySet[ActionPlan], months: int = 12) -> list[dict[str, Any]]:
+    """Month-end counts of open, reported complete and verified plans, from the update history.
+
+    Two grouped queries: plans opened per month, and status changes per month counted as flows into
+    and out of "reported complete" (signed off or closed), into "verified" (closed) and into the
+    other finished states. Running totals give each month's position.
+    """
+    created = dict(
+        plans.annotate(month=TruncMonth("created_at"))
+        .values("month")
+        .annotate(n=Count("pk"))
+        .values_list("month", "n")
+    )
+    flows = (
+        Update.objects.filter(plan__in=plans)
+        .exclude(status_to="")
+        .annotate(month=TruncMonth("created_at"))
+        .values("month")
+        .annotate(
+            reported_in=Count("pk", filter=Q(status_to__in=REPORTED) & ~Q(status_from__in=REPORTED)),
+            reported_out=Count("pk", filter=Q(status_from__in=REPORTED) & ~Q(status_to__in=REPORTED)),
+            verified=Count("pk", filter=Q(status_to=S.CLOSED)),
+            ended=Count("pk", filter=Q(status_to__in=[S.SUPERSEDED, S.NO_FURTHER_ACTION])),
+        )
+        .order_by("month")
+    )
+    deltas: dict[dt.date, dict[str, int]] = {}
+
+    def month_of(value: Any) -> dt.date:
+        return (value.date() if isinstance(value, dt.datetime) else value).replace(day=1)
+
+    for month, n in created.items():
+        deltas.setdefault(month_of(month), {"created": 0, "reported": 0, "verified": 0, "ended": 0})["created"] += n
+    for row in flows:
+        delta = deltas.setdefault(month_of(row["month"]), {"created": 0, "reported": 0, "verified": 0, "ended": 0})
+        delta["reported"] += row["reported_in"] - row["reported_out"]
+        delta["verified"] += row["verified"]
+        delta["ended"] += row["ended"]
+    if not deltas:
+        return []
+    today = timezone.localdate()
+    month = today.replace(day=1)
+    shown = []
+    for _ in range(months):
+        shown.append(month)
+        month = (month - dt.timedelta(days=1)).replace(day=1)
+    shown.reverse()
+    totals = {"created": 0, "reported": 0, "verified": 0, "ended": 0}
+    pending = sorted(deltas.items())
+    series = []
+    for month in shown:
+        while pending and pending[0][0] <= month:
+            for key, value in pending.pop(0)[1].items():
+                totals[key] += value
+        series.append(
+            {
+                "month": month,
+                "open": totals["created"] - totals["reported"] - totals["ended"],
+                "reported": totals["reported"],
+                "verified": totals["verified"],
+            }
+        )
+    return series
+
+
+def trend_svg(series: list[dict[str, Any]], width: int = 640, height: int = 220) -> dict[str, Any]:
+    """Coordinates for a server-rendered SVG line chart (no JavaScript, no inline styles)."""
+    left, right, top, bottom = 40, 10, 10, 30
+    peak = max([1] + [max(p["open"], p["reported"], p["verified"]) for p in series])
+    n = max(len(series) - 1, 1)
+
+    def x(i: int) -> float:
+        return round(left + (width - left - right) * i / n, 1)
+
+    def y(v: int) -> float:
+        return round(top + (height - top - bottom) * (1 - v / peak), 1)
+
+    lines = {
+        key: " ".join(f"{x(i)},{y(p[key])}" for i, p in enumerate(series)) for key in ("open", "reported", "verified")
+    }
+    labels = [{"x": x(i), "text": p["month"].strftime("%b %y")} for i, p in enumerate(series) if i % 2 == 0]
+    ticks = [{"y": y(v), "value": v} for v in sorted({0, peak // 2, peak})]
+    return {"width": width, "height": height, "lines": lines, "labels": labels, "ticks": ticks,
+            "base": height - bottom, "left": left}  # fmt: skip
+
+
+def dashboard(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    plans = ActionPlan.objects.visible_to(user)
+    organisation = None
+    org_slug = request.GET.get("organisation", "")
+    if org_slug:
+        organisation = get_object_or_404(
+            Organisation.objects.filter(pk__in=plans.values("organisation_id")) if not user.sees_everything
+            else Organisation.objects, slug=org_slug
+        )  # fmt: skip
+        plans = plans.filter(organisation=organisation)
+    elif not user.sees_everything:
+        organisation = user.organisation
+    scope = {"organisation": organisation.slug} if organisation else {}
+
+    recent = list(
+        Inspection.objects.filter(findings__action_plans__in=plans)
+        .distinct()
+        .order_by("-published_on", "-pk")
+        .values("pk", "slug", "title")[:MATRIX_INSPECTIONS]
+    )
+    matrix_rows = plans.filter(finding__inspection_id__in=[i["pk"] for i in recent]).completion(
+        "organisation__slug", "organisation__name", "finding__inspection__slug"
+    )
+    matrix: dict[str, dict[str, Any]] = {}
+    for row in matrix_rows:
+        org = matrix.setdefault(row["organisation__slug"], {"name": row["organisation__name"], "cells": {}})
+        org["cells"][row["finding__inspection__slug"]] = _cell(
+            row, organisation=row["organisation__slug"], inspection=row["finding__inspection__slug"]
+        )
+    matrix_table = [
+        {"slug": slug, "name": org["name"], "cells": [org["cells"].get(i["slug"]) for i in recent]}
+        for slug, org in sorted(matrix.items(), key=lambda item: item[1]["name"])
+    ]
+    by_theme = [
+        _cell(row, **scope, theme=row["finding__themes__slug"])
+        for row in plans.filter(finding__themes__isnull=False).completion(
+            "finding__themes__slug", "finding__themes__name"
+        )
+    ]
+    by_region = [
+        _cell(row, **scope) | {"region": row["organisation__region__name"] or "No region"}
+        for row in plans.completion("organisation__region__name")
+    ]
+    overall_rows = list(plans.completion())
+    overall = _cell(overall_rows[0], **scope) if overall_rows else None
+    rag_counts = {
+        r["rag_value"]: r["n"] for r in plans.with_rag().values("rag_value").annotate(n=Count("pk")).order_by()
+    }
+    rag = [
+        {"value": value, "label": label, "count": rag_counts.get(value, 0), "link": plans_link(**scope, rag=value)}
+        for value, label in ActionPlan.Rag.choices
+    ]
+    deferred = plans.filter(deferral_count__gt=0).count()
+    series = trend(plans)
+    context = {
+        "organisation": organisation,
+        "organisations": Organisation.objects.only("slug", "name") if user.sees_everything else [],
+        "recent": recent,
+        "matrix": matrix_table,
+        "by_theme": by_theme,
+        "by_region": by_region if user.sees_everything and not organisation else [],
+        "overall": overall,
+        "rag": rag,
+        "deferred": deferred,
+        "deferred_link": plans_link(**scope, deferred=1, sort="-deferrals"),
+        "series": series,
+        "chart": trend_svg(series) if series else None,
+    }
+    return render(request, "tracker/dashboard.html", context)
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+EXPORT_HEADER = [
+    "Inspection", "Reference", "Kind", "Finding", "Organisation", "Status", "RAG", "Percent complete",
+    "Target date", "Original target date", "Deferrals", "Owner", "Response", "Last update", "Link",
+]  # fmt: skip
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """Stop a spreadsheet from running a cell as a formula (OWASP 'CSV injection')."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_rows(request: AuthedRequest) -> Iterator[list[Any]]:
+    """Exactly the rows `/plans/` shows for the same query string and user, in the same order."""
+    base = ActionPlan.objects.visible_to(request.user).with_rag().order_by("target_date", "pk")
+    filterset = ActionPlanFilter(request.GET, queryset=base, user=request.user)
+    if not filterset.is_valid():
+        raise Http404("Invalid filter.")
+    kinds = dict(Finding.Kind.choices)
+    statuses = dict(S.choices)
+    rags = dict(ActionPlan.Rag.choices)
+    rows = filterset.qs.values_list(
+        "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
+        "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
+        "owner__username", "summary", "updated_at", "pk",
+    )  # fmt: skip
+    for row in rows.iterator(chunk_size=2000):
+        (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
+         updated, pk) = row  # fmt: skip
+        yield [
+            inspection, ref, kinds.get(kind, kind), text, org, statuses.get(status, status), rags.get(rag, rag),
+            percent, target, original, deferrals, owner or "", summary,
+            timezone.localtime(updated).replace(tzinfo=None), f"{settings.SITE_URL}/plans/{pk}/",
+        ]  # fmt: skip
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(rows: Iterable[list[Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield "\ufeff"  # so Excel reads UTF-8
+    yield writer.writerow(EXPORT_HEADER)
+    for row in rows:
+        yield writer.writerow(
+            [neutralise(v.isoformat(sep=" ", timespec="minutes") if isinstance(v, dt.datetime) else v) for v in row]
+        )
+
+
+def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
+    rows = export_rows(request)
+    response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="action-plans-{timezone.localdate():%Y-%m-%d}.csv"'
+    return response
+
+
+def export_xlsx(request: AuthedRequest) -> FileResponse:
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    rows = export_rows(request)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Action plans")
+    bold = Font(bold=True)
+    header = []
+    for title in EXPORT_HEADER:
+        cell = WriteOnlyCell(sheet, value=title)
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    for row in rows:
+        cells = []
+        for value in row:
+            cell = WriteOnlyCell(sheet, value=neutralise(value))
+            if isinstance(value, dt.datetime):
+                cell.number_format = "yyyy-mm-dd hh:mm"
+            elif isinstance(value, dt.date):
+                cell.number_format = "yyyy-mm-dd"
+            elif isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula
+            cells.append(cell)
+        sheet.append(cells)
+    handle = tempfile.TemporaryFile()
+    workbook.save(handle)
+    handle.seek(0)
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"action-plans-{timezone.localdate():%Y-%m-%d}.xlsx",
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+# --- board pack ------------------------------------------------------------------------------
+
+
+def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
+    user = request.user
+    if user.sees_everything:
+        organisation = get_object_or_404(Organisation, slug=slug)
+    else:
+        organisation = get_object_or_404(Organisation, slug=slug, pk=user.organisation_id)
+    plans = ActionPlan.objects.visible_to(user).filter(organisation=organisation)
+    today = timezone.localdate()
+    since = parse_date(request.GET.get("since", "") or "") or (today - dt.timedelta(days=90))
+    plan_rows = list(plans.for_list().order_by("finding__inspection__published_on", "finding__reference"))
+    overdue = [p for p in plan_rows if p.is_overdue]
+    reasons = {}
+    if overdue:
+        # The latest explanation on each overdue plan: a blocked note or a target-date reason.
+        notes = (
+            Update.objects.filter(
+                plan__in=[p.pk for p in overdue],
+                kind__in=[Update.Kind.STATUS, Update.Kind.TARGET_DATE, Update.Kind.PROGRESS],
+            )
+            .order_by("plan_id", "-created_at")
+            .values_list("plan_id", "note")
+        )  # fmt: skip
+        for plan_id, note in notes:
+            reasons.setdefault(plan_id, note)
+    for p in overdue:
+        p.reason = reasons.get(p.pk, "")
+    changes = (
+        Update.objects.filter(plan__in=plans, created_at__date__gte=since)
+        .select_related("author", "plan__finding")
+        .order_by("-created_at")[:200]
+    )
+    gradings = Grading.objects.filter(organisation=organisation).select_related("inspection")
+    summary_rows = list(plans.completion())
+    context = {
+        "organisation": organisation,
+        "gradings": gradings,
+        "plans": plan_rows,
+        "overdue": overdue,
+        "changes": changes,
+        "since": since,
+        "today": today,
+        "summary": _cell(summary_rows[0], organisation=organisation.slug) if summary_rows else None,
+    }
+    return render(request, "tracker/board_pack.html", context)

@@ -1,0 +1,414 @@
+"""Pages. Views stay thin: scoped querysets in, workflow functions for every change, booleans to templates."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
+from django.db.models import Count, Prefetch, Q
+from django.forms import Form
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_filters.views import FilterView
+
+from inspections.models import Finding, Inspection
+
+from . import forms, permissions, workflow
+from .filters import ActionPlanFilter
+from .models import ActionPlan, Evidence, Update, User
+
+
+class AuthedRequest(HttpRequest):
+    user: User
+
+
+# --- health ----------------------------------------------------------------------------------
+
+
+@login_not_required
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # any database failure means unhealthy
+        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+# --- home ------------------------------------------------------------------------------------
+
+HOME_ROWS = 10
+
+
+def home(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    plans = ActionPlan.objects.visible_to(user)
+    today = timezone.localdate()
+    since = user.last_home_visit
+    context: dict[str, Any] = {"since": since, "today": today}
+
+    sections: list[tuple[str, str, Any, str]] = []  # (id, heading, queryset, query string for "see all")
+    if user.sees_everything:
+        sections.append(
+            ("awaiting-verification", "Awaiting verification", plans.filter(status=ActionPlan.Status.SIGNED_OFF),
+             "status=signed_off")
+        )  # fmt: skip
+        sections.append(("overdue", "Overdue across all organisations", plans.overdue(), "overdue=1"))
+    elif user.role == User.Role.MANAGER:
+        sections.append(
+            ("awaiting-sign-off", "Awaiting your sign-off", plans.filter(status=ActionPlan.Status.SUBMITTED),
+             "status=submitted")
+        )  # fmt: skip
+        sections.append(
+            ("unowned", "Open plans with no owner",
+             plans.open().filter(Q(owner__isnull=True) | Q(owner__is_active=False)), "owner=unassigned")
+        )  # fmt: skip
+        sections.append(("overdue", "Overdue", plans.overdue(), "overdue=1"))
+    else:
+        sections.append(("my-actions", "My actions", plans.open().filter(owner=user), "owner=me"))
+        sections.append(("overdue", "Overdue in your organisation", plans.overdue(), "overdue=1"))
+        sections.append(
+            ("due-soon", "Due in the next 30 days", plans.due_soon(), "sort=target_date&status=in_progress")
+        )  # fmt: skip
+
+    context["sections"] = [
+        {
+            "id": sid,
+            "heading": heading,
+            "rows": list(qs.for_list().order_by("target_date", "pk")[:HOME_ROWS]),
+            "count": qs.count(),
+            "query": query,
+        }
+        for sid, heading, qs, query in sections
+    ]
+    if since is not None:
+        changed = (
+            Update.objects.filter(plan__in=plans, created_at__gt=since)
+            .exclude(author=user)
+            .select_related("author", "plan__finding", "plan__organisation")
+            .order_by("-created_at")
+        )
+        context["changes"] = list(changed[:HOME_ROWS])
+    User.objects.filter(pk=user.pk).update(last_home_visit=timezone.now())
+    return render(request, "tracker/home.html", context)
+
+
+# --- plans list ------------------------------------------------------------------------------
+
+
+class PlanListView(FilterView):
+    filterset_class = ActionPlanFilter
+    paginate_by = 25
+    template_name = "tracker/actionplan_list.html"
+    request: AuthedRequest
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return ActionPlan.objects.visible_to(self.request.user).for_list().order_by("target_date", "pk")
+
+    def get_filterset_kwargs(self, filterset_class):  # type: ignore[no-untyped-def]
+        kwargs = super().get_filterset_kwargs(filterset_class)
+        kwargs["user"] = self.request.user
+        return kwargs
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context["query_without_page"] = query.urlencode()
+        context["show_organisation"] = self.request.user.sees_everything
+        return context
+
+    def get_template_names(self) -> list[str]:
+        if self.request.htmx and not self.request.htmx.boosted:
+            return [f"{self.template_name}#results"]
+        return [self.template_name]
+
+
+# --- plan detail and actions -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """One form on the plan page: who sees it, what it calls."""
+
+    slug: str
+    title: str
+    form: type[Form]
+    allowed: Callable[[User, ActionPlan], bool]
+    states: tuple[str, ...]
+    call: Callable[..., Update]
+    success: str
+    button: str
+    style: str = "primary"
+
+
+S = ActionPlan.Status
+OPEN = ActionPlan.OPEN_STATUSES
+
+ACTIONS: dict[str, Action] = {
+    a.slug: a
+    for a in [
+        Action("progress", "Add progress", forms.ProgressForm, permissions.can_record_progress,
+               (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED),
+               lambda p, u, d, f: workflow.record_progress(plan=p, user=u, note=d["note"],
+                                                           percent_complete=d["percent_complete"], files=f,
+                                                           expected_version=d["version"]),
+               "Progress recorded.", "Save progress"),
+        Action("block", "Mark as blocked", forms.BlockedForm, permissions.can_record_progress, (S.IN_PROGRESS,),
+               lambda p, u, d, f: workflow.mark_blocked(plan=p, user=u, note=d["note"], expected_version=d["version"]),
+               "Plan marked as blocked.", "Mark blocked", "warning"),
+        Action("unblock", "Unblock", forms.NoteForm, permissions.can_record_progress, (S.BLOCKED,),
+               lambda p, u, d, f: workflow.unblock(plan=p, user=u, note=d["note"], expected_version=d["version"]),
+               "Plan is in progress again.", "Unblock"),
+        Action("submit", "Submit for sign-off", forms.SubmitForm, permissions.can_record_progress, (S.IN_PROGRESS,),
+               lambda p, u, d, f: workflow.submit_for_sign_off(plan=p, user=u, statement=d["statement"], files=f,
+                                                               expected_version=d["version"]),
+               "Submitted for sign-off.", "Submit for sign-off"),
+        Action("sign-off", "Sign off", forms.CommentForm, permissions.can_manage, (S.SUBMITTED,),
+               lambda p, u, d, f: workflow.sign_off(plan=p, user=u, comment=d["comment"],
+                                                    expected_version=d["version"]),
+               "Plan signed off.", "Sign off", "success"),
+        Action("return", "Return to the owner", forms.RequiredReasonForm, permissions.can_manage, (S.SUBMITTED,),
+               lambda p, u, d, f: workflow.return_submission(plan=p, user=u, comment=d["comment"],
+                                                             expected_version=d["version"]),
+               "Submission returned.", "Return submission", "warning"),
+        Action("target-date", "Change target date", forms.TargetDateForm, permissions.can_manage, OPEN,
+               lambda p, u, d, f: workflow.change_target_date(plan=p, user=u, target_date=d["target_date"],
+                                                              reason=d["reason"], expected_version=d["version"]),
+               "Target date changed.", "Change target date", "secondary"),
+        Action("owner", "Assign owner", forms.OwnerForm, permissions.can_manage, OPEN,
+               lambda p, u, d, f: workflow.assign_owner(plan=p, user=u, owner=d["owner"],
+                                                        expected_version=d["version"]),
+               "Owner updated.", "Assign owner", "secondary"),
+        Action("close", "Verify and close", forms.CommentForm, permissions.can_verify, (S.SIGNED_OFF,),
+               lambda p, u, d, f: workflow.close(plan=p, user=u, comment=d["comment"], expected_version=d["version"]),
+               "Plan closed as verified complete.", "Close as verified", "success"),
+        Action("reopen", "Reopen", forms.RequiredReasonForm, permissions.can_verify, (S.SIGNED_OFF,),
+               lambda p, u, d, f: workflow.reopen(plan=p, user=u, comment=d["comment"], expected_version=d["version"]),
+               "Plan reopened.", "Reopen", "warning"),
+        Action("supersede", "Mark superseded", forms.SupersedeForm, permissions.can_verify, OPEN,
+               lambda p, u, d, f: workflow.supersede(plan=p, user=u, superseding_finding=d["superseding_finding"],
+                                                     comment=d["comment"], expected_version=d["version"]),
+               "Plan marked as superseded.", "Mark superseded", "secondary"),
+        Action("no-further-action", "No further action", forms.RequiredReasonForm, permissions.can_verify, OPEN,
+               lambda p, u, d, f: workflow.no_further_action(plan=p, user=u, comment=d["comment"],
+                                                             expected_version=d["version"]),
+               "Plan marked as needing no further action.", "Record no further action", "secondary"),
+    ]
+}  # fmt: skip
+
+
+def _make_form(action: Action, plan: ActionPlan, data: Any = None, files: Any = None) -> Form:
+    kwargs: dict[str, Any] = {"prefix": action.slug, "initial": {"version": plan.version}}
+    if action.form is forms.OwnerForm:
+        kwargs["organisation_id"] = plan.organisation_id
+    if action.form is forms.SupersedeForm:
+        kwargs["finding"] = plan.finding
+    if action.form is forms.TargetDateForm:
+        kwargs["initial"]["target_date"] = plan.target_date
+    return action.form(data, files, **kwargs)
+
+
+def available_actions(user: User, plan: ActionPlan) -> list[Action]:
+    return [a for a in ACTIONS.values() if plan.status in a.states and a.allowed(user, plan)]
+
+
+def _plan_page(
+    request: AuthedRequest,
+    plan: ActionPlan,
+    *,
+    bound: Form | None = None,
+    bound_slug: str = "",
+    discussion: Form | None = None,
+    status: int = 200,
+    stale: bool = False,
+) -> HttpResponse:
+    user = request.user
+    action_forms = []
+    for action in available_actions(user, plan):
+        form = bound if action.slug == bound_slug and bound is not None else _make_form(action, plan)
+        action_forms.append({"action": action, "form": form, "open": action.slug == bound_slug})
+    updates = plan.updates.select_related("author").prefetch_related(
+        Prefetch("evidence", queryset=Evidence.objects.order_by("pk"))
+    )
+    context = {
+        "plan": plan,
+        "finding": plan.finding,
+        "updates": updates,
+        "action_forms": action_forms,
+        "can_comment": permissions.can_comment(user, plan),
+        "discussion_form": discussion or forms.DiscussionForm(prefix="comment"),
+        "stale": stale,
+        "today": timezone.localdate(),
+    }
+    return TemplateResponse(request, "tracker/actionplan_detail.html", context, status=status)
+
+
+def _get_plan(request: AuthedRequest, pk: int) -> ActionPlan:
+    return get_object_or_404(ActionPlan.objects.visible_to(request.user).for_detail(), pk=pk)
+
+
+@require_GET
+def plan_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _plan_page(request, _get_plan(request, pk))
+
+
+@require_POST
+def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
+    plan = _get_plan(request, pk)
+    if action == "comment":
+        return _plan_comment(request, plan)
+    spec = ACTIONS.get(action)
+    if spec is None:
+        raise Http404("No such action.")
+    if not spec.allowed(request.user, plan):
+        raise PermissionDenied
+    form = _make_form(spec, plan, request.POST, request.FILES)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            spec.call(plan, request.user, data, data.get("files") or [])
+        except workflow.StaleVersion as error:
+            form.add_error(None, error)
+            plan = _get_plan(request, pk)
+            return _plan_page(request, plan, bound=form, bound_slug=spec.slug, status=409, stale=True)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, spec.success)
+            return redirect(plan)
+    return _plan_page(request, plan, bound=form, bound_slug=spec.slug, status=400)
+
+
+def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
+    if not permissions.can_comment(request.user, plan):
+        raise PermissionDenied
+    form = forms.DiscussionForm(request.POST, prefix="comment")
+    if form.is_valid():
+        try:
+            workflow.add_comment(plan=plan, user=request.user, note=form.cleaned_data["note"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, "Comment added.")
+            return redirect(plan)
+    return _plan_page(request, plan, discussion=form, status=400)
+
+
+@require_GET
+def evidence_download(request: AuthedRequest, pk: int) -> FileResponse:
+    visible = ActionPlan.objects.visible_to(request.user)
+    evidence = get_object_or_404(Evidence.objects.filter(update__plan__in=visible), pk=pk)
+    try:
+        handle = evidence.file.open("rb")
+    except FileNotFoundError as error:
+        raise Http404("The file is missing from storage.") from error
+    response = FileResponse(
+        handle, as_attachment=True, filename=evidence.original_name, content_type="application/octet-stream"
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+# --- inspections and findings ----------------------------------------------------------------
+
+
+def inspection_list(request: AuthedRequest) -> HttpResponse:
+    inspections = Inspection.objects.annotate(
+        finding_count=Count("findings", distinct=True),
+    ).order_by("-published_on", "title")
+    return render(request, "inspections/inspection_list.html", {"inspections": inspections})
+
+
+def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
+    inspection = get_object_or_404(Inspection, slug=slug)
+    visible = ActionPlan.objects.visible_to(request.user).filter(finding__inspection=inspection)
+    findings = list(inspection.findings.prefetch_related("themes").order_by("reference"))
+    by_id = {f.pk: f for f in findings}
+    causes = [f for f in findings if f.kind == Finding.Kind.CAUSE_OF_CONCERN]
+    for cause in causes:
+        cause.children = [f for f in findings if f.cause_of_concern_id == cause.pk]
+    recommendations = [
+        f
+        for f in findings
+        if f.kind == Finding.Kind.RECOMMENDATION
+        and (f.cause_of_concern_id is None or f.cause_of_concern_id not in by_id)
+    ]
+    afis = [f for f in findings if f.kind == Finding.Kind.AREA_FOR_IMPROVEMENT]
+    completion = (
+        visible.values("organisation__name", "organisation__slug")
+        .annotate(
+            total=Count("pk"),
+            reported=Count("pk", filter=Q(status__in=ActionPlan.REPORTED_COMPLETE_STATUSES)),
+            verified=Count("pk", filter=Q(status=S.CLOSED)),
+            overdue=Count(
+                "pk", filter=Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=timezone.localdate())
+            ),
+        )
+        .order_by("organisation__name")
+    )
+    rows = []
+    for row in completion:
+        total = row["total"] or 1
+        row["reported_pct"] = round(100 * row["reported"] / total)
+        row["verified_pct"] = round(100 * row["verified"] / total)
+        rows.append(row)
+    gradings = inspection.gradings.select_related("organisation")
+    context = {
+        "inspection": inspection,
+        "gradings": gradings,
+        "causes": causes,
+        "recommendations": recommendations,
+        "afis": afis,
+        "completion": rows,
+    }
+    return render(request, "inspections/inspection_detail.html", context)
+
+
+def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern", "supersedes"), pk=pk)
+    plans = (
+        ActionPlan.objects.visible_to(request.user)
+        .filter(finding=finding)
+        .select_related("organisation", "owner")
+        .with_rag()
+        .annotate(update_count=Count("updates"))
+        .order_by("organisation__name")
+    )
+    context = {
+        "finding": finding,
+        "plans": plans,
+        "themes": finding.themes.all(),
+        "show_history": permissions.can_see_history(request.user),
+    }
+    if context["show_history"]:
+        context["history"] = history_with_changes(finding.history.select_related("history_user"))
+    return render(request, "inspections/finding_detail.html", context)
+
+
+def history_with_changes(records: Any, limit: int = 20) -> list[Any]:
+    """The newest `limit` history records, each with `.changes` (field, old, new) against the one before.
+
+    One query: the records are diffed in pairs in Python rather than asking each for its predecessor.
+    """
+    rows = list(records.order_by("-history_date", "-history_id")[: limit + 1])
+    for newer, older in zip(rows, rows[1:] + [None], strict=True):
+        newer.changes = newer.diff_against(older).changes if older is not None else []
+    return rows[:limit]
