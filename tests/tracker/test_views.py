@@ -1,0 +1,389 @@
+"""The pages of the core issue: who sees what, the forms on a plan, evidence downloads, query counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.factories import (
+    ActionPlanFactory,
+    EvidenceFactory,
+    FindingFactory,
+    UpdateFactory,
+    pdf_upload,
+)
+from tracker.models import ActionPlan, Evidence, Update
+
+pytestmark = pytest.mark.django_db
+S = ActionPlan.Status
+
+
+def count_queries(client, url):
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(ctx.captured_queries)
+
+
+# --- anonymous -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,kwargs",
+    [
+        ("tracker:home", {}),
+        ("tracker:plan-list", {}),
+        ("tracker:dashboard", {}),
+        ("inspections:inspection-list", {}),
+    ],
+)
+def test_anonymous_users_are_sent_to_log_in(client, name, kwargs):
+    response = client.get(reverse(name, kwargs=kwargs))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_anonymous_users_are_sent_to_log_in_from_a_plan_and_its_evidence(client, plan, staff):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff)
+    for url in (
+        plan.get_absolute_url(),
+        evidence.get_absolute_url(),
+        reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+    ):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_health_check_needs_no_login_and_reports_the_database(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}
+
+
+def test_login_page_is_public(client, db):
+    response = client.get("/accounts/login/")
+    assert response.status_code == 200
+    assert re.search(r'<label\s+for="id_username"', response.content.decode())
+
+
+# --- visibility ------------------------------------------------------------------------------
+
+
+def test_another_organisations_plan_is_not_found(client, plan, other_staff, other_manager):
+    for user in (other_staff, other_manager):
+        client.force_login(user)
+        assert client.get(plan.get_absolute_url()).status_code == 404
+        response = client.post(
+            reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+            {"progress-note": "sneaky", "progress-version": plan.version},
+        )
+        assert response.status_code == 404
+    assert not Update.objects.filter(plan=plan).exists()
+
+
+def test_another_organisations_evidence_is_not_found(client, plan, staff, other_staff, inspector):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff)
+    client.force_login(other_staff)
+    assert client.get(evidence.get_absolute_url()).status_code == 404
+    client.force_login(inspector)
+    assert client.get(evidence.get_absolute_url()).status_code == 200
+
+
+def test_evidence_downloads_as_an_attachment_that_is_never_sniffed(client, plan, staff):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff, original_name="Analyst plan.pdf")
+    client.force_login(staff)
+    response = client.get(evidence.get_absolute_url())
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert "Analyst plan.pdf" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Type"] == "application/octet-stream"
+    assert b"".join(response.streaming_content).startswith(b"%PDF-")
+
+
+def test_inspector_sees_every_organisations_plans(client, plan, inspector, other_org):
+    other = ActionPlanFactory(organisation=other_org)
+    client.force_login(inspector)
+    response = client.get(reverse("tracker:plan-list"))
+    assert {p.pk for p in response.context["object_list"]} == {plan.pk, other.pk}
+    assert client.get(other.get_absolute_url()).status_code == 200
+
+
+def test_staff_list_shows_only_their_organisation(client, plan, staff, other_org):
+    ActionPlanFactory(organisation=other_org)
+    client.force_login(staff)
+    response = client.get(reverse("tracker:plan-list"))
+    assert [p.pk for p in response.context["object_list"]] == [plan.pk]
+    assert response.context["paginator"].count == 1
+
+
+def test_finding_page_hides_other_organisations_rows(client, org, other_org, staff, inspector):
+    finding = FindingFactory()
+    mine = ActionPlanFactory(finding=finding, organisation=org)
+    theirs = ActionPlanFactory(finding=finding, organisation=other_org)
+    client.force_login(staff)
+    response = client.get(finding.get_absolute_url())
+    assert [p.pk for p in response.context["plans"]] == [mine.pk]
+    assert other_org.name.encode() not in response.content
+    client.force_login(inspector)
+    response = client.get(finding.get_absolute_url())
+    assert {p.pk for p in response.context["plans"]} == {mine.pk, theirs.pk}
+
+
+# --- the forms each user gets ----------------------------------------------------------------
+
+
+def action_slugs(response):
+    return [item["action"].slug for item in response.context["action_forms"]]
+
+
+@pytest.mark.parametrize(
+    "who,status,expected",
+    [
+        ("staff", S.IN_PROGRESS, ["progress", "block", "submit"]),
+        ("staff", S.SUBMITTED, []),
+        ("manager", S.IN_PROGRESS, ["progress", "block", "submit", "target-date", "owner"]),
+        ("manager", S.SUBMITTED, ["sign-off", "return", "target-date", "owner"]),
+        ("inspector", S.IN_PROGRESS, ["supersede", "no-further-action"]),
+        ("inspector", S.SIGNED_OFF, ["close", "reopen", "supersede", "no-further-action"]),
+        ("inspector", S.CLOSED, []),
+        ("staff", S.BLOCKED, ["progress", "unblock"]),
+    ],
+)
+def test_plan_page_shows_exactly_the_forms_this_user_may_use(client, request, org, who, status, expected):
+    user = request.getfixturevalue(who)
+    plan = ActionPlanFactory(organisation=org, status=status)
+    client.force_login(user)
+    response = client.get(plan.get_absolute_url())
+    assert action_slugs(response) == expected
+    for slug in expected:
+        assert f'action="/plans/{plan.pk}/{slug}/"'.encode() in response.content
+
+
+def test_staff_records_progress_with_a_pdf(client, plan, staff):
+    client.force_login(staff)
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+        {
+            "progress-version": plan.version,
+            "progress-note": "Two analysts recruited.",
+            "progress-percent_complete": 40,
+            "progress-files": [pdf_upload("recruitment.pdf")],
+        },
+    )
+    assert response.status_code == 302
+    plan.refresh_from_db()
+    assert plan.percent_complete == 40
+    update = plan.updates.get()
+    assert update.note == "Two analysts recruited."
+    assert update.evidence.get().original_name == "recruitment.pdf"
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("empty.pdf", b"", "is empty"),
+        ("tool.pdf", b"MZ\x90\x00" + b"\x00" * 200, "does not contain what"),
+        ("script.exe", b"MZ\x90\x00", "not an accepted type"),
+    ],
+)
+def test_bad_uploads_are_refused_with_a_message_and_nothing_written(client, plan, staff, name, content, message):
+    client.force_login(staff)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+        {
+            "progress-version": plan.version,
+            "progress-note": "Attached the plan.",
+            "progress-files": [SimpleUploadedFile(name, content)],
+        },
+    )
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Update.objects.exists() and not Evidence.objects.exists()
+
+
+def test_oversize_upload_is_refused(client, plan, staff, settings):
+    settings.EVIDENCE_MAX_BYTES = 50
+    client.force_login(staff)
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+        {"progress-version": plan.version, "progress-note": "Big file.", "progress-files": [pdf_upload()]},
+    )
+    assert response.status_code == 400
+    assert "evidence files can be at most 50" in response.content.decode()
+    assert not Update.objects.exists()
+
+
+def test_stale_form_is_refused_keeps_the_text_and_the_newer_data(client, plan, staff, manager):
+    client.force_login(manager)
+    seen_version = plan.version
+    # Someone else records progress first.
+    client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+        {"progress-version": seen_version, "progress-note": "Manager's update.", "progress-percent_complete": 60},
+    )
+    client.force_login(staff)
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "progress"]),
+        {
+            "progress-version": seen_version,
+            "progress-note": "My carefully typed note.",
+            "progress-percent_complete": 10,
+        },
+    )
+    assert response.status_code == 409
+    body = response.content.decode()
+    assert "This plan was changed by" in body and "surrey.manager" in body
+    assert "your text is kept below" in body
+    assert "My carefully typed note." in body
+    plan.refresh_from_db()
+    assert plan.percent_complete == 60
+    assert list(plan.updates.values_list("note", flat=True)) == ["Manager's update."]
+
+
+def test_required_comment_is_enforced_on_return(client, org, manager):
+    plan = ActionPlanFactory(organisation=org, status=S.SUBMITTED)
+    client.force_login(manager)
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "return"]),
+        {"return-version": plan.version, "return-comment": ""},
+    )
+    assert response.status_code == 400
+    assert "This field is required" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.status == S.SUBMITTED
+
+
+def test_staff_posting_a_manager_action_is_forbidden(client, org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.SUBMITTED)
+    client.force_login(staff)
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "sign-off"]),
+        {"sign-off-version": plan.version, "sign-off-comment": "Looks fine"},
+    )
+    assert response.status_code == 403
+    plan.refresh_from_db()
+    assert plan.status == S.SUBMITTED and not plan.updates.exists()
+
+
+def test_the_whole_journey_from_progress_to_closure(client, org, staff, manager, inspector):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED)
+    url = lambda action: reverse("tracker:plan-action", args=[plan.pk, action])  # noqa: E731
+
+    def post(user, action, **fields):
+        client.force_login(user)
+        plan.refresh_from_db()
+        data = {f"{action}-version": plan.version} | {f"{action}-{k}": v for k, v in fields.items()}
+        response = client.post(url(action), data)
+        assert response.status_code == 302, response.content.decode()[:2000]
+        plan.refresh_from_db()
+
+    post(staff, "progress", note="Started the profile refresh.", files=[pdf_upload()])
+    assert plan.status == S.IN_PROGRESS
+    post(staff, "submit", statement="All profiles refreshed.")
+    assert plan.status == S.SUBMITTED
+    post(manager, "return", comment="Add the Guildford profile.")
+    assert plan.status == S.IN_PROGRESS
+    post(staff, "submit", statement="Guildford added.")
+    post(manager, "sign-off", comment="Agreed.")
+    assert plan.status == S.SIGNED_OFF and plan.percent_complete == 100
+    post(inspector, "close", comment="Verified at revisit.")
+    assert plan.status == S.CLOSED
+    assert plan.updates.count() == 6
+
+
+def test_comment_is_added_to_the_timeline(client, plan, inspector):
+    client.force_login(inspector)
+    response = client.post(reverse("tracker:plan-action", args=[plan.pk, "comment"]), {"comment-note": "Any update?"})
+    assert response.status_code == 302
+    assert plan.updates.get().kind == Update.Kind.COMMENT
+
+
+# --- home ------------------------------------------------------------------------------------
+
+
+def test_staff_home_lists_overdue_first_and_their_own_actions(client, org, staff):
+    today = timezone.localdate()
+    late = ActionPlanFactory(organisation=org, target_date=today - dt.timedelta(days=3), owner=staff)
+    ActionPlanFactory(organisation=org, target_date=today + dt.timedelta(days=200))
+    client.force_login(staff)
+    response = client.get("/")
+    sections = {s["id"]: s for s in response.context["sections"]}
+    assert [p.pk for p in sections["overdue"]["rows"]] == [late.pk]
+    assert [p.pk for p in sections["my-actions"]["rows"]] == [late.pk]
+
+
+def test_manager_home_shows_what_awaits_sign_off(client, org, manager, other_org):
+    waiting = ActionPlanFactory(organisation=org, status=S.SUBMITTED)
+    ActionPlanFactory(organisation=other_org, status=S.SUBMITTED)
+    client.force_login(manager)
+    response = client.get("/")
+    sections = {s["id"]: s for s in response.context["sections"]}
+    assert [p.pk for p in sections["awaiting-sign-off"]["rows"]] == [waiting.pk]
+
+
+def test_inspector_home_shows_what_awaits_verification(client, org, other_org, inspector):
+    a = ActionPlanFactory(organisation=org, status=S.SIGNED_OFF)
+    b = ActionPlanFactory(organisation=other_org, status=S.SIGNED_OFF)
+    client.force_login(inspector)
+    response = client.get("/")
+    sections = {s["id"]: s for s in response.context["sections"]}
+    assert {p.pk for p in sections["awaiting-verification"]["rows"]} == {a.pk, b.pk}
+
+
+def test_home_shows_what_changed_since_the_last_visit(client, plan, staff, manager):
+    client.force_login(staff)
+    client.get("/")
+    UpdateFactory(plan=plan, author=manager, kind=Update.Kind.COMMENT, note="Please update")
+    response = client.get("/")
+    assert [u.note for u in response.context["changes"]] == ["Please update"]
+
+
+# --- query counts ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["staff", "manager", "inspector"])
+def test_home_query_count_does_not_grow_with_plans(client, request, org, who):
+    user = request.getfixturevalue(who)
+    client.force_login(user)
+    today = timezone.localdate()
+    ActionPlanFactory.create_batch(3, organisation=org, owner=None, target_date=today - dt.timedelta(days=1))
+    client.get("/")  # first visit sets last_home_visit
+    small = count_queries(client, "/")
+    ActionPlanFactory.create_batch(27, organisation=org, owner=None, target_date=today - dt.timedelta(days=1))
+    assert count_queries(client, "/") == small
+
+
+@pytest.mark.parametrize(
+    "query", ["", "?status=in_progress&overdue=1", "?q=analysts&sort=-updated", "?owner=me&rag=green"]
+)
+def test_plan_list_query_count_does_not_grow_with_plans(client, org, manager, query):
+    client.force_login(manager)
+    ActionPlanFactory.create_batch(3, organisation=org)
+    small = count_queries(client, "/plans/" + query)
+    ActionPlanFactory.create_batch(27, organisation=org)
+    assert count_queries(client, "/plans/" + query) == small
+    assert small <= 12
+
+
+@pytest.mark.parametrize("who", ["staff", "manager", "inspector"])
+def test_plan_detail_query_count_does_not_grow_with_updates(client, request, org, who):
+    user = request.getfixturevalue(who)
+    plan = ActionPlanFactory(organisation=org)
+    author = request.getfixturevalue("staff")
+    for _ in range(3):
+        EvidenceFactory(update=UpdateFactory(plan=plan, author=author))
+    client.force_login(user)
+    small = count_queries(client, plan.get_absolute_url())
+    for _ in range(27):
+        EvidenceFactory(update=UpdateFactory(plan=plan, author=author))
+    assert count_queries(client, plan.get_absolute_url()) == small
+    assert small <= 12
