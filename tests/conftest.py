@@ -37,7 +37,9 @@ def org(db):
 
 @pytest.fixture
 def other_org(db):
-    return OrganisationFactory(name="Hampshire and Isle of Wight Constabulary", short_name="Hampshire", slug="hampshire")
+    return OrganisationFactory(
+        name="Hampshire and Isle of Wight Constabulary", short_name="Hampshire", slug="hampshire"
+    )
 
 
 @pytest.fixture

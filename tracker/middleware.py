@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 
 # Pages a signed-in user without a verified second factor may still reach.
-EXEMPT_PREFIXES = ("/accounts/", "/static/", "/healthz", "/api/")
+# API requests with a token are not signed-in sessions here (request.user is anonymous until DRF
+# authenticates the token), so only browser sessions are held to two-factor.
+EXEMPT_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/accounts/two-factor/", "/static/", "/healthz")
 
 
 def two_factor_required(user) -> bool:  # type: ignore[no-untyped-def]
@@ -32,7 +36,7 @@ class TwoFactorEnforcementMiddleware:
             and not user.is_verified()  # type: ignore[union-attr]
             and not request.path.startswith(EXEMPT_PREFIXES)
         ):
-            return redirect("two-factor-verify")
+            return redirect(f"{reverse('two-factor-verify')}?next={quote(request.get_full_path())}")
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         return response

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import reports, views
+from . import accounts, reports, views
 
 inspection_patterns = [
     path("inspections/", views.inspection_list, name="inspection-list"),
@@ -31,6 +31,10 @@ urlpatterns = [
     path("api/", include("tracker.api.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", accounts.account, name="account"),
+    path("accounts/two-factor/", accounts.two_factor_verify, name="two-factor-verify"),
+    path("accounts/two-factor/setup/", accounts.two_factor_setup, name="two-factor-setup"),
+    path("accounts/two-factor/remove/", accounts.two_factor_remove, name="two-factor-remove"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

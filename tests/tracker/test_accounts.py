@@ -1,0 +1,151 @@
+"""Account settings and two-factor authentication (TOTP)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+pytestmark = pytest.mark.django_db
+
+
+def code_for(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def test_any_user_can_enrol_an_authenticator(client, staff, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # a wrong code otherwise locks out the next try for a second
+    client.force_login(staff)
+    response = client.get("/accounts/two-factor/setup/")
+    assert response.status_code == 200
+    assert b'src="data:image/svg+xml;base64,' in response.content
+    device = TOTPDevice.objects.get(user=staff, confirmed=False)
+    response = client.post(
+        "/accounts/two-factor/setup/", {"token": "000000" if code_for(device) != "000000" else "111111"}
+    )
+    assert response.status_code == 200 and "not right" in response.content.decode()
+    device.refresh_from_db()
+    assert not device.confirmed
+    response = client.post("/accounts/two-factor/setup/", {"token": code_for(device)})
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed
+
+
+@pytest.mark.parametrize("role_fixture,required", [("staff", False), ("manager", True), ("inspector", True)])
+def test_roles_in_the_setting_must_verify_before_any_page(client, settings, request, role_fixture, required):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager", "inspector", "admin"]
+    user = request.getfixturevalue(role_fixture)
+    client.force_login(user)
+    response = client.get("/plans/")
+    if required:
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/two-factor/?next=/plans/")
+        # With no device yet, verification sends them to enrol.
+        response = client.get(response["Location"])
+        assert response["Location"].startswith("/accounts/two-factor/setup/")
+    else:
+        assert response.status_code == 200
+
+
+def test_verified_session_reaches_pages(client, settings, manager):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
+    device = TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
+    client.force_login(manager)
+    assert client.get("/plans/").status_code == 302
+    response = client.post("/accounts/two-factor/?next=/plans/", {"token": code_for(device), "next": "/plans/"})
+    assert response.status_code == 302 and response["Location"] == "/plans/"
+    assert client.get("/plans/").status_code == 200
+
+
+def test_the_admin_is_behind_two_factor_too(client, settings, admin_user):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["admin"]
+    client.force_login(admin_user)
+    response = client.get("/admin/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/two-factor/")
+
+
+def test_verify_refuses_a_wrong_code(client, settings, manager):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    device = TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
+    client.force_login(manager)
+    wrong = "123456" if code_for(device) != "123456" else "654321"
+    response = client.post("/accounts/two-factor/", {"token": wrong})
+    assert response.status_code == 200 and "not right" in response.content.decode()
+    assert client.get("/plans/").status_code == 302
+
+
+def test_verify_ignores_an_offsite_next(client, settings, manager):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
+    device = TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
+    client.force_login(manager)
+    response = client.post("/accounts/two-factor/", {"token": code_for(device), "next": "https://evil.example/"})
+    assert response["Location"] == "/"
+
+
+def test_required_role_cannot_turn_two_factor_off(client, settings, manager):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
+    device = TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
+    client.force_login(manager)
+    client.post("/accounts/two-factor/", {"token": code_for(device)})
+    client.post("/accounts/two-factor/remove/")
+    assert TOTPDevice.objects.filter(user=manager).exists()
+
+
+def test_optional_user_can_turn_two_factor_off(client, staff):
+    TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client.force_login(staff)
+    client.post("/accounts/two-factor/remove/")
+    assert not TOTPDevice.objects.filter(user=staff).exists()
+
+
+def test_user_can_turn_their_digest_off(client, staff):
+    client.force_login(staff)
+    assert client.get("/accounts/").status_code == 200
+    response = client.post("/accounts/", {})
+    assert response.status_code == 302
+    staff.refresh_from_db()
+    assert staff.receive_digest is False
+    client.post("/accounts/", {"receive_digest": "on"})
+    staff.refresh_from_db()
+    assert staff.receive_digest is True
+
+
+def test_login_logout_and_failure_are_logged_with_user_and_address(client, staff, caplog):
+    caplog.set_level(logging.INFO, logger="tracker.security")
+    client.post("/accounts/login/", {"username": staff.username, "password": "wrong-password"}, REMOTE_ADDR="10.1.2.3")
+    client.post(
+        "/accounts/login/",
+        {"username": staff.username, "password": "correct-horse-battery-staple"},
+        REMOTE_ADDR="10.1.2.3",
+    )
+    client.post("/accounts/logout/", REMOTE_ADDR="10.1.2.3")
+    messages = [r.getMessage() for r in caplog.records if r.name == "tracker.security"]
+    assert f"login-failed user={staff.username} address=10.1.2.3" in messages
+    assert f"login user={staff.username} address=10.1.2.3" in messages
+    assert f"logout user={staff.username} address=10.1.2.3" in messages
+    assert all(r.created for r in caplog.records)  # each record carries its time
+
+
+def test_repeated_failures_lock_the_user_and_address(client, staff, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _ in range(3):
+        client.post("/accounts/login/", {"username": staff.username, "password": "nope"}, REMOTE_ADDR="10.9.9.9")
+    response = client.post(
+        "/accounts/login/",
+        {"username": staff.username, "password": "correct-horse-battery-staple"},
+        REMOTE_ADDR="10.9.9.9",
+    )
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+    # Another address for the same user is not locked (lock-out is per user and address).
+    response = client.post(
+        "/accounts/login/",
+        {"username": staff.username, "password": "correct-horse-battery-staple"},
+        REMOTE_ADDR="10.9.9.8",
+    )
+    assert response.status_code == 302
