@@ -16,10 +16,14 @@ from .models import ActionPlan, User
 class ActionPlanFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Search", method="filter_q", help_text="Finding text, reference or response.")
     organisation = django_filters.ModelChoiceFilter(
-        queryset=Organisation.objects.none(), to_field_name="slug", empty_label="All organisations"
+        queryset=Organisation.objects.none(), to_field_name="slug", empty_label="All organisations", label="Organisation"
     )
     inspection = django_filters.ModelChoiceFilter(
-        queryset=Inspection.objects.none(), to_field_name="slug", empty_label="All inspections"
+        field_name="finding__inspection",
+        queryset=Inspection.objects.none(),
+        to_field_name="slug",
+        empty_label="All inspections",
+        label="Inspection",
     )
     kind = django_filters.ChoiceFilter(
         field_name="finding__kind", choices=Finding.Kind.choices, empty_label="All kinds", label="Kind"
@@ -31,7 +35,11 @@ class ActionPlanFilter(django_filters.FilterSet):
         field_name="rag_value", choices=ActionPlan.Rag.choices, empty_label="Any RAG", label="RAG"
     )
     theme = django_filters.ModelChoiceFilter(
-        field_name="finding__themes", queryset=Theme.objects.none(), to_field_name="slug", empty_label="All themes"
+        field_name="finding__themes",
+        queryset=Theme.objects.none(),
+        to_field_name="slug",
+        empty_label="All themes",
+        label="Theme",
     )
     owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone")
     overdue = django_filters.BooleanFilter(

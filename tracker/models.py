@@ -21,7 +21,7 @@ AMBER_PERCENT_BELOW = 75
 
 class User(AbstractUser):
     class Role(models.TextChoices):
-        STAFF = "staff", "Staff (action owner)"
+        STAFF = "staff", "Staff"
         MANAGER = "manager", "Manager"
         INSPECTOR = "inspector", "Inspector"
 
