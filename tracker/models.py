@@ -107,24 +107,27 @@ class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
 
     def completion(self, *group_by: str, today: dt.date | None = None) -> models.QuerySet:
         """Counts per group, computed in the database: total, open, reported complete, verified, overdue."""
-        today = today or timezone.localdate()
-        S = ActionPlan.Status
-        return (
-            self.values(*group_by)
-            .annotate(
-                total=models.Count("pk", distinct=True),
-                open=models.Count("pk", filter=Q(status__in=ActionPlan.OPEN_STATUSES), distinct=True),
-                reported=models.Count("pk", filter=Q(status__in=ActionPlan.REPORTED_COMPLETE_STATUSES), distinct=True),
-                verified=models.Count("pk", filter=Q(status=S.CLOSED), distinct=True),
-                overdue=models.Count(
-                    "pk", filter=Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=today), distinct=True
-                ),
-            )
-            .order_by(*group_by)
-        )
+        return self.values(*group_by).annotate(**completion_counts(today)).order_by(*group_by)
+
+    def completion_totals(self, today: dt.date | None = None) -> dict[str, int]:
+        """The same counts as `completion` over the whole queryset, in one aggregate query."""
+        return self.aggregate(**completion_counts(today))
 
     def for_detail(self) -> ActionPlanQuerySet:
         return self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
+
+
+def completion_counts(today: dt.date | None = None) -> dict[str, models.Count]:
+    today = today or timezone.localdate()
+    return {
+        "total": models.Count("pk", distinct=True),
+        "open": models.Count("pk", filter=Q(status__in=ActionPlan.OPEN_STATUSES), distinct=True),
+        "reported": models.Count("pk", filter=Q(status__in=ActionPlan.REPORTED_COMPLETE_STATUSES), distinct=True),
+        "verified": models.Count("pk", filter=Q(status=ActionPlan.Status.CLOSED), distinct=True),
+        "overdue": models.Count(
+            "pk", filter=Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=today), distinct=True
+        ),
+    }
 
 
 def rag_expression(today: dt.date | None = None) -> Case:

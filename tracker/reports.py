@@ -195,8 +195,8 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         _cell(row, **scope) | {"region": row["organisation__region__name"] or "No region"}
         for row in plans.completion("organisation__region__name")
     ]
-    overall_rows = list(plans.completion())
-    overall = _cell(overall_rows[0], **scope) if overall_rows else None
+    totals = plans.completion_totals()
+    overall = _cell(totals, **scope) if totals["total"] else None
     rag_counts = {
         r["rag_value"]: r["n"] for r in plans.with_rag().values("rag_value").annotate(n=Count("pk")).order_by()
     }
@@ -358,7 +358,7 @@ def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
         .order_by("-created_at")[:200]
     )
     gradings = Grading.objects.filter(organisation=organisation).select_related("inspection")
-    summary_rows = list(plans.completion())
+    totals = plans.completion_totals()
     context = {
         "organisation": organisation,
         "gradings": gradings,
@@ -367,6 +367,6 @@ def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
         "changes": changes,
         "since": since,
         "today": today,
-        "summary": _cell(summary_rows[0], organisation=organisation.slug) if summary_rows else None,
+        "summary": _cell(totals, organisation=organisation.slug) if totals["total"] else None,
     }
     return render(request, "tracker/board_pack.html", context)
