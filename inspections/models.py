@@ -29,9 +29,7 @@ class Organisation(models.Model):
     short_name = models.CharField(max_length=60, blank=True)
     slug = models.SlugField(max_length=100, unique=True)
     kind = models.CharField(max_length=20, choices=Kind, default=Kind.FORCE)
-    region = models.ForeignKey(
-        Region, models.PROTECT, related_name="organisations", null=True, blank=True
-    )
+    region = models.ForeignKey(Region, models.PROTECT, related_name="organisations", null=True, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -127,24 +125,20 @@ class Finding(models.Model):
         limit_choices_to={"kind": Kind.CAUSE_OF_CONCERN},
         help_text="The cause of concern this recommendation accompanies.",
     )
-    supersedes = models.ForeignKey(
-        "self", models.PROTECT, null=True, blank=True, related_name="superseded_by"
-    )
+    supersedes = models.ForeignKey("self", models.PROTECT, null=True, blank=True, related_name="superseded_by")
     addressed_to = models.ManyToManyField(Organisation, related_name="findings", blank=True)
     history = HistoricalRecords(m2m_fields=[addressed_to])
 
     class Meta:
         ordering = ["inspection_id", "reference"]
-        constraints = [
-            models.UniqueConstraint(fields=["inspection", "reference"], name="finding_unique_reference")
-        ]
+        constraints = [models.UniqueConstraint(fields=["inspection", "reference"], name="finding_unique_reference")]
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.short_text}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("inspections:finding-detail", kwargs={"pk": self.pk})
+
     @property
     def short_text(self) -> str:
         return self.text if len(self.text) <= 80 else self.text[:77].rstrip() + "..."
-
-    def get_absolute_url(self) -> str:
-        return reverse("inspections:finding-detail", kwargs={"pk": self.pk})

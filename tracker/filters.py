@@ -16,7 +16,10 @@ from .models import ActionPlan, User
 class ActionPlanFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(label="Search", method="filter_q", help_text="Finding text, reference or response.")
     organisation = django_filters.ModelChoiceFilter(
-        queryset=Organisation.objects.none(), to_field_name="slug", empty_label="All organisations", label="Organisation"
+        queryset=Organisation.objects.none(),
+        to_field_name="slug",
+        empty_label="All organisations",
+        label="Organisation",
     )
     inspection = django_filters.ModelChoiceFilter(
         field_name="finding__inspection",
