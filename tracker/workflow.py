@@ -41,7 +41,8 @@ class StaleVersion(ValidationError):
     """The plan changed since the form was shown; the caller keeps the user's text."""
 
     def __init__(self, plan: ActionPlan) -> None:
-        last = plan.updates.select_related("author").first()
+        # Comments leave the version alone, so the person to name is whoever last changed the plan.
+        last = plan.updates.exclude(kind=Update.Kind.COMMENT).select_related("author").first()
         if last is not None:
             when = date_format(timezone.localtime(last.created_at), "j M Y H:i")
             message = f"This plan was changed by {last.author} at {when}; your text is kept below."
@@ -153,6 +154,7 @@ def _apply(
     locked.save()
     # Keep the caller's object current so it can redirect or re-render without another read.
     plan.refresh_from_db()
+    plan.__dict__.pop("rag_value", None)  # a `with_rag()` annotation would describe the old state
     return update
 
 
