@@ -1,0 +1,66 @@
+"""manage.py import_findings FILE [--publish] [--dry-run] [--create-organisations]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
+
+from tracker.imports import services
+
+# Below this many rows an import is over before a progress bar would be any use.
+PROGRESS_MIN_ROWS = 1000
+
+
+class ProgressBar:
+    """A one-line text bar, redrawn in place; only used when stdout is a terminal."""
+
+    def __init__(self, out: OutputWrapper, width: int = 30) -> None:
+        self.out = out
+        self.width = width
+
+    def __call__(self, label: str, done: int, total: int) -> None:
+        filled = self.width * done // total if total else self.width
+        bar = "#" * filled + "." * (self.width - filled)
+        self.out.write(f"\r{label:<9} [{bar}] {done}/{total}", ending="\n" if done >= total else "")
+        self.out.flush()
+
+
+class Command(BaseCommand):
+    help = (
+        "Import inspection findings from a CSV, XLSX or JSON file, all or nothing. Rows are numbered as a "
+        "spreadsheet shows them: the header is row 1, so the first finding is row 2 (in a JSON list, item 1 is "
+        "row 2). See docs/IMPORT.md."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="a .csv (UTF-8), .xlsx (first sheet) or .json (list of objects) file")
+        parser.add_argument("--publish", action="store_true", help="open action plans for every addressee")
+        parser.add_argument("--dry-run", action="store_true", help="check the file and report, writing nothing")
+        parser.add_argument(
+            "--create-organisations",
+            action="store_true",
+            help="create addressees not found by slug or name (kind 'other', slug made from the name)",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        path = Path(options["file"])
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise CommandError(f"Cannot read {path}: {error.strerror}.") from error
+        try:
+            rows = services.read_rows(name=path.name, data=data)
+            outcome = services.import_findings(
+                rows=rows,
+                create_organisations=options["create_organisations"],
+                publish=options["publish"],
+                dry_run=options["dry_run"],
+                source=path.name,
+                progress=ProgressBar(self.stdout) if self.stdout.isatty() and len(rows) >= PROGRESS_MIN_ROWS else None,
+            )
+        except (services.ImportFileError, services.ImportRejected) as error:
+            raise CommandError(str(error)) from error
+        for line in services.summary_lines(outcome, publish=options["publish"], list_all=options["verbosity"] > 1):
+            self.stdout.write(line)
