@@ -10,7 +10,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 /usr/bin/python3.13 /usr/bin/py
 	  then command -v $$c; break; fi; done)
 DEMO_PASSWORD ?= demo-password-2024
 
-.PHONY: install run test test-fast lint format migrations-check bench scan e2e-deps clean
+.PHONY: install run test test-fast lint format migrations-check bench scan e2e-deps screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt build-constraints.txt
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; install one or pass PYTHON=/path/to/python3.12"; exit 1; }
@@ -26,9 +26,14 @@ run: install
 	DEMO_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:8000
 
+# PYTEST_ARGS narrows a run, e.g. make test PYTEST_ARGS="-m 'not e2e'" (no browser tests).
 test: install
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The README's screenshots (docs/screenshots/), from the demo data in Chromium.
+screenshots: install
+	SCREENSHOTS=1 $(PY) -m pytest tests/e2e/test_screenshots.py -q
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -86,7 +86,10 @@ class RequiredReasonForm(PlanForm):
 
 
 class TargetDateForm(PlanForm):
-    target_date = forms.DateField(label="New target date", widget=forms.DateInput(attrs={"type": "date"}))
+    # A date field's value must be ISO (YYYY-MM-DD) whatever the locale, or browsers show it empty.
+    target_date = forms.DateField(
+        label="New target date", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
     reason = forms.CharField(label="Reason for the change", widget=forms.Textarea(attrs={"rows": 3}))
 
 

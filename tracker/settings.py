@@ -171,6 +171,9 @@ except ImportError:  # pragma: no cover - only before the requirements are insta
 
 # Evidence files live outside static and are only ever served through a permission-checked view.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+# No URL serves MEDIA_ROOT. It still needs a prefix of its own: left empty, Django's live test server
+# (which serves MEDIA_URL) would answer any path that names a stored file, e.g. /imports/<token>/.
+MEDIA_URL = "/media/"
 STORAGES = {
     "default": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",

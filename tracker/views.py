@@ -284,8 +284,16 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
         try:
             spec.call(plan, request.user, data, data.get("files") or [])
         except workflow.StaleVersion as error:
-            form.add_error(None, error)
             plan = _get_plan(request, pk)
+            # Keep the typed text, but with the version now on the page: once the person has read the
+            # newer entries, sending the form again applies their change instead of conflicting again.
+            data = request.POST.copy()
+            data[form.add_prefix("version")] = plan.version
+            form = _make_form(spec, plan, data)
+            form.is_valid()
+            form.add_error(None, error)
+            if request.FILES:
+                form.add_error(None, "Choose your evidence files again: a returned form cannot keep them.")
             return _plan_page(request, plan, bound=form, bound_slug=spec.slug, status=409, stale=True)
         except ValidationError as error:
             form.add_error(None, error)

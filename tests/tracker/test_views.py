@@ -249,6 +249,23 @@ def test_stale_form_is_refused_keeps_the_text_and_the_newer_data(client, plan, s
     assert list(plan.updates.values_list("note", flat=True)) == ["Manager's update."]
 
 
+def test_a_stale_form_carries_the_new_version_so_sending_it_again_applies(client, plan, staff, manager):
+    url = reverse("tracker:plan-action", args=[plan.pk, "progress"])
+    seen_version = plan.version
+    client.force_login(manager)
+    client.post(url, {"progress-version": seen_version, "progress-note": "Manager's update."})
+    client.force_login(staff)
+    response = client.post(url, {"progress-version": seen_version, "progress-note": "My note."})
+    assert response.status_code == 409
+    plan.refresh_from_db()
+    page_version = re.search(r'name="progress-version" value="(\d+)"', response.content.decode()).group(1)
+    assert int(page_version) == plan.version != seen_version
+
+    response = client.post(url, {"progress-version": page_version, "progress-note": "My note."})
+    assert response.status_code == 302
+    assert list(plan.updates.values_list("note", flat=True)) == ["My note.", "Manager's update."]
+
+
 def test_required_comment_is_enforced_on_return(client, org, manager):
     plan = ActionPlanFactory(organisation=org, status=S.SUBMITTED)
     client.force_login(manager)

@@ -1,0 +1,235 @@
+"""Every main page, for every role: the stops the accessibility, small-screen and console tests visit.
+
+Each stop leaves the page as a person would see it at its most complete: filters applied, every form
+on a plan opened, forms sent back with errors, an import file uploaded and previewed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import Demo
+from tracker.demo import INSPECTION_SLUG, REVISIT_SLUG
+from tracker.imports.columns import COLUMNS
+
+ROLES = {
+    "anonymous": None,
+    "staff": "surrey.staff",
+    "manager": "surrey.manager",
+    "inspector": "inspector",
+    "admin": "admin",
+}
+
+
+@dataclass(frozen=True)
+class Stop:
+    name: str
+    visit: Callable[[Page, Demo], None]
+
+
+def go(path: str | Callable[[Demo], str], status: int = 200) -> Callable[[Page, Demo], None]:
+    def visit(page: Page, demo: Demo) -> None:
+        url = path(demo) if callable(path) else path
+        response = page.goto(url)
+        assert response is not None and response.status == status, f"{url}: {response and response.status}"
+
+    return visit
+
+
+def open_all_forms(page: Page) -> None:
+    """Open every collapsed form (<details>) the way a person would: by its summary."""
+    closed = page.locator("details:not([open])")
+    for _ in range(closed.count()):
+        closed.first.locator("summary").click()
+    expect(closed).to_have_count(0)
+
+
+def plan_with_forms(reference: str, organisation: str) -> Callable[[Page, Demo], None]:
+    def visit(page: Page, demo: Demo) -> None:
+        go(demo.plan(reference, organisation).get_absolute_url())(page, demo)
+        open_all_forms(page)
+
+    return visit
+
+
+def plan_form_errors(reference: str, organisation: str, form: str, button: str) -> Callable[[Page, Demo], None]:
+    """Send a plan's form empty: the page comes back (400) with the errors and every form open."""
+
+    def visit(page: Page, demo: Demo) -> None:
+        go(demo.plan(reference, organisation).get_absolute_url())(page, demo)
+        details = page.locator(f"#action-{form}")
+        details.locator("summary").click()
+        fields = details.locator("textarea")
+        for index in range(fields.count()):
+            fields.nth(index).fill("")
+        with page.expect_response(lambda r: r.request.method == "POST") as response:
+            details.get_by_role("button", name=button).click()
+        assert response.value.status == 400
+        expect(page.get_by_role("alert").first).to_be_visible()
+        open_all_forms(page)
+
+    return visit
+
+
+def log_in_wrongly(page: Page, demo: Demo) -> None:
+    go("/accounts/login/")(page, demo)
+    page.get_by_label("Username").fill("surrey.staff")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+
+
+def import_csv(*rows: str) -> bytes:
+    return ("\r\n".join([",".join(COLUMNS), *rows]) + "\r\n").encode()
+
+
+GOOD_IMPORT = import_csv(
+    "Police custody thematic 2025,custody-2025,2025-06-01,R1,recommendation,"
+    "Forces should record every detainee's risk assessment.,surrey;hampshire,Custody,2026-03-31,",
+    "Police custody thematic 2025,custody-2025,2025-06-01,AFI1,AFI,Forces should review custody staffing.,kent,,,",
+)
+BAD_IMPORT = import_csv(
+    "Police custody thematic 2025,custody-2025,2025-06-01,R1,recommendation,,surrey,,not-a-date,",
+    "Police custody thematic 2025,custody-2025,2025-06-01,R2,verdict,Some text.,atlantis,,,CoC9",
+)
+
+
+def upload(name: str, content: bytes, *, publish: bool = False) -> Callable[[Page, Demo], None]:
+    def visit(page: Page, demo: Demo) -> None:
+        go("/imports/")(page, demo)
+        page.get_by_label("Findings file").set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
+        if publish:
+            page.get_by_label("Publish: open action plans for every addressee").check()
+        page.get_by_role("button", name="Upload and preview").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Check the import of {name}")
+
+    return visit
+
+
+def upload_nothing(page: Page, demo: Demo) -> None:
+    go("/imports/")(page, demo)
+    page.get_by_role("button", name="Upload and preview").click()
+    expect(page.get_by_role("alert")).to_be_visible()
+
+
+def import_and_confirm(page: Page, demo: Demo) -> None:
+    upload("custody.csv", GOOD_IMPORT, publish=True)(page, demo)
+    page.get_by_role("button", name="Import 2 rows").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Import of custody.csv complete")
+
+
+def plan_url(reference: str, organisation: str) -> Callable[[Demo], str]:
+    return lambda demo: demo.plan(reference, organisation).get_absolute_url()
+
+
+def finding_url(reference: str, inspection: str = INSPECTION_SLUG) -> Callable[[Demo], str]:
+    return lambda demo: demo.finding(reference, inspection).get_absolute_url()
+
+
+def evidence_url(reference: str, organisation: str) -> Callable[[Demo], str]:
+    def url(demo: Demo) -> str:
+        from tracker.models import Evidence
+
+        return Evidence.objects.filter(update__plan=demo.plan(reference, organisation)).first().get_absolute_url()
+
+    return url
+
+
+SINCE = (dt.date.today() - dt.timedelta(days=30)).isoformat()
+NOT_FOUND = Stop("404: another organisation's plan", go(plan_url("R3", "hampshire"), 404))
+
+TOURS: dict[str, list[Stop]] = {
+    "anonymous": [
+        Stop("login", go("/accounts/login/")),
+        Stop("login with an error", log_in_wrongly),
+    ],
+    "staff": [
+        Stop("home", go("/")),
+        Stop("plans, filtered", go("/plans/?status=in_progress&status=submitted&owner=me&sort=-target_date")),
+        Stop("plan in progress, every form open", plan_with_forms("AFI1", "surrey")),
+        Stop("plan, progress form with errors", plan_form_errors("AFI1", "surrey", "progress", "Save progress")),
+        Stop("plan submitted", plan_with_forms("AFI2", "surrey")),
+        Stop("dashboard", go("/dashboard/")),
+        Stop("inspections", go("/inspections/")),
+        Stop("inspection", go("/inspections/south-east-soc-2024/")),
+        Stop("finding", go(finding_url("R4"))),
+        Stop("board pack", go(f"/organisations/surrey/board-pack/?since={SINCE}")),
+        Stop("account", go("/accounts/")),
+        Stop("two-factor setup", go("/accounts/two-factor/setup/")),
+        NOT_FOUND,
+        Stop("404: another organisation's evidence", go(evidence_url("R3", "hampshire"), 404)),
+        Stop("403: imports", go("/imports/", 403)),
+    ],
+    "manager": [
+        Stop("home", go("/")),
+        Stop("plans, filtered", go("/plans/?kind=area_for_improvement&rag=amber&q=analysts")),
+        Stop("plan submitted, every form open", plan_with_forms("AFI2", "surrey")),
+        Stop("plan in progress, every form open", plan_with_forms("AFI1", "surrey")),
+        Stop("plan, return form with errors", plan_form_errors("AFI2", "surrey", "return", "Return submission")),
+        Stop(
+            "plan, target date form with errors",
+            plan_form_errors("AFI1", "surrey", "target-date", "Change target date"),
+        ),
+        Stop("dashboard", go("/dashboard/")),
+        Stop("board pack", go("/organisations/surrey/board-pack/")),
+        Stop("inspection", go("/inspections/south-east-soc-2024/")),
+        Stop("finding", go(finding_url("AFI1"))),
+        Stop("account", go("/accounts/")),
+        NOT_FOUND,
+        Stop("403: imports", go("/imports/", 403)),
+    ],
+    "inspector": [
+        Stop("home", go("/")),
+        Stop("plans, filtered", go("/plans/?organisation=hampshire&overdue=1&theme=intelligence")),
+        Stop("plan signed off, every form open", plan_with_forms("R4", "surrey")),
+        Stop("plan blocked, every form open", plan_with_forms("R3", "hampshire")),
+        Stop("plan closed", go(plan_url("R1", "hampshire"))),
+        Stop("plan superseded", go(plan_url("R2", "hampshire"))),
+        Stop("plan, close form with errors", plan_form_errors("R4", "surrey", "close", "Close as verified")),
+        Stop("dashboard", go("/dashboard/")),
+        Stop("dashboard, one organisation", go("/dashboard/?organisation=hampshire")),
+        Stop("inspections", go("/inspections/")),
+        Stop("inspection", go("/inspections/south-east-soc-2024/")),
+        Stop("finding across organisations", go(finding_url("R4"))),
+        Stop("finding with history", go(finding_url("R1", REVISIT_SLUG))),
+        Stop("board pack", go("/organisations/hampshire/board-pack/")),
+        Stop("account", go("/accounts/")),
+        Stop("two-factor setup", go("/accounts/two-factor/setup/")),
+        Stop("404", go("/plans/999999/", 404)),
+        Stop("403: imports", go("/imports/", 403)),
+    ],
+    "admin": [
+        Stop("home", go("/")),
+        Stop("import upload", go("/imports/")),
+        Stop("import upload with an error", upload_nothing),
+        Stop("import preview with errors", upload("bad.csv", BAD_IMPORT)),
+        Stop("import preview", upload("custody.csv", GOOD_IMPORT, publish=True)),
+        Stop("import preview, rows to create", lambda page, demo: go(page.url + "?show=create")(page, demo)),
+        Stop("import done", import_and_confirm),
+        Stop("plans", go("/plans/?inspection=south-east-soc-2024&status=not_started")),
+        Stop("plan not started, every form open", plan_with_forms("R4", "sussex")),
+        Stop("dashboard", go("/dashboard/")),
+        Stop("account", go("/accounts/")),
+        Stop("404", go("/no-such-page/", 404)),
+    ],
+}
+
+
+def stop_count() -> int:
+    return sum(len(stops) for stops in TOURS.values())
+
+
+def visit_all(page: Page, demo: Demo, role: str, check: Callable[[Page, Stop], Any]) -> dict[str, Any]:
+    """Visit every stop of `role`'s tour; return {stop name: what `check` found} for the stops with findings."""
+    found = {}
+    for stop in TOURS[role]:
+        stop.visit(page, demo)
+        result = check(page, stop)
+        if result:
+            found[stop.name] = result
+    return found
