@@ -137,7 +137,9 @@ class BulkForm(forms.Form):
         "close": "Verify and close (signed-off plans)",
     }
 
-    action = forms.ChoiceField(label="Action", choices=())
+    action = forms.ChoiceField(
+        label="Action", choices=(), error_messages={"required": "Choose what to do to the plans."}
+    )
     plans = IdListField(required=False)
     all_matching = forms.BooleanField(required=False, label="Apply to every plan matching the filters")
     query = forms.CharField(required=False, widget=forms.HiddenInput)
@@ -160,7 +162,7 @@ class BulkForm(forms.Form):
         if permissions.can_verify(user):
             allowed += ["close"]
         self.allowed_actions = allowed
-        self.fields["action"].choices = [(a, self.ACTIONS[a]) for a in allowed]
+        self.fields["action"].choices = [("", "Choose an action")] + [(a, self.ACTIONS[a]) for a in allowed]
         # Each plan's workflow call checks the owner belongs to that plan's organisation.
         owners = User.objects.filter(is_active=True, organisation__isnull=False).select_related("organisation")
         if user.organisation_id:

@@ -217,6 +217,7 @@ def test_anonymous_is_sent_to_log_in(client, plan):
         ({"action": "change_target_date", "target_date": "2030-01-01"}, "reason", "Give the reason"),
         ({"action": "change_target_date", "reason": "Because."}, "target_date", "Choose the new target date"),
         ({"action": "assign_owner"}, None, "Select at least one plan"),
+        ({"action": "", "owner": ""}, "action", "Choose what to do to the plans."),
     ],
 )
 def test_incomplete_bulk_form_changes_nothing_and_says_why(client, org, manager, data, field, message):
