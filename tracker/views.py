@@ -241,6 +241,8 @@ def _plan_page(
     discussion: Form | None = None,
     status: int = 200,
     stale: bool = False,
+    partial: str = "",
+    comment_added: bool = False,
 ) -> HttpResponse:
     user = request.user
     action_forms = []
@@ -258,9 +260,11 @@ def _plan_page(
         "can_comment": permissions.can_comment(user, plan),
         "discussion_form": discussion or forms.DiscussionForm(prefix="comment"),
         "stale": stale,
+        "comment_added": comment_added,
         "today": timezone.localdate(),
     }
-    return TemplateResponse(request, "tracker/actionplan_detail.html", context, status=status)
+    template = "tracker/actionplan_detail.html" + (f"#{partial}" if partial else "")
+    return TemplateResponse(request, template, context, status=status)
 
 
 def _get_plan(request: AuthedRequest, pk: int) -> ActionPlan:
@@ -300,6 +304,7 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
 
 
 def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
+    """Add to the discussion. With htmx only the timeline is swapped, so the page stays where it was."""
     if not permissions.can_comment(request.user, plan):
         raise PermissionDenied
     form = forms.DiscussionForm(request.POST, prefix="comment")
@@ -309,8 +314,12 @@ def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
+            if request.htmx:
+                return _plan_page(request, plan, partial="discussion", comment_added=True)
             messages.success(request, "Comment added.")
             return redirect(plan)
+    if request.htmx:  # htmx swaps only successful responses; the form comes back with its errors
+        return _plan_page(request, plan, discussion=form, partial="discussion")
     return _plan_page(request, plan, discussion=form, status=400)
 
 
