@@ -158,6 +158,8 @@ class BulkForm(forms.Form):
     comment = forms.CharField(label="Verification comment", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        # Its ids must not clash with the filter form's on the same page (both have an "owner").
+        kwargs.setdefault("auto_id", "bulk_%s")
         super().__init__(*args, **kwargs)
         allowed = []
         if permissions.can_manage_some(user):

@@ -16,6 +16,11 @@ document.addEventListener("DOMContentLoaded", () => {
     summary.focus();
   }
 });
+// The same for a form that htmx swapped back in with its errors (the discussion on a plan page).
+document.addEventListener("htmx:afterSettle", (event) => {
+  const root = event.detail.elt && event.detail.elt.isConnected ? event.detail.elt : document;
+  root.querySelector(".error-summary")?.focus();
+});
 document.addEventListener("click", (event) => {
   const link = event.target.closest(".error-summary a[href^='#']");
   const field = link && document.getElementById(link.getAttribute("href").slice(1));

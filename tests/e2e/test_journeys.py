@@ -228,6 +228,25 @@ def test_inspector_follows_the_dashboard_to_the_plans_closes_one_and_supersedes_
     assert (blocked.status, blocked.superseded_by) == (S.SUPERSEDED, revisit_r2)
 
 
+def test_the_discussion_takes_comments_in_place_with_htmx(demo, new_page):
+    plan = demo.plan("R4", "surrey")
+    page = new_page("inspector")
+    page.goto(plan.get_absolute_url())
+    page.evaluate("window.sameDocument = true")
+    discussion = page.locator("#discussion")
+
+    discussion.get_by_role("button", name="Add comment").click()
+    expect(discussion.locator(".error-summary")).to_be_focused()
+    expect(discussion.get_by_label("Add to the discussion")).to_have_attribute("aria-invalid", "true")
+
+    discussion.get_by_label("Add to the discussion").fill("Could you share the agreement's review date?")
+    discussion.get_by_role("button", name="Add comment").click()
+    expect(discussion.get_by_role("status")).to_have_text("Comment added.")
+    expect(discussion.locator(".timeline li").first).to_contain_text("Could you share the agreement's review date?")
+    assert page.evaluate("window.sameDocument") is True
+    assert plan.updates.first().note == "Could you share the agreement's review date?"
+
+
 # --- another organisation ------------------------------------------------------------------------
 
 

@@ -123,6 +123,38 @@ def import_and_confirm(page: Page, demo: Demo) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Import of custody.csv complete")
 
 
+def bulk_form(path: str, action: str) -> Callable[[Page, Demo], None]:
+    """The plan list with its bulk form showing the fields of `action`."""
+
+    def visit(page: Page, demo: Demo) -> None:
+        go(path)(page, demo)
+        form = page.locator("form.bulk-form")
+        form.get_by_label("Action").select_option(label=action)
+        expect(form.locator("fieldset:visible")).to_have_count(1)
+
+    return visit
+
+
+def bulk_apply(path: str, action: str, status: int, **fields: str) -> Callable[[Page, Demo], None]:
+    """Tick every plan on the page and apply `action` with `fields` ({label: value}); expect `status`."""
+
+    def visit(page: Page, demo: Demo) -> None:
+        bulk_form(path, action)(page, demo)
+        page.get_by_label("Select every plan on this page").check()
+        form = page.locator("form.bulk-form")
+        for label, value in fields.items():
+            field = form.get_by_label(label)
+            if field.evaluate("el => el.tagName") == "SELECT":
+                field.select_option(label=value)
+            else:
+                field.fill(value)
+        with page.expect_response(lambda r: r.request.method == "POST") as response:
+            form.get_by_role("button", name="Apply to the plans").click()
+        assert response.value.status == status
+
+    return visit
+
+
 def plan_url(reference: str, organisation: str) -> Callable[[Demo], str]:
     return lambda demo: demo.plan(reference, organisation).get_absolute_url()
 
@@ -170,6 +202,12 @@ TOURS: dict[str, list[Stop]] = {
         Stop("plans, filtered", go("/plans/?kind=area_for_improvement&rag=amber&q=analysts")),
         Stop("plan submitted, every form open", plan_with_forms("AFI2", "surrey")),
         Stop("plan in progress, every form open", plan_with_forms("AFI1", "surrey")),
+        Stop("plans, bulk form for a date change", bulk_form("/plans/", "Change target date")),
+        Stop("bulk action with errors", bulk_apply("/plans/?status=in_progress", "Change target date", 400)),
+        Stop(
+            "bulk action result",
+            bulk_apply("/plans/?status=in_progress", "Assign owner", 200, **{"New owner": "Jo Evans (surrey.staff)"}),
+        ),
         Stop("plan, return form with errors", plan_form_errors("AFI2", "surrey", "return", "Return submission")),
         Stop(
             "plan, target date form with errors",
@@ -191,6 +229,19 @@ TOURS: dict[str, list[Stop]] = {
         Stop("plan closed", go(plan_url("R1", "hampshire"))),
         Stop("plan superseded", go(plan_url("R2", "hampshire"))),
         Stop("plan, close form with errors", plan_form_errors("R4", "surrey", "close", "Close as verified")),
+        Stop(
+            "plans, bulk form for closing",
+            bulk_form("/plans/?status=signed_off", "Verify and close (signed-off plans)"),
+        ),
+        Stop(
+            "bulk close result",
+            bulk_apply(
+                "/plans/?status=signed_off",
+                "Verify and close (signed-off plans)",
+                200,
+                **{"Verification comment": "Evidence seen at the revisit."},
+            ),
+        ),
         Stop("dashboard", go("/dashboard/")),
         Stop("dashboard, one organisation", go("/dashboard/?organisation=hampshire")),
         Stop("inspections", go("/inspections/")),
