@@ -151,6 +151,8 @@ def bulk_apply(path: str, action: str, status: int, **fields: str) -> Callable[[
         with page.expect_response(lambda r: r.request.method == "POST") as response:
             form.get_by_role("button", name="Apply to the plans").click()
         assert response.value.status == status
+        heading = "Check the bulk action" if status == 400 else f"{action}: result"
+        expect(page.get_by_role("heading", level=1)).to_have_text(heading)
 
     return visit
 
@@ -269,10 +271,6 @@ TOURS: dict[str, list[Stop]] = {
         Stop("404", go("/no-such-page/", 404)),
     ],
 }
-
-
-def stop_count() -> int:
-    return sum(len(stops) for stops in TOURS.values())
 
 
 def visit_all(page: Page, demo: Demo, role: str, check: Callable[[Page, Stop], Any]) -> dict[str, Any]:
