@@ -759,3 +759,80 @@ def test_list_query_count_is_the_same_for_3_and_30_rows(org, staff, name):
     few = count_queries(api, _rows(3, org, staff)[name], 3)
     many = count_queries(api, _rows(27, org, staff)[name], 30)
     assert many == few, f"{name}: {few} queries for a few rows, {many} for many"
+
+
+# --- schema and documentation ----------------------------------------------------------------
+
+
+def test_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert target.read_text().startswith("openapi: 3.0.3")
+
+
+def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
+    assert client.get("/api/schema/").status_code == 401
+    response = Api(staff).get("/api/schema/", format="json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    transitions = [
+        "start", "block", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
+        "no-further-action", "target-date", "owner", "comments",
+    ]  # fmt: skip
+    expected = {
+        "/api/v1/organisations/": {"get"},
+        "/api/v1/organisations/{slug}/": {"get"},
+        "/api/v1/inspections/": {"get"},
+        "/api/v1/inspections/{slug}/": {"get"},
+        "/api/v1/findings/": {"get"},
+        "/api/v1/findings/{id}/": {"get"},
+        "/api/v1/plans/": {"get"},
+        "/api/v1/plans/{id}/": {"get"},
+        "/api/v1/plans/{id}/updates/": {"get", "post"},
+        "/api/v1/plans/{id}/evidence/": {"get", "post"},
+        "/api/v1/evidence/{id}/": {"get"},
+        "/api/v1/evidence/{id}/download/": {"get"},
+        **{f"/api/v1/plans/{{id}}/{name}/": {"post"} for name in transitions},
+    }
+    assert {path: set(ops) for path, ops in paths.items()} == expected
+    assert sum(len(ops) for ops in expected.values()) == 27
+
+
+def test_docs_page_sends_anonymous_browsers_to_log_in(client, db):
+    response = client.get("/api/docs/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_docs_page_loads_swagger_ui_from_static_files_under_the_site_csp(client, staff):
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    client.force_login(staff)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, body in scripts]
+    assert all(body.strip() == "" for _, body in scripts)  # no inline script for the CSP to allow
+    assert "<style" not in html and " style=" not in html
+    sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    assert sources == [
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-standalone-preset.js",
+        "/static/js/api-docs.js",
+    ]
+    assert sheets == ["/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css", "/static/css/api-docs.css"]
+    for url in sources + sheets:
+        assert finders.find(url.removeprefix("/static/")), url  # shipped by a package or the project
+    csp = response["Content-Security-Policy"]
+    # The site-wide policy, unchanged: scripts and styles from this site only (a nonce only where used).
+    assert re.search(r"script-src 'self'( 'nonce-[^']+')?;", csp) and re.search(
+        r"style-src 'self'( 'nonce-[^']+')?;", csp
+    )
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert 'data-schema-url="/api/schema/"' in html

@@ -1,6 +1,5 @@
 """`/api/v1/` (the REST API), `/api/schema/` (OpenAPI 3) and `/api/docs/` (Swagger UI)."""
 
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
@@ -10,9 +9,6 @@ from . import views
 
 class Router(DefaultRouter):
     include_format_suffixes = False  # one URL per resource; JSON is the only format
-
-    def get_api_root_view(self, api_urls=None):  # type: ignore[no-untyped-def]
-        return login_not_required(super().get_api_root_view(api_urls))
 
 
 router = Router(use_regex_path=False)
@@ -25,8 +21,7 @@ router.register("evidence", views.EvidenceViewSet, basename="evidence")
 app_name = "api"
 urlpatterns = [
     path("v1/", include(router.urls)),
-    # The schema answers tokens as well as sessions, so it is not a login-redirecting page.
-    path("schema/", login_not_required(SpectacularAPIView.as_view()), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.ApiDocsView.as_view(), name="docs"),
     re_path(r"^", views.not_found),
 ]

@@ -1,9 +1,8 @@
 """The REST API (`/api/v1/`). As thin as the pages: the same scoped querysets, permission functions
 and workflow functions; serializers only check the shape of a request.
 
-Every view answers anonymous requests itself (401 with JSON) instead of the login redirect that
-`LoginRequiredMiddleware` gives pages, so each is marked `login_not_required`; DRF's
-`IsAuthenticated` (the default permission class) then does the refusing.
+DRF marks its views `login_not_required`, so `LoginRequiredMiddleware` leaves them alone and an
+anonymous request gets DRF's 401 (JSON) from `IsAuthenticated`, the default permission class.
 """
 
 from __future__ import annotations
@@ -37,12 +36,6 @@ from . import serializers as s
 S = ActionPlan.Status
 
 
-class ApiViewSet(viewsets.GenericViewSet):
-    @classmethod
-    def as_view(cls, actions: dict[str, str] | None = None, **initkwargs: Any) -> Callable[..., Any]:
-        return login_not_required(super().as_view(actions, **initkwargs))
-
-
 @csrf_exempt  # it changes nothing, and a refused CSRF check would answer in HTML
 @login_not_required
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
@@ -57,7 +50,7 @@ def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     list=extend_schema(summary="List organisations"),
     retrieve=extend_schema(summary="One organisation"),
 )
-class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Forces, regional units and other bodies that findings are addressed to."""
 
     queryset = Organisation.objects.select_related("region").order_by("name", "pk")
@@ -71,7 +64,7 @@ class OrganisationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiV
     list=extend_schema(summary="List inspections with their gradings"),
     retrieve=extend_schema(summary="One inspection with its gradings"),
 )
-class InspectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class InspectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = Inspection.objects.prefetch_related(
         Prefetch(
             "gradings", queryset=Grading.objects.select_related("organisation").order_by("organisation__name", "area")
@@ -99,7 +92,7 @@ class FindingFilter(django_filters.FilterSet):
     list=extend_schema(summary="List findings"),
     retrieve=extend_schema(summary="One finding, with the responses to it that you may see"),
 )
-class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = (
         Finding.objects.select_related("inspection")
         .prefetch_related("themes", "addressed_to")
@@ -205,7 +198,7 @@ def _upload_schema(
     ),
     retrieve=extend_schema(summary="One action plan, with its RAG and the actions you may take"),
 )
-class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
+class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Each organisation's response to a finding. Another organisation's plan is a 404."""
 
     filter_backends = [PlanFilterBackend]
@@ -479,7 +472,7 @@ def _validated(
 
 
 @extend_schema_view(retrieve=extend_schema(summary="One evidence file's details"))
-class EvidenceViewSet(mixins.RetrieveModelMixin, ApiViewSet):
+class EvidenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Files attached to timeline entries; visible with the plan they belong to."""
 
     serializer_class = s.EvidenceSerializer
@@ -515,6 +508,12 @@ class ApiDocsView(SpectacularSwaggerView):
 
     template_name = "tracker/api_docs.html"
     url_name = "api:schema"
+
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Callable[..., Any]:
+        view = super().as_view(**initkwargs)
+        view.login_required = True  # a page: anonymous browsers are sent to log in, as everywhere else
+        return view
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
