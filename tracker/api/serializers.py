@@ -154,7 +154,10 @@ class PlanSerializer(serializers.ModelSerializer):
 
 class PlanDetailSerializer(PlanSerializer):
     actions = serializers.SerializerMethodField(
-        help_text="The workflow endpoints of this plan you may call now (e.g. `sign-off`)."
+        help_text=(
+            "What you may do to this plan now: the names of its workflow endpoints (e.g. `sign-off`), "
+            "where `progress` means `POST updates/`."
+        )
     )
     web_url = serializers.SerializerMethodField()
 
