@@ -335,6 +335,11 @@ def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
 def evidence_download(request: AuthedRequest, pk: int) -> FileResponse:
     visible = ActionPlan.objects.visible_to(request.user)
     evidence = get_object_or_404(Evidence.objects.filter(update__plan__in=visible), pk=pk)
+    return evidence_file_response(evidence)
+
+
+def evidence_file_response(evidence: Evidence) -> FileResponse:
+    """The file as an attachment that no browser will render or sniff (shared with the API)."""
     try:
         handle = evidence.file.open("rb")
     except FileNotFoundError as error:
