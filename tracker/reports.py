@@ -308,8 +308,12 @@ def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
 
 
 def export_xlsx(request: AuthedRequest) -> FileResponse:
+    """The workbook is written row by row (openpyxl's write-only mode) to a temporary file, which is
+    then streamed: memory stays flat, but the first byte leaves only once every row is written
+    (figures in docs/EXPORTS.md)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Font
 
     rows = export_rows(export_queryset(request))
@@ -325,6 +329,9 @@ def export_xlsx(request: AuthedRequest) -> FileResponse:
     for row in rows:
         cells = []
         for value in row:
+            if isinstance(value, str):
+                # Control characters (pasted from other systems) are not allowed in the file's XML.
+                value = ILLEGAL_CHARACTERS_RE.sub("", value)
             cell = WriteOnlyCell(sheet, value=neutralise(value))
             if isinstance(value, dt.datetime):
                 cell.number_format = "yyyy-mm-dd hh:mm"

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -350,7 +351,8 @@ def inspection_list(request: AuthedRequest) -> HttpResponse:
 def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     inspection = get_object_or_404(Inspection, slug=slug)
     visible = ActionPlan.objects.visible_to(request.user).filter(finding__inspection=inspection)
-    findings = list(inspection.findings.order_by("reference"))
+    # Length first so that R2 comes before R10.
+    findings = list(inspection.findings.order_by(Length("reference"), "reference"))
     by_id = {f.pk: f for f in findings}
     causes = [f for f in findings if f.kind == Finding.Kind.CAUSE_OF_CONCERN]
     for cause in causes:

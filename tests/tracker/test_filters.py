@@ -330,3 +330,14 @@ def test_plan_list_queries_for_a_manager_do_not_grow(client, django_assert_num_q
             "&rag=green&sort=organisation"
         )
     assert response.context["paginator"].count == n
+
+
+def test_rag_is_a_badge_with_words_and_agrees_with_the_filter(client, world, inspector):
+    client.force_login(inspector)
+    for value, label in ActionPlan.Rag.choices:
+        response = client.get(f"/plans/?rag={value}")
+        results = response.content.decode().split('id="results"')[1]
+        assert (
+            results.count(f'<span class="badge rag rag-{value}">{label}</span>') == response.context["paginator"].count
+        )
+        assert all(plan.rag == value for plan in response.context["object_list"])
