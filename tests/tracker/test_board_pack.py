@@ -156,14 +156,14 @@ def test_board_pack_queries_do_not_grow(client, django_assert_num_queries, org, 
     for plan in ActionPlanFactory.create_batch(n, organisation=org, target_date=today - dt.timedelta(days=1)):
         UpdateFactory.create_batch(2, plan=plan, author=staff, kind=Update.Kind.STATUS)
     client.force_login(ManagerFactory(organisation=org))
-    # session, user, organisation, changes (author, plan and finding joined), summary aggregate, the
-    # user's organisation (nav), gradings (inspection joined), plans (finding, inspection, owner joined),
-    # overdue plans with their latest explanation, session save (3)
-    with django_assert_num_queries(12):
+    # session, user, organisation, changes (author, plan and finding joined), summary aggregate,
+    # gradings (inspection joined), plans (finding, inspection, owner joined), overdue plans with their
+    # latest explanation, session save (3)
+    with django_assert_num_queries(11):
         response = client.get(URL)
     assert len(response.context["plans"]) == n
     assert len(response.context["overdue"]) == n
     client.force_login(InspectorFactory())
-    # no organisation of their own to show: 11
+    # the same for an inspector
     with django_assert_num_queries(11):
         client.get(URL)

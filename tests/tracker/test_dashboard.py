@@ -247,8 +247,9 @@ def test_dashboard_queries_for_an_inspector_do_not_grow(client, django_assert_nu
     make_organisations(n)
     client.force_login(InspectorFactory())
     # session, user, recent inspections, matrix counts, gradings, theme counts, region counts, headline
-    # and RAG aggregate, trend (plans opened, status changes), organisation choices, session save (3)
-    with django_assert_num_queries(14):
+    # and RAG aggregate, most deferred plans, trend (plans opened, status changes), organisation choices,
+    # session save (3)
+    with django_assert_num_queries(15):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
     assert len(response.context["matrix"]) == n
@@ -262,8 +263,8 @@ def test_dashboard_queries_for_a_manager_do_not_grow(client, django_assert_num_q
         GradingFactory(organisation=org, inspection=plan.finding.inspection)
     make_organisations(n)  # other organisations change nothing
     client.force_login(ManagerFactory(organisation=org))
-    # session, user, the user's organisation, recent inspections, matrix counts, gradings, theme counts,
-    # headline and RAG aggregate, trend (2), session save (3)
+    # session, user (organisation joined), recent inspections, matrix counts, gradings, theme counts,
+    # headline and RAG aggregate, most deferred plans, trend (2), session save (3)
     with django_assert_num_queries(13):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n

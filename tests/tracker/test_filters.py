@@ -272,7 +272,7 @@ def test_htmx_gets_the_results_fragment_and_the_page_pushes_its_url(client, worl
     fragment = client.get("/plans/?status=blocked", headers={"HX-Request": "true"})
     html = fragment.content.decode()
     assert html.lstrip().startswith('<div id="results"')
-    assert "<form" not in html and "<html" not in html
+    assert "filter-form" not in html and "<html" not in html  # the results alone, not the filters
     assert "<strong>1</strong> action plan." in html
     assert "HX-Request" in fragment["Vary"] and "HX-Request" in page["Vary"]
 
@@ -319,8 +319,8 @@ def test_plan_list_queries_for_a_manager_do_not_grow(client, django_assert_num_q
     ActionPlanFactory.create_batch(n, organisation=org, owner=None)
     make_organisations_with_plans(n)  # other organisations' plans change nothing
     client.force_login(manager)
-    # session, user, colleagues (owner choices), COUNT, plan rows, the user's organisation (nav), the
-    # choices of organisation, inspection and theme, the session save (3)
+    # session, user (organisation joined), colleagues (owner choices), COUNT, plan rows, the choices of
+    # organisation, inspection and theme, colleagues again (the bulk form's owner choices), session save (3)
     with django_assert_num_queries(12):
         client.get("/plans/")
     # plus the organisation chosen, checked: 13
