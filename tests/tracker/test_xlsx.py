@@ -24,7 +24,7 @@ def test_column_letters(index, letters):
 def test_values_keep_their_types():
     rows = [
         ["R1", 55, 2.5, dt.date(2025, 3, 31), dt.datetime(2025, 3, 31, 14, 30), None, True],
-        ["=HYPERLINK(\"x\")", 0, -1, dt.date(1900, 3, 1), dt.datetime(2024, 1, 1), "", False],
+        ['=HYPERLINK("x")', 0, -1, dt.date(1900, 3, 1), dt.datetime(2024, 1, 1), "", False],
     ]
     sheet = workbook(xlsx.stream_workbook(["a", "b", "c", "d", "e", "f", "g"], rows, sheet_name="Plans")).active
 
@@ -43,7 +43,7 @@ def test_values_keep_their_types():
 
 
 def test_text_is_escaped_and_cleaned_of_characters_xml_cannot_carry():
-    text = "Analysts <5> & \"partners\"\x0b\x00 needed  "
+    text = 'Analysts <5> & "partners"\x0b\x00 needed  '
     sheet = workbook(xlsx.stream_workbook(["note"], [[text]])).active
 
     assert sheet["A2"].value == 'Analysts <5> & "partners" needed  '
