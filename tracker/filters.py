@@ -6,11 +6,34 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, OrderBy, Q, QuerySet, Value, When
 
-from inspections.models import Finding, Inspection, Organisation, Theme
+from inspections.models import Finding, Inspection, Organisation, Region, Theme
 
 from .models import ActionPlan, User
+
+# Statuses sort in workflow order, not alphabetically.
+STATUS_ORDER = Case(
+    *[When(status=status, then=Value(rank)) for rank, status in enumerate(ActionPlan.Status.values)],
+    default=Value(len(ActionPlan.Status.values)),
+)
+SOONEST: list[OrderBy | str] = [F("target_date").asc(nulls_last=True), "pk"]
+
+# `sort` values, their labels and the ORDER BY each means. Every ordering ends in a unique key so that
+# pages never overlap, and the list and the exports give the same rows in the same order.
+SORTS: dict[str, tuple[str, list[OrderBy | str]]] = {
+    "target_date": ("Target date (soonest first)", SOONEST),
+    "-target_date": ("Target date (latest first)", [F("target_date").desc(nulls_last=True), "-pk"]),
+    "status": ("Status (workflow order)", [STATUS_ORDER.asc(), *SOONEST]),
+    "-status": ("Status (most advanced first)", [STATUS_ORDER.desc(), *SOONEST]),
+    "organisation": ("Organisation (A-Z)", ["organisation__name", *SOONEST]),
+    "-organisation": ("Organisation (Z-A)", ["-organisation__name", *SOONEST]),
+    "-updated": ("Last update (newest first)", ["-updated_at", "-pk"]),
+    "updated": ("Last update (oldest first)", ["updated_at", "pk"]),
+    "-deferrals": ("Deferrals (most first)", ["-deferral_count", *SOONEST]),
+    "deferrals": ("Deferrals (fewest first)", ["deferral_count", *SOONEST]),
+}
+DEFAULT_ORDERING = SORTS["target_date"][1]
 
 
 class ActionPlanFilter(django_filters.FilterSet):
@@ -20,6 +43,15 @@ class ActionPlanFilter(django_filters.FilterSet):
         to_field_name="slug",
         empty_label="All organisations",
         label="Organisation",
+    )
+    region = django_filters.ModelChoiceFilter(
+        field_name="organisation__region",
+        queryset=Region.objects.none(),
+        to_field_name="slug",
+        empty_label="All regions",
+        null_label="No region",
+        null_value="none",
+        label="Region",
     )
     inspection = django_filters.ModelChoiceFilter(
         field_name="finding__inspection",
@@ -31,8 +63,10 @@ class ActionPlanFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(
         field_name="finding__kind", choices=Finding.Kind.choices, empty_label="All kinds", label="Kind"
     )
+    # No DISTINCT: a status is a column of the plan, and a plan's finding has each theme once, so
+    # neither filter can repeat a row (and DISTINCT over long texts is slow on big exports).
     status = django_filters.MultipleChoiceFilter(
-        choices=ActionPlan.Status.choices, widget=forms.CheckboxSelectMultiple, label="Status"
+        choices=ActionPlan.Status.choices, widget=forms.CheckboxSelectMultiple, label="Status", distinct=False
     )
     rag = django_filters.ChoiceFilter(
         field_name="rag_value", choices=ActionPlan.Rag.choices, empty_label="Any RAG", label="RAG"
@@ -43,6 +77,7 @@ class ActionPlanFilter(django_filters.FilterSet):
         to_field_name="slug",
         empty_label="All themes",
         label="Theme",
+        distinct=False,
     )
     owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone")
     overdue = django_filters.BooleanFilter(
@@ -51,28 +86,11 @@ class ActionPlanFilter(django_filters.FilterSet):
     deferred = django_filters.BooleanFilter(
         label="Deferred only", method="filter_deferred", widget=forms.CheckboxInput(attrs={"value": "1"})
     )
-    sort = django_filters.OrderingFilter(
+    sort = django_filters.ChoiceFilter(
         label="Sort by",
-        empty_label="Target date (soonest first)",
-        fields=(
-            ("target_date", "target_date"),
-            ("status", "status"),
-            ("organisation__name", "organisation"),
-            ("updated_at", "updated"),
-            ("deferral_count", "deferrals"),
-        ),
-        field_labels={
-            "target_date": "Target date (soonest first)",
-            "-target_date": "Target date (latest first)",
-            "status": "Status",
-            "-status": "Status (descending)",
-            "organisation__name": "Organisation",
-            "-organisation__name": "Organisation (Z-A)",
-            "updated_at": "Last update (oldest first)",
-            "-updated_at": "Last update (newest first)",
-            "deferral_count": "Deferrals (fewest first)",
-            "-deferral_count": "Deferrals (most first)",
-        },
+        method="filter_sort",
+        choices=[(value, label) for value, (label, _) in SORTS.items()],
+        empty_label=None,
     )
 
     class Meta:
@@ -85,8 +103,10 @@ class ActionPlanFilter(django_filters.FilterSet):
         fields = self.filters
         if user.sees_everything:
             fields["organisation"].queryset = Organisation.objects.only("slug", "name")
+            fields["region"].queryset = Region.objects.only("slug", "name")
         else:
             fields["organisation"].queryset = Organisation.objects.filter(pk=user.organisation_id).only("slug", "name")
+            del fields["region"]  # their one organisation is in one region: nothing to choose
         fields["inspection"].queryset = Inspection.objects.only("slug", "title")
         fields["theme"].queryset = Theme.objects.only("slug", "name")
         owner_choices = [("me", "Me"), ("unassigned", "Unassigned")]
@@ -102,7 +122,7 @@ class ActionPlanFilter(django_filters.FilterSet):
         if not value:
             return queryset
         return queryset.filter(
-            Q(finding__reference__iexact=value) | Q(finding__text__icontains=value) | Q(summary__icontains=value)
+            Q(finding__reference__istartswith=value) | Q(finding__text__icontains=value) | Q(summary__icontains=value)
         )
 
     def filter_owner(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
@@ -115,6 +135,9 @@ class ActionPlanFilter(django_filters.FilterSet):
 
     def filter_overdue(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
         return queryset.overdue() if value else queryset
+
+    def filter_sort(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
+        return queryset.order_by(*SORTS[value][1])
 
     def filter_deferred(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
         return queryset.filter(deferral_count__gt=0) if value else queryset

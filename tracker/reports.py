@@ -8,27 +8,28 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncMonth
-from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 
 from inspections.models import Finding, Grading, Inspection, Organisation
 
-from .filters import ActionPlanFilter
-from .models import ActionPlan, Update
+from . import xlsx
+from .filters import DEFAULT_ORDERING, ActionPlanFilter
+from .models import ActionPlan, Update, completion_counts
 from .views import AuthedRequest
 
 S = ActionPlan.Status
 MATRIX_INSPECTIONS = 10
+BOARD_PACK_CHANGES = 200
 
 
 def pct(part: int, total: int) -> int:
@@ -181,6 +182,14 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         org["cells"][row["finding__inspection__slug"]] = _cell(
             row, organisation=row["organisation__slug"], inspection=row["finding__inspection__slug"]
         )
+    grades = dict(Grading.Grade.choices)
+    gradings = Grading.objects.filter(
+        inspection_id__in=[i["pk"] for i in recent], organisation__slug__in=list(matrix)
+    ).values_list("organisation__slug", "inspection__slug", "area", "grade")
+    for org_slug, inspection_slug, area, grade in gradings.order_by("area"):
+        cell = matrix[org_slug]["cells"].get(inspection_slug)
+        if cell is not None:
+            cell.setdefault("gradings", []).append({"area": area, "grade": grade, "label": grades.get(grade, grade)})
     matrix_table = [
         {"slug": slug, "name": org["name"], "cells": [org["cells"].get(i["slug"]) for i in recent]}
         for slug, org in sorted(matrix.items(), key=lambda item: item[1]["name"])
@@ -191,20 +200,25 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
             "finding__themes__slug", "finding__themes__name"
         )
     ]
-    by_region = [
-        _cell(row, **scope) | {"region": row["organisation__region__name"] or "No region"}
-        for row in plans.completion("organisation__region__name")
-    ]
-    totals = plans.completion_totals()
+    by_region = []
+    if user.sees_everything and not organisation:  # one organisation is in one region
+        by_region = [
+            _cell(row, **scope, region=row["organisation__region__slug"] or "none")
+            | {"region": row["organisation__region__name"] or "No region"}
+            for row in plans.completion("organisation__region__name", "organisation__region__slug")
+        ]
+    # The headline figures, the RAG counts and the deferrals in one aggregate query.
+    totals = plans.with_rag().aggregate(
+        **completion_counts(),
+        **{f"rag_{value}": Count("pk", filter=Q(rag_value=value)) for value in ActionPlan.Rag.values},
+        deferred=Count("pk", filter=Q(deferral_count__gt=0)),
+    )
     overall = _cell(totals, **scope) if totals["total"] else None
-    rag_counts = {
-        r["rag_value"]: r["n"] for r in plans.with_rag().values("rag_value").annotate(n=Count("pk")).order_by()
-    }
     rag = [
-        {"value": value, "label": label, "count": rag_counts.get(value, 0), "link": plans_link(**scope, rag=value)}
+        {"value": value, "label": label, "count": totals[f"rag_{value}"], "link": plans_link(**scope, rag=value)}
         for value, label in ActionPlan.Rag.choices
     ]
-    deferred = plans.filter(deferral_count__gt=0).count()
+    deferred = totals["deferred"]
     most_deferred = list(
         plans.open().filter(deferral_count__gt=0).for_list().order_by("-deferral_count", "target_date", "pk")[:5]
     )
@@ -215,7 +229,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         "recent": recent,
         "matrix": matrix_table,
         "by_theme": by_theme,
-        "by_region": by_region if user.sees_everything and not organisation else [],
+        "by_region": by_region,
         "overall": overall,
         "rag": rag,
         "deferred": deferred,
@@ -234,6 +248,7 @@ EXPORT_HEADER = [
     "Target date", "Original target date", "Deferrals", "Owner", "Response", "Last update", "Link",
 ]  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_CHUNK = 2000
 
 
 def neutralise(value: Any) -> Any:
@@ -243,21 +258,28 @@ def neutralise(value: Any) -> Any:
     return value
 
 
-def export_rows(request: AuthedRequest) -> Iterator[list[Any]]:
-    """Exactly the rows `/plans/` shows for the same query string and user, in the same order."""
-    base = ActionPlan.objects.visible_to(request.user).with_rag().order_by("target_date", "pk")
+def export_queryset(request: AuthedRequest) -> QuerySet[ActionPlan]:
+    """Exactly the plans `/plans/` shows for the same query string and user, in the same order.
+
+    Built (and the filters checked) before the response starts, so that nothing can fail mid-stream.
+    An invalid filter gives no rows, as it does on the list.
+    """
+    base = ActionPlan.objects.visible_to(request.user).with_rag().order_by(*DEFAULT_ORDERING)
     filterset = ActionPlanFilter(request.GET, queryset=base, user=request.user)
-    if not filterset.is_valid():
-        raise Http404("Invalid filter.")
+    return filterset.qs if filterset.is_valid() else base.none()
+
+
+def export_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
+    """One list of cell values per plan, read from the database in chunks (flat memory)."""
     kinds = dict(Finding.Kind.choices)
     statuses = dict(S.choices)
     rags = dict(ActionPlan.Rag.choices)
-    rows = filterset.qs.values_list(
+    rows = plans.values_list(
         "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
         "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
         "owner__username", "summary", "updated_at", "pk",
     )  # fmt: skip
-    for row in rows.iterator(chunk_size=2000):
+    for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
          updated, pk) = row  # fmt: skip
         yield [
@@ -283,48 +305,23 @@ def _csv_stream(rows: Iterable[list[Any]]) -> Iterator[str]:
 
 
 def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
-    rows = export_rows(request)
+    rows = export_rows(export_queryset(request))
     response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="action-plans-{timezone.localdate():%Y-%m-%d}.csv"'
     return response
 
 
-def export_xlsx(request: AuthedRequest) -> FileResponse:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-
-    rows = export_rows(request)
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Action plans")
-    bold = Font(bold=True)
-    header = []
-    for title in EXPORT_HEADER:
-        cell = WriteOnlyCell(sheet, value=title)
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
-    for row in rows:
-        cells = []
-        for value in row:
-            cell = WriteOnlyCell(sheet, value=neutralise(value))
-            if isinstance(value, dt.datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm"
-            elif isinstance(value, dt.date):
-                cell.number_format = "yyyy-mm-dd"
-            elif isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula
-            cells.append(cell)
-        sheet.append(cells)
-    handle = tempfile.TemporaryFile()
-    workbook.save(handle)
-    handle.seek(0)
-    return FileResponse(
-        handle,
-        as_attachment=True,
-        filename=f"action-plans-{timezone.localdate():%Y-%m-%d}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+def export_xlsx(request: AuthedRequest) -> StreamingHttpResponse:
+    """The same rows as the CSV, as a workbook streamed row by row (tracker/xlsx.py): memory stays
+    flat and the first bytes leave at once, however many rows there are (figures in docs/EXPORTS.md)."""
+    rows = ([neutralise(value) for value in row] for row in export_rows(export_queryset(request)))
+    widths = [30, 10, 20, 60, 30, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40]
+    response = StreamingHttpResponse(
+        xlsx.stream_workbook(EXPORT_HEADER, rows, sheet_name="Action plans", widths=widths),
+        content_type=xlsx.CONTENT_TYPE,
     )
+    response["Content-Disposition"] = f'attachment; filename="action-plans-{timezone.localdate():%Y-%m-%d}.xlsx"'
+    return response
 
 
 # --- board pack ------------------------------------------------------------------------------
@@ -339,27 +336,22 @@ def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
     plans = ActionPlan.objects.visible_to(user).filter(organisation=organisation)
     today = timezone.localdate()
     since = parse_date(request.GET.get("since", "") or "") or (today - dt.timedelta(days=90))
-    plan_rows = list(plans.for_list().order_by("finding__inspection__published_on", "finding__reference"))
-    overdue = [p for p in plan_rows if p.is_overdue]
-    reasons = {}
-    if overdue:
-        # The latest explanation on each overdue plan: a blocked note or a target-date reason.
-        notes = (
-            Update.objects.filter(
-                plan__in=[p.pk for p in overdue],
-                kind__in=[Update.Kind.STATUS, Update.Kind.TARGET_DATE, Update.Kind.PROGRESS],
-            )
-            .order_by("plan_id", "-created_at")
-            .values_list("plan_id", "note")
-        )  # fmt: skip
-        for plan_id, note in notes:
-            reasons.setdefault(plan_id, note)
-    for p in overdue:
-        p.reason = reasons.get(p.pk, "")
-    changes = (
+    plan_rows = plans.for_list().order_by("finding__inspection__published_on", "finding__reference", "pk")
+    # The latest explanation on each overdue plan: a status note (e.g. what it is blocked on), a
+    # target-date reason or a progress note.
+    latest_reason = (
+        Update.objects.filter(
+            plan=OuterRef("pk"), kind__in=[Update.Kind.STATUS, Update.Kind.TARGET_DATE, Update.Kind.PROGRESS]
+        )
+        .exclude(note="")
+        .order_by("-created_at", "-pk")
+        .values("note")[:1]
+    )
+    overdue = plans.overdue(today).for_list().annotate(reason=Subquery(latest_reason)).order_by("target_date", "pk")
+    changes = list(
         Update.objects.filter(plan__in=plans, created_at__date__gte=since)
         .select_related("author", "plan__finding")
-        .order_by("-created_at")[:200]
+        .order_by("-created_at", "-pk")[: BOARD_PACK_CHANGES + 1]
     )
     gradings = Grading.objects.filter(organisation=organisation).select_related("inspection")
     totals = plans.completion_totals()
@@ -368,7 +360,8 @@ def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
         "gradings": gradings,
         "plans": plan_rows,
         "overdue": overdue,
-        "changes": changes,
+        "changes": changes[:BOARD_PACK_CHANGES],
+        "more_changes": len(changes) > BOARD_PACK_CHANGES,
         "since": since,
         "today": today,
         "summary": _cell(totals, organisation=organisation.slug) if totals["total"] else None,

@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.db.models import Count, Prefetch, Q
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 from django_filters.views import FilterView
@@ -24,7 +27,7 @@ from django_filters.views import FilterView
 from inspections.models import Finding, Inspection
 
 from . import bulk, forms, permissions, workflow
-from .filters import ActionPlanFilter
+from .filters import DEFAULT_ORDERING, ActionPlanFilter
 from .models import ActionPlan, Evidence, Update, User
 
 
@@ -119,7 +122,7 @@ class PlanListView(FilterView):
     request: AuthedRequest
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return ActionPlan.objects.visible_to(self.request.user).for_list().order_by("target_date", "pk")
+        return ActionPlan.objects.visible_to(self.request.user).for_list().order_by(*DEFAULT_ORDERING)
 
     def get_filterset_kwargs(self, filterset_class):  # type: ignore[no-untyped-def]
         kwargs = super().get_filterset_kwargs(filterset_class)
@@ -138,9 +141,17 @@ class PlanListView(FilterView):
         return context
 
     def get_template_names(self) -> list[str]:
-        if self.request.htmx and not self.request.htmx.boosted:
+        htmx = self.request.htmx
+        # A history restore (back button after the cache was evicted) needs the whole page.
+        if htmx and not htmx.boosted and not htmx.history_restore_request:
             return [f"{self.template_name}#results"]
         return [self.template_name]
+
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        response = super().render_to_response(context, **response_kwargs)
+        # One URL serves the page and its fragment: caches must tell them apart.
+        patch_vary_headers(response, ["HX-Request"])
+        return response
 
 
 # --- plan detail and actions -----------------------------------------------------------------
@@ -366,7 +377,8 @@ def inspection_list(request: AuthedRequest) -> HttpResponse:
 def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     inspection = get_object_or_404(Inspection, slug=slug)
     visible = ActionPlan.objects.visible_to(request.user).filter(finding__inspection=inspection)
-    findings = list(inspection.findings.prefetch_related("themes").order_by("reference"))
+    # Length first so that R2 comes before R10.
+    findings = list(inspection.findings.order_by(Length("reference"), "reference"))
     by_id = {f.pk: f for f in findings}
     causes = [f for f in findings if f.kind == Finding.Kind.CAUSE_OF_CONCERN]
     for cause in causes:
@@ -378,23 +390,11 @@ def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
         and (f.cause_of_concern_id is None or f.cause_of_concern_id not in by_id)
     ]
     afis = [f for f in findings if f.kind == Finding.Kind.AREA_FOR_IMPROVEMENT]
-    completion = (
-        visible.values("organisation__name", "organisation__slug")
-        .annotate(
-            total=Count("pk"),
-            reported=Count("pk", filter=Q(status__in=ActionPlan.REPORTED_COMPLETE_STATUSES)),
-            verified=Count("pk", filter=Q(status=S.CLOSED)),
-            overdue=Count(
-                "pk", filter=Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=timezone.localdate())
-            ),
-        )
-        .order_by("organisation__name")
-    )
     rows = []
-    for row in completion:
-        total = row["total"] or 1
-        row["reported_pct"] = round(100 * row["reported"] / total)
-        row["verified_pct"] = round(100 * row["verified"] / total)
+    for row in visible.completion("organisation__name", "organisation__slug"):
+        row["reported_pct"] = round(100 * row["reported"] / row["total"])
+        row["verified_pct"] = round(100 * row["verified"] / row["total"])
+        row["query"] = urlencode({"inspection": inspection.slug, "organisation": row["organisation__slug"]})
         rows.append(row)
     gradings = inspection.gradings.select_related("organisation")
     context = {
@@ -415,7 +415,11 @@ def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         .filter(finding=finding)
         .select_related("organisation", "owner")
         .with_rag()
-        .annotate(update_count=Count("updates"))
+        .annotate(
+            last_note=Subquery(
+                Update.objects.filter(plan=OuterRef("pk")).order_by("-created_at", "-pk").values("note")[:1]
+            )
+        )
         .order_by("organisation__name")
     )
     context = {

@@ -28,7 +28,7 @@ from rest_framework.response import Response
 from inspections.models import Finding, Grading, Inspection, Organisation
 
 from .. import permissions, workflow
-from ..filters import ActionPlanFilter
+from ..filters import DEFAULT_ORDERING, ActionPlanFilter
 from ..models import ActionPlan, Evidence, Update, User
 from ..views import available_actions, evidence_file_response
 from . import serializers as s
@@ -122,17 +122,13 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
 
 
 class PlanFilterBackend(DjangoFilterBackend):
-    """The `/plans/` filters, given the user as the page gives them, and a stable order for paging."""
+    """The `/plans/` filters, given the user as the page gives them.
+
+    Every `sort` the filters offer ends with the id (`filters.SORTS`), so pages never repeat or skip rows.
+    """
 
     def get_filterset_kwargs(self, request: Request, queryset: QuerySet, view: Any) -> dict[str, Any]:
         return {**super().get_filterset_kwargs(request, queryset, view), "user": request.user}
-
-    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
-        filtered = super().filter_queryset(request, queryset, view)
-        ordering = [str(o) for o in filtered.query.order_by] or ["target_date", "pk"]
-        if "pk" not in ordering:
-            ordering.append("pk")  # any sort the filter offers, then id: pages never repeat or skip rows
-        return filtered.order_by(*ordering)
 
 
 def plan_actions(user: User, plan: ActionPlan) -> list[str]:
@@ -209,7 +205,7 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self) -> QuerySet[ActionPlan]:
         plans = ActionPlan.objects.visible_to(self.request.user)
         if self.action == "list":
-            return plans.for_list().order_by("target_date", "pk")
+            return plans.for_list().order_by(*DEFAULT_ORDERING)
         return plans.for_detail()
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
