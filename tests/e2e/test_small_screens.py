@@ -16,7 +16,15 @@ OVERFLOW = """() => {
   const root = document.documentElement;
   const problems = [];
   if (root.scrollWidth > root.clientWidth) {
-    problems.push(`page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window`);
+    // Name what sticks out: elements past the right edge that no scroll box of their own contains
+    // (an absolutely positioned one escapes a box that is not its containing block).
+    const outside = [...document.body.querySelectorAll("*")].filter((el) => {
+      if (el.getBoundingClientRect().right <= root.clientWidth + 0.5) return false;
+      const box = el.parentElement.closest(".table-responsive");
+      return !box || (getComputedStyle(el).position === "absolute" && getComputedStyle(box).position === "static");
+    });
+    const names = outside.slice(0, 3).map((el) => `<${el.tagName.toLowerCase()} class="${el.className}">`);
+    problems.push(`page is ${root.scrollWidth}px wide in a ${root.clientWidth}px window: ${names.join(", ")}`);
   }
   for (const table of document.querySelectorAll("main table")) {
     const box = table.closest(".table-responsive");
