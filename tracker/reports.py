@@ -20,6 +20,7 @@ from django.http import FileResponse, Http404, HttpResponse, StreamingHttpRespon
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_safe
 
 from inspections.models import Finding, Grading, Inspection, Organisation
 
@@ -151,6 +152,7 @@ def trend_svg(series: list[dict[str, Any]], width: int = 640, height: int = 220)
             "base": height - bottom, "left": left}  # fmt: skip
 
 
+@require_safe
 def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
     plans = ActionPlan.objects.visible_to(user)
@@ -240,19 +242,27 @@ def neutralise(value: Any) -> Any:
 
 
 def export_rows(request: AuthedRequest) -> Iterator[list[Any]]:
-    """Exactly the rows `/plans/` shows for the same query string and user, in the same order."""
+    """Exactly the rows `/plans/` shows for the same query string and user, in the same order.
+
+    The filter is checked here, before the CSV starts streaming: once a streamed response has begun,
+    a refusal can no longer become a 404 and would cut the download short instead.
+    """
     base = ActionPlan.objects.visible_to(request.user).with_rag().order_by("target_date", "pk")
     filterset = ActionPlanFilter(request.GET, queryset=base, user=request.user)
     if not filterset.is_valid():
         raise Http404("Invalid filter.")
-    kinds = dict(Finding.Kind.choices)
-    statuses = dict(S.choices)
-    rags = dict(ActionPlan.Rag.choices)
     rows = filterset.qs.values_list(
         "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
         "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
         "owner__username", "summary", "updated_at", "pk",
     )  # fmt: skip
+    return _export_lines(rows)
+
+
+def _export_lines(rows: QuerySet) -> Iterator[list[Any]]:
+    kinds = dict(Finding.Kind.choices)
+    statuses = dict(S.choices)
+    rags = dict(ActionPlan.Rag.choices)
     for row in rows.iterator(chunk_size=2000):
         (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
          updated, pk) = row  # fmt: skip
@@ -278,6 +288,7 @@ def _csv_stream(rows: Iterable[list[Any]]) -> Iterator[str]:
         )
 
 
+@require_safe
 def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     rows = export_rows(request)
     response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv; charset=utf-8")
@@ -285,6 +296,7 @@ def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     return response
 
 
+@require_safe
 def export_xlsx(request: AuthedRequest) -> FileResponse:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
@@ -326,6 +338,7 @@ def export_xlsx(request: AuthedRequest) -> FileResponse:
 # --- board pack ------------------------------------------------------------------------------
 
 
+@require_safe
 def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
     user = request.user
     if user.sees_everything:

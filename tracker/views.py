@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_filters.views import FilterView
 
 from inspections.models import Finding, Inspection
@@ -55,6 +55,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 HOME_ROWS = 10
 
 
+@require_safe
 def home(request: AuthedRequest) -> HttpResponse:
     user = request.user
     plans = ActionPlan.objects.visible_to(user)
@@ -330,6 +331,7 @@ def evidence_download(request: AuthedRequest, pk: int) -> FileResponse:
 # --- inspections and findings ----------------------------------------------------------------
 
 
+@require_safe
 def inspection_list(request: AuthedRequest) -> HttpResponse:
     inspections = Inspection.objects.annotate(
         finding_count=Count("findings", distinct=True),
@@ -337,6 +339,7 @@ def inspection_list(request: AuthedRequest) -> HttpResponse:
     return render(request, "inspections/inspection_list.html", {"inspections": inspections})
 
 
+@require_safe
 def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     inspection = get_object_or_404(Inspection, slug=slug)
     visible = ActionPlan.objects.visible_to(request.user).filter(finding__inspection=inspection)
@@ -382,6 +385,7 @@ def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     return render(request, "inspections/inspection_detail.html", context)
 
 
+@require_safe
 def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern", "supersedes"), pk=pk)
     plans = (
