@@ -588,6 +588,21 @@ def check_status(expected: Expect, response: Any, where: str) -> None:
         assert status == expected, f"{where}: expected {expected}, got {status}"
 
 
+INLINE_STYLE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.IGNORECASE)
+SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
+EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
+
+
+def check_csp_compatible(html: str, where: str) -> None:
+    """Nothing on the page that the Content Security Policy would block: no inline style attribute or
+    event handler, no inline <style> or <script> without the nonce (scripts loaded from the site are allowed)."""
+    assert not INLINE_STYLE.search(html), f"{where}: inline style attribute {INLINE_STYLE.search(html).group()!r}"
+    assert not EVENT_HANDLER.search(html), f"{where}: inline event handler {EVENT_HANDLER.search(html).group()!r}"
+    inline_scripts = [tag for tag in SCRIPT_TAG.findall(html) if " src=" not in tag]
+    for tag in inline_scripts + re.findall(r"<style\b[^>]*>", html, re.IGNORECASE):
+        assert "nonce=" in tag or 'type="application/json"' in tag, f"{where}: {tag} has no nonce"
+
+
 def generic_data(w: World) -> dict[str, Any]:
     """A POST body naming B's objects in every field name a form here uses."""
     b = w.plan["b"]
@@ -684,6 +699,8 @@ def sweep_one(sweeper: Sweeper, endpoint: Endpoint, rule: Rule, variant: Variant
     if role in ORG_ROLES:
         forbidden = MARKERS["b" if role.endswith("_a") else "a"]
         assert forbidden not in response.text, f"{where}: shows the other organisation's data"
+    if response.get("Content-Type").startswith("text/html"):
+        check_csp_compatible(response.text, where)
     if response.writes:
         acting = w.users.get(role)
         after = snapshot()
