@@ -23,9 +23,11 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from stack import ROOT, Browser, Stack, ports_from
@@ -39,21 +41,34 @@ PLAN_FILTERS = {
 }  # fmt: skip
 
 
+RUNNING: set[subprocess.Popen[bytes]] = set()
+
+
+def stop_tools() -> None:
+    for process in list(RUNNING):
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
 def run(command: list[str], log: Path, limit: float) -> tuple[int | None, float]:
     """Run a tool with its output to `log`; stop it (and say so) if it outlives `limit` seconds."""
     started = time.monotonic()
     with log.open("w") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    start_new_session=True)  # fmt: skip
+        RUNNING.add(process)
         try:
             code: int | None = process.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
             code = None
-        except BaseException:
-            os.killpg(process.pid, 9)
-            raise
+        finally:
+            RUNNING.discard(process)
     return code, time.monotonic() - started
 
 
@@ -63,7 +78,7 @@ def wapiti(tools: Path, base: str, cookie: str, out: Path, limit: float) -> dict
         str(tools / "wapiti"), "-u", f"{base}/", "--scope", "folder", "-m", WAPITI_MODULES,
         "-C", cookie,  # (not with --drop-set-cookie: wapiti 3.3.2 then drops this cookie too)
         "-x", f"{base}/accounts/logout/", "-x", f"{base}/accounts/two-factor/remove/",
-        "--max-scan-time", str(int(limit - 60)), "--max-attack-time", str(int((limit - 60) / 8)),
+        "--max-scan-time", str(int(limit)), "--max-attack-time", str(int(limit / 9)),
         "--max-links-per-page", "40", "-d", "6", "--tasks", "4", "--timeout", "30",
         "--flush-session", "--store-session", str(out / "wapiti-session"),
         "--store-config", str(out / "wapiti-config"),
@@ -90,7 +105,7 @@ def wapiti(tools: Path, base: str, cookie: str, out: Path, limit: float) -> dict
 def sqlmap(tools: Path, name: str, args: list[str], out: Path, limit: float) -> dict[str, object]:
     command = [
         str(tools / "sqlmap"), *args, "--batch", "--disable-coloring", "--flush-session",
-        "--output-dir", str(out / "sqlmap"), "--dbms", "PostgreSQL", "--level", "3", "--risk", "1",
+        "--output-dir", str(out / "sqlmap"), "--dbms", "PostgreSQL", "--level", "2", "--risk", "1",
         "--threads", "2", "--timeout", "30", "--retries", "1",
         "--text-only",  # pages carry a masked CSRF token that differs on every request
     ]  # fmt: skip
@@ -105,7 +120,44 @@ def sqlmap(tools: Path, name: str, args: list[str], out: Path, limit: float) -> 
         "verdict": "not injectable" if "do not appear to be injectable" in text else
         ("INJECTABLE" if findings else ("stopped at the time limit" if code is None else "see log")),
     }  # fmt: skip
+    if result["verdict"] not in ("not injectable", "INJECTABLE"):
+        result["error"] = f"incomplete: {result['verdict']} ({log})"
     return result
+
+
+def sqlmap_runs(tools: Path, base: str, browser: Browser, cookie: str, plan: int, out: Path,
+                limit: float) -> dict[str, object]:  # fmt: skip
+    results: dict[str, object] = {}
+    query = "&".join(f"{k}={v}" for k, v in PLAN_FILTERS.items())
+    print("sqlmap: /plans/ filters ...", flush=True)
+    results["sqlmap_plan_filters"] = sqlmap(
+        tools, "plan-filters",
+        ["-u", f"{base}/plans/?{query}", "--cookie", cookie, "-p", ",".join(PLAN_FILTERS)], out, limit,
+    )  # fmt: skip
+    print("sqlmap: progress form ...", flush=True)
+    browser.get(f"/plans/{plan}/")
+    results["sqlmap_progress_form"] = sqlmap(
+        tools, "progress-form",
+        ["-u", f"{base}/plans/{plan}/progress/", "--method", "POST", "--cookie", cookie,
+         "--data", f"csrfmiddlewaretoken={browser.csrf_token}&progress-note=Scan&progress-percent_complete=40"
+         "&progress-version=1",
+         "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", f"{base}/plans/{plan}/",
+         "-p", "progress-note,progress-percent_complete,progress-version"],
+        out, limit,
+    )  # fmt: skip
+    print("sqlmap: sign-in form ...", flush=True)
+    anonymous = Browser(base)
+    anonymous.get("/accounts/login/")
+    results["sqlmap_login_form"] = sqlmap(
+        tools, "login-form",
+        ["-u", f"{base}/accounts/login/", "--method", "POST",
+         "--cookie", f"csrftoken={anonymous.cookies['csrftoken']}",
+         "--data", f"csrfmiddlewaretoken={anonymous.csrf_token}&username={MANAGER}&password=wrong",
+         "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", f"{base}/accounts/login/",
+         "-p", "username,password"],
+        out, limit,
+    )  # fmt: skip
+    return results
 
 
 def main() -> int:
@@ -115,8 +167,8 @@ def main() -> int:
         "SCAN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tracker_scan"))  # fmt: skip
     parser.add_argument("--tools", default=str(ROOT / ".venv-scan" / "bin"), help="folder with wapiti and sqlmap")
     parser.add_argument("--out", default=str(ROOT / "scan-results"), help="reports and logs go here")
-    parser.add_argument("--wapiti-minutes", type=float, default=20)
-    parser.add_argument("--sqlmap-minutes", type=float, default=10, help="limit for each of the three sqlmap runs")
+    parser.add_argument("--wapiti-minutes", type=float, default=30, help="whole wapiti run, crawl included")
+    parser.add_argument("--sqlmap-minutes", type=float, default=15, help="limit for each of the three sqlmap runs")
     parser.add_argument("--only", choices=["wapiti", "sqlmap"], help="run one tool only")
     args = parser.parse_args()
     tools, out = Path(args.tools), Path(args.out)
@@ -139,40 +191,21 @@ def main() -> int:
                 "SELECT p.id FROM tracker_actionplan p JOIN inspections_organisation o ON o.id = p.organisation_id"
                 " WHERE o.slug = 'hampshire' AND p.status = 'in_progress' ORDER BY p.id LIMIT 1"
             ).fetchone()[0]
-        if args.only in (None, "wapiti"):
-            print("wapiti ...", flush=True)
-            results["wapiti"] = wapiti(tools, base, cookie, out, args.wapiti_minutes * 60)
-        if args.only in (None, "sqlmap"):
-            limit = args.sqlmap_minutes * 60
-            query = "&".join(f"{k}={v}" for k, v in PLAN_FILTERS.items())
-            print("sqlmap: /plans/ filters ...", flush=True)
-            results["sqlmap_plan_filters"] = sqlmap(
-                tools, "plan-filters",
-                ["-u", f"{base}/plans/?{query}", "--cookie", cookie, "-p", ",".join(PLAN_FILTERS)], out, limit,
-            )  # fmt: skip
-            print("sqlmap: progress form ...", flush=True)
-            browser.get(f"/plans/{plan}/")
-            results["sqlmap_progress_form"] = sqlmap(
-                tools, "progress-form",
-                ["-u", f"{base}/plans/{plan}/progress/", "--method", "POST", "--cookie", cookie,
-                 "--data", f"csrfmiddlewaretoken={browser.csrf_token}&progress-note=Scan&progress-percent_complete=40"
-                 "&progress-version=1",
-                 "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", f"{base}/plans/{plan}/",
-                 "-p", "progress-note,progress-percent_complete,progress-version"],
-                out, limit,
-            )  # fmt: skip
-            print("sqlmap: sign-in form ...", flush=True)
-            anonymous = Browser(base)
-            anonymous.get("/accounts/login/")
-            anon_cookie = f"csrftoken={anonymous.cookies['csrftoken']}"
-            results["sqlmap_login_form"] = sqlmap(
-                tools, "login-form",
-                ["-u", f"{base}/accounts/login/", "--method", "POST", "--cookie", anon_cookie,
-                 "--data", f"csrfmiddlewaretoken={anonymous.csrf_token}&username={MANAGER}&password=wrong",
-                 "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", f"{base}/accounts/login/",
-                 "-p", "username,password"],
-                out, limit,
-            )  # fmt: skip
+        # wapiti and the sqlmap runs go side by side: each mostly waits on the server.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            try:
+                jobs = {}
+                if args.only in (None, "wapiti"):
+                    jobs["wapiti"] = pool.submit(wapiti, tools, base, cookie, out, args.wapiti_minutes * 60)
+                if args.only in (None, "sqlmap"):
+                    jobs["sqlmap"] = pool.submit(sqlmap_runs, tools, base, browser, cookie, plan, out,
+                                                 args.sqlmap_minutes * 60)  # fmt: skip
+                for name, job in jobs.items():
+                    value = job.result()
+                    results.update(value if name == "sqlmap" else {name: value})
+            except BaseException:  # Ctrl-C or SIGTERM: the tools must not outlive us
+                stop_tools()
+                raise
         server_log = stack.logs(lines=100000)
 
     (out / "server.log").write_text(server_log)

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 log = logging.getLogger("tracker.security")
 
 
-def client_address(request: HttpRequest | None) -> str:
+def client_address(request: HttpRequest | None) -> str | None:
     """The client's address, for lock-out (AXES_CLIENT_IP_CALLABLE) and this log.
 
     REMOTE_ADDR, unless the app runs behind TRUSTED_PROXY_COUNT proxies that each append the address
@@ -22,28 +22,28 @@ def client_address(request: HttpRequest | None) -> str:
     further left are whatever the client sent, so they are never trusted.
     """
     if request is None:
-        return "-"
+        return None
     count = settings.TRUSTED_PROXY_COUNT
     if count:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
         if len(hops) >= count:
             return hops[-count]
-    return request.META.get("REMOTE_ADDR") or "-"
+    return request.META.get("REMOTE_ADDR") or None
 
 
 @receiver(user_logged_in)
 def on_login(sender, request, user, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    log.info("login user=%s address=%s", user.get_username(), client_address(request))
+    log.info("login user=%s address=%s", user.get_username(), client_address(request) or "-")
 
 
 @receiver(user_logged_out)
 def on_logout(sender, request, user, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    log.info("logout user=%s address=%s", user.get_username() if user else "-", client_address(request))
+    log.info("logout user=%s address=%s", user.get_username() if user else "-", client_address(request) or "-")
 
 
 @receiver(user_login_failed)
 def on_login_failed(sender, credentials, request=None, **kwargs) -> None:  # type: ignore[no-untyped-def]
-    log.warning("login-failed user=%s address=%s", credentials.get("username", "-"), client_address(request))
+    log.warning("login-failed user=%s address=%s", credentials.get("username", "-"), client_address(request) or "-")
 
 
 @receiver(user_locked_out)
