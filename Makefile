@@ -10,7 +10,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 /usr/bin/python3.13 /usr/bin/py
 	  then command -v $$c; break; fi; done)
 DEMO_PASSWORD ?= demo-password-2024
 
-.PHONY: install run test test-fast lint format migrations-check bench scan loadcheck e2e-deps clean
+.PHONY: install run test test-fast lint format migrations-check bench bench-import scan loadcheck e2e-deps clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt build-constraints.txt
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; install one or pass PYTHON=/path/to/python3.12"; exit 1; }
@@ -40,6 +40,18 @@ format: install
 
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
+
+# Time the findings import: 10,000 findings into an empty SQLite database, then the same file again.
+BENCH_DIR ?= /tmp/rt-bench-import
+bench-import: install
+	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
+	$(PY) -m tracker.imports.bench 10000 > $(BENCH_DIR)/findings.csv
+	DATABASE_URL=sqlite:///$(BENCH_DIR)/db.sqlite3 $(PY) manage.py migrate --noinput -v0
+	@echo "== First import (creates 10,000 findings and their plans)"
+	time DATABASE_URL=sqlite:///$(BENCH_DIR)/db.sqlite3 $(PY) manage.py import_findings $(BENCH_DIR)/findings.csv \
+	  --create-organisations --publish | tail -n 3
+	@echo "== Same file again (changes nothing)"
+	time DATABASE_URL=sqlite:///$(BENCH_DIR)/db.sqlite3 $(PY) manage.py import_findings $(BENCH_DIR)/findings.csv | tail -n 3
 
 # Two gunicorn instances, one throwaway PostgreSQL database, 50 clients for 60 s (docs/SECURITY.md).
 LOADCHECK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker_loadcheck

@@ -10,6 +10,7 @@ from django.template.defaultfilters import filesizeformat
 
 from inspections.models import Finding
 
+from . import permissions
 from .evidence import ALLOWED_DESCRIPTION, ALLOWED_TYPES
 from .models import User
 
@@ -113,3 +114,73 @@ class SupersedeForm(PlanForm):
 
 class DiscussionForm(forms.Form):
     note = forms.CharField(label="Add to the discussion", widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class IdListField(forms.Field):
+    """Plan ids from checkboxes. Any id is accepted here: visibility is decided by the scoped queryset."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[int]:
+        try:
+            return [int(v) for v in value or []]
+        except (TypeError, ValueError) as error:
+            raise forms.ValidationError("Plan ids must be numbers.") from error
+
+
+class BulkForm(forms.Form):
+    """What to do to the selected plans. Which actions appear depends on the user's role."""
+
+    ACTIONS = {
+        "assign_owner": "Assign owner",
+        "change_target_date": "Change target date",
+        "close": "Verify and close (signed-off plans)",
+    }
+
+    action = forms.ChoiceField(
+        label="Action", choices=(), error_messages={"required": "Choose what to do to the plans."}
+    )
+    plans = IdListField(required=False)
+    all_matching = forms.BooleanField(required=False, label="Apply to every plan matching the filters")
+    query = forms.CharField(required=False, widget=forms.HiddenInput)
+    owner = forms.ModelChoiceField(
+        label="New owner", queryset=User.objects.none(), required=False, empty_label="Nobody (unassigned)"
+    )
+    target_date = forms.DateField(
+        label="New target date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    reason = forms.CharField(
+        label="Reason for the date change", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    comment = forms.CharField(label="Verification comment", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = []
+        if permissions.can_manage_some(user):
+            allowed += ["assign_owner", "change_target_date"]
+        if permissions.can_verify(user):
+            allowed += ["close"]
+        self.allowed_actions = allowed
+        self.fields["action"].choices = [("", "Choose an action")] + [(a, self.ACTIONS[a]) for a in allowed]
+        # Each plan's workflow call checks the owner belongs to that plan's organisation.
+        owners = User.objects.filter(is_active=True, organisation__isnull=False).select_related("organisation")
+        if user.organisation_id:
+            owners = owners.filter(organisation_id=user.organisation_id)
+        self.fields["owner"].queryset = owners if allowed else User.objects.none()
+        if not user.organisation_id:
+            self.fields["owner"].label_from_instance = lambda u: f"{u}, {u.organisation.display_name}"
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        action = data.get("action")
+        if action == "change_target_date":
+            if not data.get("target_date"):
+                self.add_error("target_date", "Choose the new target date.")
+            if not (data.get("reason") or "").strip():
+                self.add_error("reason", "Give the reason for changing the target dates.")
+        if action == "close" and not (data.get("comment") or "").strip():
+            self.add_error("comment", "Add a comment recording the verification.")
+        if not data.get("plans") and not data.get("all_matching"):
+            raise forms.ValidationError("Select at least one plan, or choose every plan matching the filters.")
+        return data

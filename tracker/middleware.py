@@ -6,14 +6,22 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
 # Pages a signed-in user without a verified second factor may still reach.
-# API requests with a token are not signed-in sessions here (request.user is anonymous until DRF
-# authenticates the token), so only browser sessions are held to two-factor.
 EXEMPT_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/accounts/two-factor/", "/static/", "/healthz")
+# API answers are JSON, so an unverified session gets a 403 there rather than a redirect.
+API_PREFIXES = ("/api/v1/", "/api/schema/")
+
+
+def uses_api_token(request: HttpRequest) -> bool:
+    """A token call to the API. Two-factor is for people signing in with a password: a token is issued
+    by an administrator to a system, is a 256-bit secret stored only as a hash, and is revoked in the
+    admin, so it stands on its own. Such a request is authenticated by DRF from the header alone
+    (a session cookie sent alongside is ignored), so the session's two-factor state does not apply."""
+    return request.path.startswith(API_PREFIXES) and request.headers.get("Authorization", "").startswith("Token ")
 
 
 def two_factor_required(user) -> bool:  # type: ignore[no-untyped-def]
@@ -35,7 +43,13 @@ class TwoFactorEnforcementMiddleware:
             two_factor_required(user)
             and not user.is_verified()  # type: ignore[union-attr]
             and not request.path.startswith(EXEMPT_PREFIXES)
+            and not uses_api_token(request)
         ):
+            if request.path.startswith(API_PREFIXES):
+                return JsonResponse(
+                    {"detail": "Two-factor verification is needed: verify at /accounts/two-factor/ first."},
+                    status=403,
+                )
             return redirect(f"{reverse('two-factor-verify')}?next={quote(request.get_full_path())}")
         response = self.get_response(request)
         response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)

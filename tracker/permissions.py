@@ -44,6 +44,13 @@ def can_manage(user: User | AnonymousUser, plan: ActionPlan) -> bool:
     return (belongs_to(user, plan) and user.role == User.Role.MANAGER) or is_admin(user)
 
 
+def can_manage_some(user: User | AnonymousUser) -> bool:
+    """Managers of an organisation and admins: may be offered manager actions on several plans at once."""
+    from .models import User
+
+    return (_active(user) and user.role == User.Role.MANAGER and user.organisation_id is not None) or is_admin(user)
+
+
 def can_verify(user: User | AnonymousUser, plan: ActionPlan | None = None) -> bool:
     """Close, reopen, supersede, no further action: inspectors."""
     return _active(user) and (user.is_inspector or user.is_superuser)

@@ -207,6 +207,9 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         for value, label in ActionPlan.Rag.choices
     ]
     deferred = plans.filter(deferral_count__gt=0).count()
+    most_deferred = list(
+        plans.open().filter(deferral_count__gt=0).for_list().order_by("-deferral_count", "target_date", "pk")[:5]
+    )
     series = trend(plans)
     context = {
         "organisation": organisation,
@@ -219,6 +222,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         "rag": rag,
         "deferred": deferred,
         "deferred_link": plans_link(**scope, deferred=1, sort="-deferrals"),
+        "most_deferred": most_deferred,
         "series": series,
         "chart": trend_svg(series) if series else None,
     }

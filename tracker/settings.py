@@ -122,7 +122,7 @@ else:
 AUTH_USER_MODEL = "tracker.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "tracker.backends.UserWithOrganisationBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -249,20 +249,36 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.Pagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.TrackerAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "tracker.api.exceptions.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation Tracker API",
-    "DESCRIPTION": "Inspection findings, action plans and their workflow.",
+    "DESCRIPTION": (
+        "Inspection findings, action plans and their workflow. Authenticate with `Authorization: Token <secret>` "
+        "(tokens are issued by administrators at /admin/) or a signed-in browser session."
+    ),
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PlanStatusEnum": "tracker.models.ActionPlan.Status",
+        "UpdateKindEnum": "tracker.models.Update.Kind",
+        "FindingKindEnum": "inspections.models.Finding.Kind",
+        "OrganisationKindEnum": "inspections.models.Organisation.Kind",
+        "RagEnum": "tracker.models.ActionPlan.Rag",
+        "GradeEnum": "inspections.models.Grading.Grade",
+        "ProgrammeEnum": "inspections.models.Inspection.Programme",
+    },
 }
 
 LOGGING = {

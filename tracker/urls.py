@@ -15,6 +15,7 @@ inspection_patterns = [
 tracker_patterns = [
     path("", views.home, name="home"),
     path("plans/", views.PlanListView.as_view(), name="plan-list"),
+    path("plans/bulk/", views.plan_bulk, name="plan-bulk"),
     path("plans/export.csv", reports.export_csv, name="plan-export-csv"),
     path("plans/export.xlsx", reports.export_xlsx, name="plan-export-xlsx"),
     path("plans/<int:pk>/", views.plan_detail, name="plan-detail"),

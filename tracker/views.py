@@ -12,9 +12,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.db.models import Count, Prefetch, Q
 from django.forms import Form
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
@@ -22,7 +23,7 @@ from django_filters.views import FilterView
 
 from inspections.models import Finding, Inspection
 
-from . import forms, permissions, workflow
+from . import bulk, forms, permissions, workflow
 from .filters import ActionPlanFilter
 from .models import ActionPlan, Evidence, Update, User
 
@@ -132,6 +133,9 @@ class PlanListView(FilterView):
         query.pop("page", None)
         context["query_without_page"] = query.urlencode()
         context["show_organisation"] = self.request.user.sees_everything
+        bulk_form = forms.BulkForm(user=self.request.user, initial={"query": context["query_without_page"]})
+        if bulk_form.allowed_actions:
+            context.update(_bulk_context(bulk_form))
         return context
 
     def get_template_names(self) -> list[str]:
@@ -238,6 +242,8 @@ def _plan_page(
     discussion: Form | None = None,
     status: int = 200,
     stale: bool = False,
+    partial: str = "",
+    comment_added: bool = False,
 ) -> HttpResponse:
     user = request.user
     action_forms = []
@@ -255,9 +261,11 @@ def _plan_page(
         "can_comment": permissions.can_comment(user, plan),
         "discussion_form": discussion or forms.DiscussionForm(prefix="comment"),
         "stale": stale,
+        "comment_added": comment_added,
         "today": timezone.localdate(),
     }
-    return TemplateResponse(request, "tracker/actionplan_detail.html", context, status=status)
+    template = "tracker/actionplan_detail.html" + (f"#{partial}" if partial else "")
+    return TemplateResponse(request, template, context, status=status)
 
 
 def _get_plan(request: AuthedRequest, pk: int) -> ActionPlan:
@@ -297,6 +305,7 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
 
 
 def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
+    """Add to the discussion. With htmx only the timeline is swapped, so the page stays where it was."""
     if not permissions.can_comment(request.user, plan):
         raise PermissionDenied
     form = forms.DiscussionForm(request.POST, prefix="comment")
@@ -306,8 +315,12 @@ def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
         except ValidationError as error:
             form.add_error(None, error)
         else:
+            if request.htmx:
+                return _plan_page(request, plan, partial="discussion", comment_added=True)
             messages.success(request, "Comment added.")
             return redirect(plan)
+    if request.htmx:  # htmx swaps only successful responses; the form comes back with its errors
+        return _plan_page(request, plan, discussion=form, partial="discussion")
     return _plan_page(request, plan, discussion=form, status=400)
 
 
@@ -315,6 +328,11 @@ def _plan_comment(request: AuthedRequest, plan: ActionPlan) -> HttpResponse:
 def evidence_download(request: AuthedRequest, pk: int) -> FileResponse:
     visible = ActionPlan.objects.visible_to(request.user)
     evidence = get_object_or_404(Evidence.objects.filter(update__plan__in=visible), pk=pk)
+    return evidence_file_response(evidence)
+
+
+def evidence_file_response(evidence: Evidence) -> FileResponse:
+    """The file as an attachment that no browser will render or sniff (shared with the API)."""
     try:
         handle = evidence.file.open("rb")
     except FileNotFoundError as error:
@@ -416,3 +434,49 @@ def history_with_changes(records: Any, limit: int = 20) -> list[Any]:
     for newer, older in zip(rows, rows[1:] + [None], strict=True):
         newer.changes = newer.diff_against(older).changes if older is not None else []
     return rows[:limit]
+
+
+# --- bulk actions ----------------------------------------------------------------------------
+
+
+def _bulk_context(form: forms.BulkForm) -> dict[str, Any]:
+    return {"bulk_form": form, "bulk_actions": form.allowed_actions, "bulk_max": bulk.MAX_BULK}
+
+
+@require_POST
+def plan_bulk(request: AuthedRequest) -> HttpResponse:
+    """Apply one action to the ticked plans, or to every plan matching the list's filters.
+
+    Each plan goes through the same workflow function (and so the same permission and state checks)
+    as on its own page; ids the user may not see are refused as not found.
+    """
+    form = forms.BulkForm(request.POST, user=request.user)
+    if not form.allowed_actions:
+        raise PermissionDenied
+    back = f"{reverse('tracker:plan-list')}?{form.data.get('query', '')}"
+    if not form.is_valid():
+        context = _bulk_context(form) | {"form": form, "back": back, "selected_count": len(form.data.getlist("plans"))}
+        return render(request, "tracker/bulk_result.html", context, status=400)
+    data = form.cleaned_data
+    ids = data["plans"]
+    if data["all_matching"]:
+        base = ActionPlan.objects.visible_to(request.user).with_rag().order_by("target_date", "pk")
+        filterset = ActionPlanFilter(QueryDict(data["query"]), queryset=base, user=request.user)
+        ids = list(filterset.qs.values_list("pk", flat=True)[: bulk.MAX_BULK + 1]) if filterset.is_valid() else []
+    result = bulk.apply_bulk(
+        user=request.user,
+        plan_ids=ids,
+        action=data["action"],
+        owner=data.get("owner"),
+        target_date=data.get("target_date"),
+        reason=data.get("reason", ""),
+        comment=data.get("comment", ""),
+    )
+    context = {
+        "result": result,
+        "action": forms.BulkForm.ACTIONS[data["action"]],
+        "truncated": len(ids) > bulk.MAX_BULK,
+        "max": bulk.MAX_BULK,
+        "back": back,
+    }
+    return render(request, "tracker/bulk_result.html", context)

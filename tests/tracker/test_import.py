@@ -6,7 +6,6 @@ import csv
 import datetime as dt
 import io
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -516,24 +515,18 @@ def test_checking_a_file_takes_the_same_number_of_queries_whatever_its_size(
         plan(300)
 
 
-def test_ten_thousand_findings_import_in_under_ten_seconds(tmp_path):
-    """The figure recorded in docs/IMPORT.md comes from `tracker.imports.bench` and this same import."""
+def test_ten_thousand_findings_import_whole_and_reimport_unchanged(tmp_path):
+    """The file `make bench-import` times (docs/IMPORT.md); here only what it produces is checked."""
     path = tmp_path / "large.csv"
     with path.open("w", encoding="utf-8", newline="") as file:
         bench.write_csv(file, 10_000)
 
-    started = time.perf_counter()
     out = run(path, "--create-organisations", "--publish")
-    elapsed = time.perf_counter() - started
 
     assert "Findings: 10000 created, 0 updated, 0 unchanged." in out
     assert Finding.objects.count() == 10_000
     assert Finding.objects.filter(cause_of_concern__isnull=False).count() == 6_000
-    assert elapsed < 10, f"10,000 findings took {elapsed:.1f}s"
-
-    started = time.perf_counter()
     assert "0 created, 0 updated, 10000 unchanged" in run(path)
-    assert time.perf_counter() - started < 10
 
 
 def test_the_templates_import_cleanly(tmp_path, org, other_org):

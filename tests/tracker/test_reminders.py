@@ -205,6 +205,9 @@ def test_the_email_has_text_and_html_parts_listing_each_plan_with_a_link(setting
     assert '<th scope="col"' in html and "<caption" in html and 'lang="en-GB"' in html
     assert "3 days overdue" in html
     assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+    # People turn the digest off themselves, on their account page.
+    assert "https://tracker.example.org/accounts/" in text
+    assert 'href="https://tracker.example.org/accounts/"' in html
 
     (manager_message,) = outbox_for(manager)
     assert link in manager_message.body

@@ -319,6 +319,34 @@ def test_comment_is_added_to_the_timeline(client, plan, inspector):
     assert plan.updates.get().kind == Update.Kind.COMMENT
 
 
+def test_with_htmx_a_comment_swaps_in_the_timeline_only(client, plan, inspector):
+    client.force_login(inspector)
+    url = reverse("tracker:plan-action", args=[plan.pk, "comment"])
+
+    response = client.post(url, {"comment-note": "Any update on recruitment?"}, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="discussion">')
+    assert "<html" not in body
+    assert "Any update on recruitment?" in body  # now in the timeline
+    assert "Comment added." in body
+    assert 'name="comment-note"' in body and "Any update on recruitment?</textarea>" not in body  # form emptied
+    assert plan.updates.get().note == "Any update on recruitment?"
+
+
+def test_with_htmx_a_blank_comment_comes_back_with_its_error_and_writes_nothing(client, plan, inspector):
+    client.force_login(inspector)
+    url = reverse("tracker:plan-action", args=[plan.pk, "comment"])
+
+    response = client.post(url, {"comment-note": "  "}, headers={"HX-Request": "true"})
+
+    assert response.status_code == 200  # htmx only swaps successful responses
+    assert response.content.decode().lstrip().startswith('<div id="discussion">')
+    assert "This field is required." in response.content.decode()
+    assert not plan.updates.exists()
+
+
 # --- home ------------------------------------------------------------------------------------
 
 

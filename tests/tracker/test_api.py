@@ -1,0 +1,838 @@
+"""The REST API (`/api/v1/`): every endpoint for every role, own and other organisation, and anonymous;
+tokens; errors as JSON; stale versions; the same filters as `/plans/`; query counts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import (
+    PDF_BYTES,
+    ActionPlanFactory,
+    EvidenceFactory,
+    FindingFactory,
+    GradingFactory,
+    InspectionFactory,
+    OrganisationFactory,
+    ThemeFactory,
+    UpdateFactory,
+    pdf_upload,
+)
+from tracker.models import ActionPlan, ApiToken, Evidence, User
+
+pytestmark = pytest.mark.django_db
+S = ActionPlan.Status
+API = "/api/v1"
+NOTE = "Two of the four analyst posts are filled; the local profile refresh has started."
+
+
+class Api:
+    """A test client that sends `Authorization: Token <secret>` on every request."""
+
+    def __init__(self, user: User | None) -> None:
+        self.client = Client()
+        self.headers: dict[str, str] = {}
+        if user is not None:
+            _, secret = ApiToken.issue(user=user, name="test system")
+            self.headers["Authorization"] = f"Token {secret}"
+
+    def get(self, url: str, **params: Any) -> Any:
+        return self.client.get(url, params, headers=self.headers)
+
+    def post(self, url: str, data: dict[str, Any], multipart: bool = False) -> Any:
+        if multipart:
+            return self.client.post(url, data, headers=self.headers)
+        return self.client.post(url, data, content_type="application/json", headers=self.headers)
+
+
+def ids(response: Any) -> list[int]:
+    return [row["id"] for row in response.json()["results"]]
+
+
+def snapshot(plan: ActionPlan) -> tuple:
+    plan.refresh_from_db()
+    return (
+        plan.status,
+        plan.version,
+        plan.percent_complete,
+        plan.target_date,
+        plan.owner_id,
+        plan.updates.count(),
+        Evidence.objects.filter(update__plan=plan).count(),
+    )
+
+
+ROLES = ("staff", "manager", "inspector", "admin", "other_staff", "other_manager", "anonymous")
+
+
+@pytest.fixture
+def user_for(request: pytest.FixtureRequest) -> Callable[[str], User | None]:
+    def get(role: str) -> User | None:
+        return None if role == "anonymous" else request.getfixturevalue("admin_user" if role == "admin" else role)
+
+    return get
+
+
+# --- anonymous and tokens --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/", "/organisations/", "/inspections/", "/findings/", "/plans/", "/plans/1/", "/evidence/1/download/"]
+)
+def test_anonymous_requests_get_401_json_not_a_login_redirect(client, db, path):
+    response = client.get(API + path)
+    assert response.status_code == 401
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Authentication credentials were not provided."}
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_anonymous_changes_get_401_and_change_nothing(client, plan):
+    before = snapshot(plan)
+    response = client.post(f"{API}/plans/{plan.pk}/block/", {"version": plan.version, "note": NOTE})
+    assert response.status_code == 401
+    assert snapshot(plan) == before
+
+
+def test_a_token_authenticates_and_records_when_it_was_used(staff, plan):
+    api = Api(staff)
+    token = ApiToken.objects.get(user=staff)
+    assert token.last_used_at is None
+    response = api.get(f"{API}/plans/{plan.pk}/")
+    assert response.status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+    assert ApiToken.objects.get(pk=token.pk).digest != api.headers["Authorization"].split()[1]  # only a hash kept
+
+
+def test_a_revoked_token_is_refused(staff, plan):
+    api = Api(staff)
+    assert api.get(f"{API}/plans/").status_code == 200
+    ApiToken.objects.filter(user=staff).update(revoked_at=timezone.now())
+    response = api.get(f"{API}/plans/")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid or revoked token."}
+
+
+def test_the_token_of_a_deactivated_user_is_refused(staff, plan):
+    api = Api(staff)
+    User.objects.filter(pk=staff.pk).update(is_active=False)
+    assert api.get(f"{API}/plans/").status_code == 401
+
+
+def test_an_unknown_token_is_refused(client, plan):
+    response = client.get(f"{API}/plans/", headers={"Authorization": "Token rt_not-a-real-token"})
+    assert response.status_code == 401
+
+
+def test_a_token_for_a_staff_user_cannot_sign_off(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.SUBMITTED)
+    before = snapshot(plan)
+    response = Api(staff).post(f"{API}/plans/{plan.pk}/sign-off/", {"version": plan.version, "comment": "Done."})
+    assert response.status_code == 403
+    assert response.json() == {"detail": "You do not have permission to perform this action."}
+    assert snapshot(plan) == before
+
+
+def test_session_authentication_works_for_reading_and_changing(client, staff, plan):
+    client.force_login(staff)
+    assert client.get(f"{API}/plans/{plan.pk}/").status_code == 200
+    response = client.post(
+        f"{API}/plans/{plan.pk}/updates/", {"version": plan.version, "note": NOTE}, content_type="application/json"
+    )
+    assert response.status_code == 201
+
+
+def test_session_changes_need_the_csrf_token(staff, plan):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    before = snapshot(plan)
+    response = client.post(
+        f"{API}/plans/{plan.pk}/updates/", {"version": plan.version, "note": NOTE}, content_type="application/json"
+    )
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert snapshot(plan) == before
+
+
+def test_unverified_two_factor_session_gets_403_json_but_a_token_works(client, settings, manager, plan):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
+    client.force_login(manager)
+    response = client.get(f"{API}/plans/")
+    assert response.status_code == 403
+    assert "Two-factor" in response.json()["detail"]
+    # The same person's page view is still sent to verify.
+    assert client.get("/plans/").status_code == 302
+    assert Api(manager).get(f"{API}/plans/").status_code == 200
+
+
+def test_unknown_api_paths_are_404_json(client, staff):
+    client.force_login(staff)
+    for path in ("/api/v1/nothing/", "/api/v1/plans/-1/", "/api/v1/plans/abc/", "/api/v2/plans/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert response.json() == {"detail": "Not found."}
+
+
+def test_api_root_lists_the_endpoints(staff):
+    response = Api(staff).get(f"{API}/")
+    assert response.status_code == 200
+    assert set(response.json()) == {"organisations", "inspections", "findings", "plans"}
+
+
+# --- reading: organisations, inspections, findings --------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reference_data_is_readable_by_every_signed_in_role(user_for, org, other_org, role):
+    inspection = InspectionFactory(slug="south-east-soc-2024")
+    GradingFactory(inspection=inspection, organisation=org, grade="requires_improvement")
+    finding = FindingFactory(inspection=inspection, reference="R1")
+    finding.addressed_to.set([org, other_org])
+    api = Api(user_for(role))
+    urls = [
+        f"{API}/organisations/",
+        f"{API}/organisations/{org.slug}/",
+        f"{API}/inspections/",
+        f"{API}/inspections/{inspection.slug}/",
+        f"{API}/findings/",
+        f"{API}/findings/{finding.pk}/",
+    ]
+    for url in urls:
+        assert api.get(url).status_code == (401 if role == "anonymous" else 200), url
+
+
+def test_inspection_comes_with_its_gradings(staff, org):
+    inspection = InspectionFactory(slug="south-east-soc-2024", title="SOC in the South East")
+    GradingFactory(inspection=inspection, organisation=org, area="Overall", grade="requires_improvement")
+    data = Api(staff).get(f"{API}/inspections/south-east-soc-2024/").json()
+    assert data["title"] == "SOC in the South East"
+    assert data["gradings"] == [
+        {
+            "organisation": {"slug": "surrey", "name": "Surrey Police"},
+            "area": "Overall",
+            "grade": "requires_improvement",
+        }
+    ]
+
+
+def test_finding_shows_only_the_responses_you_may_see(org, other_org, staff, inspector):
+    finding = FindingFactory(reference="R2")
+    finding.addressed_to.set([org, other_org])
+    mine = ActionPlanFactory(finding=finding, organisation=org)
+    theirs = ActionPlanFactory(finding=finding, organisation=other_org)
+    data = Api(staff).get(f"{API}/findings/{finding.pk}/").json()
+    assert data["reference"] == "R2"
+    assert sorted(data["addressed_to"]) == ["hampshire", "surrey"]
+    assert [p["id"] for p in data["plans"]] == [mine.pk]
+    data = Api(inspector).get(f"{API}/findings/{finding.pk}/").json()
+    assert {p["id"] for p in data["plans"]} == {mine.pk, theirs.pk}
+
+
+def test_findings_filter_by_inspection_kind_and_addressee(staff, org, other_org):
+    a = InspectionFactory(slug="a")
+    one = FindingFactory(inspection=a, kind="recommendation")
+    two = FindingFactory(inspection=a, kind="area_for_improvement")
+    three = FindingFactory(kind="recommendation")
+    one.addressed_to.set([org])
+    two.addressed_to.set([other_org])
+    api = Api(staff)
+    assert ids(api.get(f"{API}/findings/", inspection="a")) == [one.pk, two.pk]
+    assert ids(api.get(f"{API}/findings/", kind="recommendation")) == sorted([one.pk, three.pk])
+    assert ids(api.get(f"{API}/findings/", addressed_to="surrey")) == [one.pk]
+    assert api.get(f"{API}/findings/", kind="nonsense").status_code == 400
+
+
+# --- reading: plans and what hangs off them ---------------------------------------------------
+
+
+def _plan_urls(plan: ActionPlan, evidence: Evidence) -> list[str]:
+    return [
+        f"{API}/plans/{plan.pk}/",
+        f"{API}/plans/{plan.pk}/updates/",
+        f"{API}/plans/{plan.pk}/evidence/",
+        f"{API}/evidence/{evidence.pk}/",
+        f"{API}/evidence/{evidence.pk}/download/",
+    ]
+
+
+@pytest.mark.parametrize(
+    "role,expected",
+    [
+        ("staff", 200),
+        ("manager", 200),
+        ("inspector", 200),
+        ("admin", 200),
+        ("other_staff", 404),
+        ("other_manager", 404),
+        ("anonymous", 401),
+    ],
+)
+def test_a_plan_its_timeline_and_evidence_are_visible_only_to_who_may_see_them(user_for, plan, staff, role, expected):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff)
+    api = Api(user_for(role))
+    for url in _plan_urls(plan, evidence):
+        response = api.get(url)
+        assert response.status_code == expected, url
+        if expected == 404:
+            assert response.json()["detail"].startswith("No ")  # DRF's JSON 404, not a page
+
+
+@pytest.mark.parametrize(
+    "role,sees",
+    [
+        ("staff", {"mine"}),
+        ("manager", {"mine"}),
+        ("other_staff", {"theirs"}),
+        ("other_manager", {"theirs"}),
+        ("inspector", {"mine", "theirs"}),
+        ("admin", {"mine", "theirs"}),
+    ],
+)
+def test_plan_list_holds_only_the_plans_each_role_may_see(user_for, org, other_org, role, sees):
+    plans = {"mine": ActionPlanFactory(organisation=org), "theirs": ActionPlanFactory(organisation=other_org)}
+    response = Api(user_for(role)).get(f"{API}/plans/")
+    assert response.status_code == 200
+    assert set(ids(response)) == {plans[name].pk for name in sees}
+
+
+def test_plan_detail_has_the_rag_the_version_and_the_actions_this_user_may_take(org, staff, manager, inspector):
+    plan = ActionPlanFactory(
+        organisation=org, status=S.IN_PROGRESS, target_date=timezone.localdate() - dt.timedelta(days=3)
+    )
+    data = Api(staff).get(f"{API}/plans/{plan.pk}/").json()
+    assert data["rag"] == "red" and data["is_overdue"] is True
+    assert data["status"] == "in_progress" and data["status_display"] == "In progress"
+    assert data["version"] == plan.version
+    assert data["organisation"] == {"slug": "surrey", "name": "Surrey Police"}
+    assert data["web_url"] == f"http://testserver/plans/{plan.pk}/"
+    assert data["actions"] == ["progress", "evidence", "block", "submit", "comments"]
+    assert Api(manager).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
+        "progress", "evidence", "block", "submit", "target-date", "owner", "comments",
+    ]  # fmt: skip
+    assert Api(inspector).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
+        "supersede", "no-further-action", "comments",
+    ]  # fmt: skip
+
+
+def test_a_not_started_plan_offers_start(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED)
+    assert Api(staff).get(f"{API}/plans/{plan.pk}/").json()["actions"][:3] == ["start", "progress", "evidence"]
+
+
+def test_timeline_lists_updates_newest_first_with_their_evidence(plan, staff):
+    old = UpdateFactory(plan=plan, author=staff, note="first", created_at=timezone.now() - dt.timedelta(days=2))
+    new = UpdateFactory(plan=plan, author=staff, note="second")
+    evidence = EvidenceFactory(update=old, original_name="profile.pdf")
+    data = Api(staff).get(f"{API}/plans/{plan.pk}/updates/").json()
+    assert data["count"] == 2
+    assert [u["id"] for u in data["results"]] == [new.pk, old.pk]
+    [attached] = data["results"][1]["evidence"]
+    assert attached["original_name"] == "profile.pdf"
+    assert attached["download_url"] == f"http://testserver/api/v1/evidence/{evidence.pk}/download/"
+
+
+def test_evidence_download_is_an_attachment_that_is_never_sniffed(plan, staff):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff, original_name="board paper.pdf")
+    response = Api(staff).get(f"{API}/evidence/{evidence.pk}/download/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert "board paper.pdf" in response["Content-Disposition"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(response.streaming_content) == PDF_BYTES
+
+
+def test_evidence_download_still_works_when_the_client_asks_for_its_type(plan, staff):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff)
+    api = Api(staff)
+    response = api.client.get(
+        f"{API}/evidence/{evidence.pk}/download/", headers={**api.headers, "Accept": "application/octet-stream"}
+    )
+    assert response.status_code == 200
+
+
+# --- the plan list: the same filters as /plans/ ------------------------------------------------
+
+
+@pytest.fixture
+def varied_plans(org, staff, manager):
+    today = timezone.localdate()
+    theme = ThemeFactory(slug="intelligence", name="Intelligence")
+    inspection = InspectionFactory(slug="south-east-soc-2024")
+    coc = FindingFactory(inspection=inspection, kind="cause_of_concern", text="Local profiles are out of date.")
+    coc.themes.set([theme])
+    plans = [
+        ActionPlanFactory(organisation=org, status=S.IN_PROGRESS, target_date=today - dt.timedelta(days=5)),
+        ActionPlanFactory(organisation=org, status=S.BLOCKED, target_date=today + dt.timedelta(days=10), owner=staff),
+        ActionPlanFactory(organisation=org, finding=coc, status=S.NOT_STARTED, target_date=today + dt.timedelta(90)),
+        ActionPlanFactory(organisation=org, status=S.CLOSED, target_date=today - dt.timedelta(days=50)),
+        ActionPlanFactory(organisation=org, status=S.SUBMITTED, target_date=None, owner=manager),
+    ]
+    for count, plan in enumerate(plans):  # distinct, so every sort below has one right order
+        ActionPlan.objects.filter(pk=plan.pk).update(deferral_count=count)
+    ActionPlanFactory(status=S.IN_PROGRESS, target_date=today - dt.timedelta(days=5))  # another organisation
+    return plans
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"overdue": "1"},
+        {"status": ["in_progress", "blocked"]},
+        {"rag": "amber"},
+        {"owner": "me"},
+        {"owner": "unassigned"},
+        {"owner": "surrey.manager"},
+        {"kind": "cause_of_concern"},
+        {"theme": "intelligence"},
+        {"inspection": "south-east-soc-2024"},
+        {"organisation": "surrey"},
+        {"deferred": "1"},
+        {"q": "local profiles"},
+        {"sort": "-target_date"},
+        {"sort": "status"},
+        {"sort": "-deferrals"},
+    ],
+)
+def test_plan_list_filters_exactly_as_the_plans_page_does(client, staff, varied_plans, query):
+    client.force_login(staff)
+    page = client.get("/plans/", query)
+    expected = [plan.pk for plan in page.context["page_obj"].object_list]
+    response = Api(staff).get(f"{API}/plans/", **query)
+    assert response.status_code == 200
+    if "sort" in query:
+        assert ids(response) == expected
+    else:
+        assert sorted(ids(response)) == sorted(expected)
+    assert response.json()["count"] == len(expected)
+
+
+def test_overdue_plans_of_my_organisation(staff, varied_plans):
+    response = Api(staff).get(f"{API}/plans/", overdue="1")
+    assert ids(response) == [varied_plans[0].pk]
+    assert response.json()["results"][0]["rag"] == "red"
+
+
+def test_bad_filter_values_are_400_with_field_messages(staff, other_org, varied_plans):
+    response = Api(staff).get(f"{API}/plans/", status="finished", organisation="hampshire")
+    assert response.status_code == 400
+    data = response.json()
+    assert set(data) == {"status", "organisation"}
+    assert "not one of the available choices" in data["status"][0]
+
+
+def test_pages_are_stable_when_the_sort_has_ties(staff, org):
+    plans = ActionPlanFactory.create_batch(7, organisation=org, status=S.IN_PROGRESS)
+    api = Api(staff)
+    seen = []
+    for page in (1, 2, 3):
+        response = api.get(f"{API}/plans/", sort="status", page_size="3", page=str(page))
+        seen += ids(response)
+    assert seen == sorted(p.pk for p in plans)
+    assert api.get(f"{API}/plans/", page="9").status_code == 404
+
+
+# --- changing: every workflow endpoint, every role ---------------------------------------------
+
+
+@dataclass
+class Change:
+    endpoint: str
+    source: str
+    allowed: frozenset[str]
+    expect_status: str | None  # the plan's status after an allowed call (None: unchanged)
+    payload: Callable[[ActionPlan, dict[str, User]], dict[str, Any]]
+    multipart: bool = False
+    created: bool = False
+    extra: Callable[[ActionPlan], None] = field(default=lambda plan: None)
+
+
+WORKERS = frozenset({"staff", "manager", "admin"})
+MANAGERS = frozenset({"manager", "admin"})
+VERIFIERS = frozenset({"inspector", "admin"})
+EVERYONE = frozenset({"staff", "manager", "inspector", "admin"})
+
+
+def _note(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    return {"version": plan.version, "note": NOTE}
+
+
+def _comment(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    return {"version": plan.version, "comment": "Checked against the refreshed local profile."}
+
+
+def _with_file(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    return {"version": plan.version, "note": NOTE, "files": [pdf_upload("analysts.pdf")]}
+
+
+def _submit(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    return {"version": plan.version, "statement": "All posts filled.", "files": [pdf_upload("closure.pdf")]}
+
+
+def _supersede(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    newer = FindingFactory(supersedes=plan.finding)
+    return {"version": plan.version, "superseding_finding": newer.pk, "comment": "Replaced by the 2025 report."}
+
+
+def _target_date(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    new_date = plan.target_date + dt.timedelta(days=30)
+    return {"version": plan.version, "target_date": new_date.isoformat(), "reason": "Recruitment round moved."}
+
+
+def _owner(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+    return {"version": plan.version, "owner": people["staff"].username}
+
+
+CHANGES = [
+    Change("updates", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, lambda p, u: {**_note(p, u), "percent_complete": 40},
+           created=True),
+    Change("evidence", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, _with_file, multipart=True, created=True),
+    Change("comments", S.IN_PROGRESS, EVERYONE, S.IN_PROGRESS, lambda p, u: {"note": NOTE}, created=True),
+    Change("start", S.NOT_STARTED, WORKERS, S.IN_PROGRESS, _note),
+    Change("block", S.IN_PROGRESS, WORKERS, S.BLOCKED, _note),
+    Change("unblock", S.BLOCKED, WORKERS, S.IN_PROGRESS, _note),
+    Change("submit", S.IN_PROGRESS, WORKERS, S.SUBMITTED, _submit, multipart=True),
+    Change("sign-off", S.SUBMITTED, MANAGERS, S.SIGNED_OFF, _comment),
+    Change("return", S.SUBMITTED, MANAGERS, S.IN_PROGRESS, _comment),
+    Change("close", S.SIGNED_OFF, VERIFIERS, S.CLOSED, _comment),
+    Change("reopen", S.SIGNED_OFF, VERIFIERS, S.IN_PROGRESS, _comment),
+    Change("supersede", S.IN_PROGRESS, VERIFIERS, S.SUPERSEDED, _supersede),
+    Change("no-further-action", S.IN_PROGRESS, VERIFIERS, S.NO_FURTHER_ACTION, _comment),
+    Change("target-date", S.IN_PROGRESS, MANAGERS, S.IN_PROGRESS, _target_date),
+    Change("owner", S.IN_PROGRESS, MANAGERS, S.IN_PROGRESS, _owner),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])
+@pytest.mark.parametrize("role", ROLES)
+def test_every_change_endpoint_for_every_role(request, user_for, org, staff, change, role):
+    plan = ActionPlanFactory(organisation=org, status=change.source)
+    people = {"staff": staff}
+    before = snapshot(plan)
+    response = Api(user_for(role)).post(
+        f"{API}/plans/{plan.pk}/{change.endpoint}/", change.payload(plan, people), multipart=change.multipart
+    )
+    if role == "anonymous":
+        expected = 401
+    elif role.startswith("other_"):
+        expected = 404  # another organisation's plan does not exist for them
+    elif role in change.allowed:
+        expected = 201 if change.created else 200
+    else:
+        expected = 403
+    assert response.status_code == expected, response.content
+    if expected >= 400:
+        assert snapshot(plan) == before
+        return
+    data = response.json()
+    plan.refresh_from_db()
+    assert plan.status == change.expect_status
+    assert data["plan"]["status"] == change.expect_status
+    assert data["plan"]["version"] == plan.version
+    assert data["update"]["id"] == plan.updates.first().pk
+    assert plan.updates.count() == before[5] + 1
+
+
+def test_progress_updates_percent_and_starts_a_not_started_plan(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED, percent_complete=0)
+    response = Api(staff).post(
+        f"{API}/plans/{plan.pk}/updates/", {"version": plan.version, "note": NOTE, "percent_complete": 35}
+    )
+    assert response.status_code == 201
+    data = response.json()
+    assert data["plan"]["status"] == "in_progress" and data["plan"]["percent_complete"] == 35
+    assert data["update"]["kind"] == "progress" and data["update"]["note"] == NOTE
+    assert data["update"]["author"] == {"username": "surrey.staff", "name": staff.get_full_name()}
+
+
+def test_progress_with_evidence_files_in_multipart(plan, staff):
+    response = Api(staff).post(
+        f"{API}/plans/{plan.pk}/updates/",
+        {"version": plan.version, "note": NOTE, "files": [pdf_upload("a.pdf"), pdf_upload("b.pdf")]},
+        multipart=True,
+    )
+    assert response.status_code == 201
+    names = [e["original_name"] for e in response.json()["update"]["evidence"]]
+    assert names == ["a.pdf", "b.pdf"]
+    assert Evidence.objects.filter(update__plan=plan).count() == 2
+
+
+def test_the_whole_journey_through_the_api(org, staff, manager, inspector):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED)
+    url = f"{API}/plans/{plan.pk}"
+    as_staff, as_manager, as_inspector = Api(staff), Api(manager), Api(inspector)
+
+    def version() -> int:
+        return as_staff.get(f"{url}/").json()["version"]
+
+    assert as_staff.post(f"{url}/start/", {"version": version(), "note": NOTE}).status_code == 200
+    assert as_staff.post(f"{url}/block/", {"version": version(), "note": "Waiting on vetting."}).status_code == 200
+    assert as_staff.post(f"{url}/unblock/", {"version": version(), "note": "Vetting done."}).status_code == 200
+    response = as_staff.post(
+        f"{url}/submit/", {"version": version(), "statement": "Done.", "files": [pdf_upload()]}, multipart=True
+    )
+    assert response.status_code == 200
+    assert as_manager.post(f"{url}/return/", {"version": version(), "comment": "More evidence."}).status_code == 200
+    assert as_staff.post(f"{url}/submit/", {"version": version(), "statement": "Done again."}).status_code == 200
+    assert as_manager.post(f"{url}/sign-off/", {"version": version(), "comment": "Agreed."}).status_code == 200
+    assert as_inspector.post(f"{url}/reopen/", {"version": version(), "comment": "Not yet."}).status_code == 200
+    as_staff.post(f"{url}/submit/", {"version": version(), "statement": "Now done."})
+    as_manager.post(f"{url}/sign-off/", {"version": version(), "comment": "Agreed."})
+    response = as_inspector.post(f"{url}/close/", {"version": version(), "comment": "Verified."})
+    assert response.status_code == 200
+    assert response.json()["plan"]["status"] == "closed" and response.json()["plan"]["rag"] == "grey"
+    kinds = [u["status_to"] for u in as_staff.get(f"{url}/updates/").json()["results"]]
+    assert kinds[0] == "closed" and len(kinds) == 11
+
+
+# --- errors: stale versions, workflow rules, field messages ------------------------------------
+
+
+def test_stale_version_is_409_and_leaves_the_plan_as_the_other_change_left_it(org, staff, manager):
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS, percent_complete=20)
+    read_version = plan.version
+    first = {"version": read_version, "note": "Manager update.", "percent_complete": 50}
+    assert Api(manager).post(f"{API}/plans/{plan.pk}/updates/", first).status_code == 201
+    after_manager = snapshot(plan)
+    response = Api(staff).post(f"{API}/plans/{plan.pk}/block/", {"version": read_version, "note": NOTE})
+    assert response.status_code == 409
+    data = response.json()
+    assert data["code"] == "stale"
+    assert data["current_version"] == read_version + 1
+    assert "version" in data["detail"]
+    assert snapshot(plan) == after_manager
+    assert plan.status == S.IN_PROGRESS and plan.percent_complete == 50
+
+
+def test_a_transition_the_state_does_not_allow_is_400_with_the_reason(org, manager):
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS)
+    before = snapshot(plan)
+    response = Api(manager).post(f"{API}/plans/{plan.pk}/sign-off/", {"version": plan.version, "comment": "Ok."})
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": ["Signing off is not possible while the plan is in progress."]}
+    assert snapshot(plan) == before
+
+
+def test_missing_and_bad_fields_are_400_with_field_messages(plan, staff):
+    before = snapshot(plan)
+    response = Api(staff).post(f"{API}/plans/{plan.pk}/updates/", {"note": "   ", "percent_complete": 140})
+    assert response.status_code == 400
+    data = response.json()
+    assert data["version"] == ["This field is required."]
+    assert data["note"] == ["This field may not be blank."]
+    assert data["percent_complete"] == ["Ensure this value is less than or equal to 100."]
+    assert snapshot(plan) == before
+
+
+def test_submission_without_any_evidence_is_refused(plan, staff):
+    before = snapshot(plan)
+    response = Api(staff).post(f"{API}/plans/{plan.pk}/submit/", {"version": plan.version, "statement": "Done."})
+    assert response.status_code == 400
+    assert "evidence file" in response.json()["non_field_errors"][0]
+    assert snapshot(plan) == before
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("tool.exe.pdf", PDF_BYTES, "double extension"),
+        ("report.pdf", b"MZ\x90\x00 not a pdf", "does not contain what its .pdf extension says"),
+        ("page.html", b"<html></html>", "not an accepted type"),
+    ],
+)
+def test_bad_evidence_files_are_refused_by_the_same_checks_and_nothing_written(plan, staff, name, content, message):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    before = snapshot(plan)
+    response = Api(staff).post(
+        f"{API}/plans/{plan.pk}/evidence/",
+        {"version": plan.version, "note": NOTE, "files": [SimpleUploadedFile(name, content)]},
+        multipart=True,
+    )
+    assert response.status_code == 400
+    assert message in response.json()["files"][0]
+    assert snapshot(plan) == before
+
+
+def test_evidence_upload_needs_a_file(plan, staff):
+    response = Api(staff).post(f"{API}/plans/{plan.pk}/evidence/", {"version": plan.version, "note": NOTE}, True)
+    assert response.status_code == 400
+    assert set(response.json()) == {"files"}
+
+
+def test_owner_must_be_someone_of_the_plans_organisation(plan, manager, other_staff):
+    before = snapshot(plan)
+    response = Api(manager).post(
+        f"{API}/plans/{plan.pk}/owner/", {"version": plan.version, "owner": "hampshire.staff"}
+    )
+    assert response.status_code == 400
+    assert "does not exist" in response.json()["owner"][0]
+    assert snapshot(plan) == before
+
+
+def test_owner_can_be_removed_with_null(org, manager, staff):
+    plan = ActionPlanFactory(organisation=org, owner=staff)
+    response = Api(manager).post(f"{API}/plans/{plan.pk}/owner/", {"version": plan.version, "owner": None})
+    assert response.status_code == 200
+    assert response.json()["plan"]["owner"] is None
+
+
+def test_supersede_needs_a_finding_that_supersedes_this_one(plan, inspector):
+    unrelated = FindingFactory()
+    response = Api(inspector).post(
+        f"{API}/plans/{plan.pk}/supersede/", {"version": plan.version, "superseding_finding": unrelated.pk}
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"superseding_finding"}
+
+
+def test_target_date_change_keeps_the_original(org, manager):
+    original = timezone.localdate() + dt.timedelta(days=10)
+    plan = ActionPlanFactory(organisation=org, target_date=original, original_target_date=original)
+    new = original + dt.timedelta(days=60)
+    response = Api(manager).post(
+        f"{API}/plans/{plan.pk}/target-date/", {"version": plan.version, "target_date": new.isoformat(), "reason": "x"}
+    )
+    assert response.status_code == 200
+    data = response.json()["plan"]
+    assert data["target_date"] == new.isoformat() and data["original_target_date"] == original.isoformat()
+    assert data["deferral_count"] == 1
+
+
+def test_malformed_json_is_400(plan, staff):
+    api = Api(staff)
+    response = api.client.post(
+        f"{API}/plans/{plan.pk}/block/", "{not json", content_type="application/json", headers=api.headers
+    )
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
+
+
+# --- query counts ----------------------------------------------------------------------------
+
+
+def count_queries(api: Api, url: str, rows: int) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = api.get(url)
+    assert response.status_code == 200, url
+    assert len(response.json()["results"]) >= rows, url
+    return len(ctx.captured_queries)
+
+
+def _rows(n: int, org, staff) -> dict[str, str]:
+    inspection = InspectionFactory()
+    for _ in range(n):
+        finding = FindingFactory(inspection=inspection)
+        finding.addressed_to.set([org, OrganisationFactory()])
+        finding.themes.set([ThemeFactory()])
+        GradingFactory(inspection=InspectionFactory(), organisation=org)
+        plan = ActionPlanFactory(organisation=org, finding=finding, owner=staff)
+    plan = ActionPlan.objects.filter(organisation=org).first()
+    for _ in range(n):
+        EvidenceFactory(update=UpdateFactory(plan=plan, author=staff), uploaded_by=staff)
+    return {
+        "plans": f"{API}/plans/?page_size=100",
+        "plans filtered": f"{API}/plans/?page_size=100&status=in_progress&owner=me&sort=-updated&rag=green",
+        "updates": f"{API}/plans/{plan.pk}/updates/?page_size=100",
+        "evidence": f"{API}/plans/{plan.pk}/evidence/?page_size=100",
+        "findings": f"{API}/findings/?page_size=100",
+        "inspections": f"{API}/inspections/?page_size=100",
+        "organisations": f"{API}/organisations/?page_size=100",
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["plans", "plans filtered", "updates", "evidence", "findings", "inspections", "organisations"]
+)
+def test_list_query_count_is_the_same_for_3_and_30_rows(org, staff, name):
+    api = Api(staff)
+    few = count_queries(api, _rows(3, org, staff)[name], 3)
+    many = count_queries(api, _rows(27, org, staff)[name], 30)
+    assert many == few, f"{name}: {few} queries for a few rows, {many} for many"
+
+
+# --- schema and documentation ----------------------------------------------------------------
+
+
+def test_schema_generates_without_warnings_and_validates(tmp_path):
+    from django.core.management import call_command
+
+    target = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
+    assert target.read_text().startswith("openapi: 3.0.3")
+
+
+def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
+    assert client.get("/api/schema/").status_code == 401
+    response = Api(staff).get("/api/schema/", format="json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    transitions = [
+        "start", "block", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
+        "no-further-action", "target-date", "owner", "comments",
+    ]  # fmt: skip
+    expected = {
+        "/api/v1/organisations/": {"get"},
+        "/api/v1/organisations/{slug}/": {"get"},
+        "/api/v1/inspections/": {"get"},
+        "/api/v1/inspections/{slug}/": {"get"},
+        "/api/v1/findings/": {"get"},
+        "/api/v1/findings/{id}/": {"get"},
+        "/api/v1/plans/": {"get"},
+        "/api/v1/plans/{id}/": {"get"},
+        "/api/v1/plans/{id}/updates/": {"get", "post"},
+        "/api/v1/plans/{id}/evidence/": {"get", "post"},
+        "/api/v1/evidence/{id}/": {"get"},
+        "/api/v1/evidence/{id}/download/": {"get"},
+        **{f"/api/v1/plans/{{id}}/{name}/": {"post"} for name in transitions},
+    }
+    assert {path: set(ops) for path, ops in paths.items()} == expected
+    assert sum(len(ops) for ops in expected.values()) == 27
+
+
+def test_docs_page_sends_anonymous_browsers_to_log_in(client, db):
+    response = client.get("/api/docs/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+def test_docs_page_loads_swagger_ui_from_static_files_under_the_site_csp(client, staff):
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    client.force_login(staff)
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    scripts = re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S)
+    sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, body in scripts]
+    assert all(body.strip() == "" for _, body in scripts)  # no inline script for the CSP to allow
+    assert "<style" not in html and " style=" not in html
+    sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', html)
+    assert sources == [
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js",
+        "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-standalone-preset.js",
+        "/static/js/api-docs.js",
+    ]
+    assert sheets == ["/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css", "/static/css/api-docs.css"]
+    for url in sources + sheets:
+        assert finders.find(url.removeprefix("/static/")), url  # shipped by a package or the project
+    csp = response["Content-Security-Policy"]
+    # The site-wide policy, unchanged: scripts and styles from this site only (a nonce only where used).
+    assert re.search(r"script-src 'self'( 'nonce-[^']+')?;", csp) and re.search(
+        r"style-src 'self'( 'nonce-[^']+')?;", csp
+    )
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert response["Cross-Origin-Opener-Policy"] == "same-origin"
+    assert 'data-schema-url="/api/schema/"' in html
