@@ -14,9 +14,11 @@ that organisation. For each pattern and role the sweep asserts:
 - every workflow action on B's plan is refused to everyone the DESIGN's permission table leaves out,
   and goes through for everyone it allows (so the refusals are not just a malformed form).
 
-Adding a rule: one entry per URL name in RULES, built with the helpers below. API patterns (DRF)
-take `api_collection()` or `api_object("plan")`; format-suffix patterns share their name with the
-plain one and are swept with `format=json`.
+Adding a rule: one entry per URL name in RULES, built with the helpers below: a page `page()`, an
+organisation's object `org_object()`, administrators only `admin_only()`; for the API (DRF router
+names) a read-only resource `api_read()` and a change on a plan `api_plan_change()`, which also runs
+the change as every role. Format-suffix patterns share their name with the plain one and are swept
+with `format=json`.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from tests.factories import (
     OrganisationFactory,
     StaffFactory,
     UpdateFactory,
+    pdf_upload,
 )
 from tracker.models import ActionPlan, ApiToken, Evidence, Update, User
 
@@ -68,6 +71,7 @@ ANY = "any"
 SKIP = "skip"  # not requested
 Expect = int | frozenset[int] | str
 OPEN, REDIRECT, API = "open", "redirect", "api"  # how anonymous requests are answered
+NOT_FOUND = "not-found"  # the API's catch-all for unknown paths: 404 for everyone, anonymous included
 
 
 # --- the world ------------------------------------------------------------------------------
@@ -226,36 +230,6 @@ def own_account(get: Expect = 200, post: Expect = frozenset({200, 302})) -> Rule
     return Rule(lambda w: [Variant(get=everyone(get), post=everyone(post))])
 
 
-REFUSED = frozenset({403, 404, 405})
-
-
-def api_collection() -> Rule:
-    """An API list: anonymous 401/403; what it lists is scoped (the markers check it)."""
-    return Rule(
-        lambda w: [Variant(get=everyone(200), post=everyone(ANY), may_change=frozenset(SIGNED_IN))],
-        anonymous=API,
-        methods=("get", "post", "put", "patch", "delete"),
-    )
-
-
-def api_object(kind: str, kwarg: str = "pk") -> Rule:
-    """An API object of an organisation (`plan` or `evidence`): the other organisation gets 404."""
-
-    def variants(w: World) -> list[Variant]:
-        result = []
-        for side in ("a", "b"):
-            other = "b" if side == "a" else "a"
-            writes = everyone(ANY) | {f"staff_{other}": REFUSED, f"manager_{other}": REFUSED}
-            allowed = frozenset({f"staff_{side}", f"manager_{side}", "inspector", "admin"})
-            result.append(
-                Variant(kwargs={kwarg: getattr(w, kind)[side].pk}, get=side_object(side), post=writes,
-                        may_change=allowed)
-            )  # fmt: skip
-        return result
-
-    return Rule(variants, anonymous=API, methods=("get", "post", "put", "patch", "delete"))
-
-
 def django_admin(w: World, endpoint: Endpoint) -> list[Variant]:
     """Any Django admin page: only administrators get in; everyone else is sent to the admin login."""
     # The administrator's POSTs are left out: the admin's own forms are Django's, and its autocomplete
@@ -266,6 +240,7 @@ def django_admin(w: World, endpoint: Endpoint) -> list[Variant]:
 
 # --- workflow actions on B's plan -------------------------------------------------------------
 
+LATER = timezone.localdate() + dt.timedelta(days=200)
 STAFF_SIDE = frozenset({"staff_b", "manager_b", "admin"})
 MANAGER_SIDE = frozenset({"manager_b", "admin"})
 INSPECTOR_SIDE = frozenset({"inspector", "admin"})
@@ -278,6 +253,9 @@ class ActionCase:
     state: str
     data: Callable[[int], dict[str, Any]]
     allowed: frozenset[str]
+    path: str = "/plans/{pk}/{action}/"
+    success: frozenset[int] = frozenset({302})
+    api: bool = False
 
 
 def action_cases(w: World) -> list[ActionCase]:
@@ -306,10 +284,44 @@ def action_cases(w: World) -> list[ActionCase]:
     ]  # fmt: skip
 
 
-def refused_status(role: str) -> Expect:
+def refused_status(role: str, api: bool = False) -> Expect:
     if role == "anonymous":
-        return LOGIN
+        return frozenset({401, 403}) if api else LOGIN
     return 404 if role.endswith("_a") else 403
+
+
+def api_action(path: str, state: str, allowed: frozenset[str], **fields: Any) -> Callable[[World], list[ActionCase]]:
+    """One API change on B's plan, by every role: `fields` is the body (callables are called per request)."""
+
+    def cases(w: World) -> list[ActionCase]:
+        def data(version: int) -> dict[str, Any]:
+            values = {k: v(w) if callable(v) else v for k, v in fields.items()}
+            return values | ({"version": version} if "version" not in fields and path != "comments" else {})
+
+        return [ActionCase(path, state, data, allowed, path=f"/api/v1/plans/{{pk}}/{path}/",
+                           success=frozenset({200, 201}), api=True)]  # fmt: skip
+
+    return cases
+
+
+API_WRITES = ("post", "put", "patch", "delete")
+
+
+def api_read(variants: Callable[[World], list[Variant]] | None = None, methods: tuple[str, ...] = API_WRITES) -> Rule:
+    """A read-only API resource: its GET statuses from `variants` (default: 200 for everyone); writes 405."""
+    return Rule(variants or (lambda w: [Variant(get=everyone(200), post=everyone(405))]), anonymous=API,
+                methods=("get", *methods))  # fmt: skip
+
+
+def api_plan_part(kwarg: str = "pk") -> Callable[[World], list[Variant]]:
+    return lambda w: [Variant(kwargs={kwarg: w.plan[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]
+
+
+def api_plan_change(path: str, state: str, allowed: frozenset[str], **fields: Any) -> Rule:
+    """A POST-only change on a plan: other methods 405; POST goes through the action matrix."""
+    return Rule(lambda w: [Variant(kwargs={"pk": w.plan["b"].pk}, get=everyone(405), post=everyone(405))],
+                anonymous=API, methods=("get", "put", "patch", "delete"),
+                actions=api_action(path, state, allowed, **fields))  # fmt: skip
 
 
 # --- the rules table: one entry per URL name --------------------------------------------------
@@ -405,9 +417,55 @@ RULES: dict[str, Rule] = {
     "admin:logout": Rule(lambda w: [Variant(get=everyone(302) | {"admin": 405}, post=everyone(302) | {"admin": 302})]),
     "admin:login": Rule(lambda w: [Variant(get=everyone(200) | {"admin": 302}, post=everyone(200))], anonymous=OPEN),
     "admin:*": Rule(lambda w: []),  # variants come from django_admin(), which needs the pattern
-    # The REST API (tracker/api/urls.py), one line per router name, e.g.:
-    #   "api:plan-list": api_collection(), "api:plan-detail": api_object("plan"),
-}
+    # The REST API (tracker/api/urls.py), one line per router name. Anonymous requests get 401/403.
+    "api:api-root": api_read(),
+    "api:schema": api_read(),
+    "api:docs": Rule(lambda w: [Variant(get=everyone(200), post=everyone(405))]),  # a page: anonymous log in
+    "api:<api/^>": Rule(lambda w: [Variant(get=everyone(404), post=everyone(404))], anonymous=NOT_FOUND),
+    "api:organisation-list": api_read(),
+    "api:organisation-detail": api_read(lambda w: [
+        Variant(kwargs={"slug": w.org[s].slug}, get=everyone(200), post=everyone(405)) for s in "ab"]),
+    "api:inspection-list": api_read(),
+    "api:inspection-detail": api_read(lambda w: [
+        Variant(kwargs={"slug": w.inspection.slug}, get=everyone(200), post=everyone(405))]),
+    "api:finding-list": api_read(),
+    "api:finding-detail": api_read(lambda w: [
+        Variant(kwargs={"pk": f.pk}, get=everyone(200), post=everyone(405))
+        for f in (w.shared_finding, w.b_only_finding)]),
+    "api:plan-list": api_read(lambda w: [
+        Variant(get=everyone(200), post=everyone(405)),
+        Variant(query="?q=MARKER", get=everyone(200), post=everyone(405)),
+        *[Variant(query=f"?organisation={w.org[s].slug}", get=everyone(frozenset({200, 400})), post=everyone(405))
+          for s in "ab"]]),
+    "api:plan-detail": api_read(api_plan_part()),
+    "api:plan-updates": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
+                             actions=api_action("updates", S.IN_PROGRESS, STAFF_SIDE, note="Sweep",
+                                                percent_complete=55)),
+    "api:plan-evidence": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
+                              actions=api_action("evidence", S.IN_PROGRESS, STAFF_SIDE, note="Minutes",
+                                                 files=lambda w: pdf_upload())),
+    "api:plan-comments": api_plan_change("comments", S.IN_PROGRESS, ANYONE_WHO_SEES, note="Sweep comment"),
+    "api:plan-start": api_plan_change("start", S.NOT_STARTED, STAFF_SIDE, note="Starting"),
+    "api:plan-block": api_plan_change("block", S.IN_PROGRESS, STAFF_SIDE, note="Waiting on vetting"),
+    "api:plan-unblock": api_plan_change("unblock", S.BLOCKED, STAFF_SIDE, note="Vetting done"),
+    "api:plan-submit": api_plan_change("submit", S.IN_PROGRESS, STAFF_SIDE, statement="Done, see evidence"),
+    "api:plan-sign-off": api_plan_change("sign-off", S.SUBMITTED, MANAGER_SIDE, comment="Agreed"),
+    "api:plan-return-submission": api_plan_change("return", S.SUBMITTED, MANAGER_SIDE, comment="Needs more"),
+    "api:plan-target-date": api_plan_change("target-date", S.IN_PROGRESS, MANAGER_SIDE, reason="Vetting",
+                                            target_date=lambda w: LATER.isoformat()),
+    "api:plan-owner": api_plan_change("owner", S.IN_PROGRESS, MANAGER_SIDE,
+                                      owner=lambda w: w.users["manager_b"].username),
+    "api:plan-close": api_plan_change("close", S.SIGNED_OFF, INSPECTOR_SIDE, comment="Verified"),
+    "api:plan-reopen": api_plan_change("reopen", S.SIGNED_OFF, INSPECTOR_SIDE, comment="Not yet"),
+    "api:plan-supersede": api_plan_change("supersede", S.IN_PROGRESS, INSPECTOR_SIDE,
+                                          superseding_finding=lambda w: w.superseding_finding.pk),
+    "api:plan-no-further-action": api_plan_change("no-further-action", S.IN_PROGRESS, INSPECTOR_SIDE,
+                                                  comment="Overtaken"),
+    "api:evidence-detail": api_read(lambda w: [
+        Variant(kwargs={"pk": w.evidence[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]),
+    "api:evidence-download": api_read(lambda w: [
+        Variant(kwargs={"pk": w.evidence[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]),
+}  # fmt: skip
 
 ANONYMOUS_MAY_REACH = {"login", "healthz", "admin:login"}
 
@@ -692,6 +750,8 @@ def sweep_one(sweeper: Sweeper, endpoint: Endpoint, rule: Rule, variant: Variant
         assert response.status_code < 500, f"{where}: server error {response.status_code}"
         if rule.anonymous == API:
             assert response.status_code in (401, 403), f"{where}: anonymous API request got {response.status_code}"
+        elif rule.anonymous == NOT_FOUND:
+            assert response.status_code == 404, f"{where}: anonymous got {response.status_code}"
         elif rule.anonymous == REDIRECT:
             assert is_login_redirect(response), f"{where}: anonymous got {response.status_code}, not a login redirect"
     else:
@@ -718,7 +778,7 @@ def sweep_actions(sweeper: Sweeper, case: ActionCase) -> None:
     """Each role tries the action on B's plan: refused ones write nothing, allowed ones add an Update."""
     w = sweeper.w
     plan = w.plan["b"]
-    path = f"/plans/{plan.pk}/{case.action}/"
+    path = case.path.format(pk=plan.pk, action=case.action)
     target_date = plan.target_date
     for role in ROLES:
         ActionPlan.objects.filter(pk=plan.pk).update(status=case.state, owner=w.users["staff_b"],
@@ -728,10 +788,10 @@ def sweep_actions(sweeper: Sweeper, case: ActionCase) -> None:
         where = f"POST {path} ({case.action} from {case.state}) as {role}"
         response = sweeper.send(role, "post", path, case.data(plan.version))
         if role in case.allowed:
-            assert response.status_code == 302, f"{where}: the allowed role was refused ({response.status_code})"
+            assert response.status_code in case.success, f"{where}: the allowed role got {response.status_code}"
             assert Update.objects.filter(plan=plan).count() == updates + 1, f"{where}: no timeline entry"
         else:
-            check_status(refused_status(role), response, where)
+            check_status(refused_status(role, case.api), response, where)
             assert response.writes == set(), f"{where}: a refused action wrote to {response.writes}"
             if role in ORG_ROLES:
                 assert MARKERS["b"] not in response.text or role.endswith("_b"), f"{where}: shows B's data"
