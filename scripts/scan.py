@@ -103,10 +103,12 @@ def wapiti(tools: Path, base: str, cookie: str, out: Path, limit: float) -> dict
 
 
 def sqlmap(tools: Path, name: str, args: list[str], out: Path, limit: float) -> dict[str, object]:
+    # Two threads where it can; sqlmap refuses threads together with a CSRF token to refresh.
+    threads = "1" if "--csrf-token" in args else "2"
     command = [
         str(tools / "sqlmap"), *args, "--batch", "--disable-coloring", "--flush-session",
         "--output-dir", str(out / "sqlmap"), "--dbms", "PostgreSQL", "--level", "2", "--risk", "1",
-        "--threads", "2", "--timeout", "30", "--retries", "1",
+        "--threads", threads, "--timeout", "30", "--retries", "1",
         "--text-only",  # pages carry a masked CSRF token that differs on every request
     ]  # fmt: skip
     log = out / f"sqlmap-{name}.log"

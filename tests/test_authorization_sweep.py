@@ -150,6 +150,9 @@ class Variant:
     post: dict[str, Expect] = field(default_factory=dict)
     data: dict[str, Any] = field(default_factory=dict)
     may_change: frozenset[str] = frozenset()
+    # Called after each request as (world, role): what must hold, e.g. that the rightful role's change
+    # happened (so that everyone else's refusal is not just a malformed request).
+    then: Callable[[World, str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -362,31 +365,29 @@ RULES: dict[str, Rule] = {
         ],
         actions=action_cases,
     ),  # fmt: skip
+    # Bulk actions: managers change their own organisation's plans, inspectors close any signed-off plan;
+    # ids and filters naming the other organisation's plans must change nothing of that organisation.
     "tracker:plan-bulk": Rule(
         lambda w: [
             Variant(
                 get=everyone(405),
                 post=everyone(frozenset({200, 400, 403})),
-                data={
-                    "action": "change_target_date",
-                    "plans": [w.plan["a"].pk, w.plan["b"].pk],
-                    "target_date": "2031-01-31",
-                    "reason": "Sweep",
-                    "query": f"organisation={w.org['b'].slug}",
-                },
+                data={"action": "change_target_date", "plans": [w.plan["a"].pk, w.plan["b"].pk],
+                      "target_date": "2031-01-31", "reason": "Sweep", "query": f"organisation={w.org['b'].slug}"},
+                may_change=frozenset({"manager_a", "manager_b", "admin"}),
+                then=lambda w, role: role != "manager_b" or (
+                    ActionPlan.objects.get(pk=w.plan["b"].pk).target_date == dt.date(2031, 1, 31)
+                ) or pytest.fail("the bulk change by B's manager did not happen"),
             ),
             Variant(
                 get=everyone(405),
                 post=everyone(frozenset({200, 400, 403})),
-                data={
-                    "action": "close",
-                    "all_matching": "on",
-                    "query": f"organisation={w.org['b'].slug}",
-                    "comment": "Sweep",
-                },
+                data={"action": "close", "all_matching": "on", "query": f"organisation={w.org['b'].slug}",
+                      "comment": "Sweep"},
+                may_change=frozenset({"inspector", "admin"}),
             ),
         ]
-    ),  # fmt: skip
+    ),
     "inspections:inspection-list": page(),
     "inspections:inspection-detail": Rule(
         lambda w: [Variant(kwargs={"slug": w.inspection.slug}, get=everyone(200), post=everyone(405))]
@@ -772,6 +773,8 @@ def sweep_one(sweeper: Sweeper, endpoint: Endpoint, rule: Rule, variant: Variant
             other = "b" if role.endswith("_a") else "a"
             assert org_rows(w, other) == sweeper.org_baseline[other], f"{where}: changed the other organisation"
         sweeper.rebase()
+    if variant.then is not None and method != "get":
+        variant.then(w, role)
 
 
 def sweep_actions(sweeper: Sweeper, case: ActionCase) -> None:
