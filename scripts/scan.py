@@ -5,7 +5,8 @@ gunicorn on a loopback port), signs in as a force manager, then runs:
 
 - wapiti (modules sql, xss, permanentxss, csrf, crlf, redirect, exec, file), authenticated as the
   manager, crawling everything the manager can reach (sign-out and the two-factor removal excluded so
-  the session survives the crawl);
+  the session survives the crawl); then again on the REST API, from its OpenAPI schema, with an API
+  token of the same manager;
 - sqlmap on every filter parameter of `/plans/`, on the progress form of a plan (a POST with a CSRF
   token refreshed from the plan page), and on the sign-in form.
 
@@ -33,6 +34,7 @@ from pathlib import Path
 from stack import ROOT, Browser, Stack, ports_from
 
 MANAGER = "hampshire.manager"
+PARTS = ("wapiti", "wapiti-api", "sqlmap-filters", "sqlmap-forms")
 WAPITI_MODULES = "sql,xss,permanentxss,csrf,crlf,redirect,exec,file"
 PLAN_FILTERS = {
     "organisation": "hampshire", "inspection": "south-east-soc-2024", "kind": "recommendation",
@@ -72,19 +74,19 @@ def run(command: list[str], log: Path, limit: float) -> tuple[int | None, float]
     return code, time.monotonic() - started
 
 
-def wapiti(tools: Path, base: str, cookie: str, out: Path, limit: float) -> dict[str, object]:
-    report = out / "wapiti.json"
+def wapiti(tools: Path, base: str, auth: list[str], out: Path, limit: float, name: str = "wapiti",
+           modules: str = WAPITI_MODULES, extra: tuple[str, ...] = ()) -> dict[str, object]:  # fmt: skip
+    report = out / f"{name}.json"
     command = [
-        str(tools / "wapiti"), "-u", f"{base}/", "--scope", "folder", "-m", WAPITI_MODULES,
-        "-C", cookie,  # (not with --drop-set-cookie: wapiti 3.3.2 then drops this cookie too)
+        str(tools / "wapiti"), "-u", f"{base}/", "--scope", "folder", "-m", modules, *auth, *extra,
         "-x", f"{base}/accounts/logout/", "-x", f"{base}/accounts/two-factor/remove/",
         "--max-scan-time", str(int(limit)), "--max-attack-time", str(int(limit / 9)),
         "--max-links-per-page", "40", "-d", "6", "--tasks", "4", "--timeout", "30",
-        "--flush-session", "--store-session", str(out / "wapiti-session"),
-        "--store-config", str(out / "wapiti-config"),
+        "--flush-session", "--store-session", str(out / f"{name}-session"),
+        "--store-config", str(out / f"{name}-config"),
         "--no-bugreport", "-f", "json", "-o", str(report), "-v", "1",
     ]  # fmt: skip
-    code, seconds = run(command, out / "wapiti.log", limit)
+    code, seconds = run(command, out / f"{name}.log", limit)
     result: dict[str, object] = {"command": " ".join(command), "exit": code, "seconds": round(seconds)}
     if not report.exists():
         result["error"] = "no report written"
@@ -92,23 +94,23 @@ def wapiti(tools: Path, base: str, cookie: str, out: Path, limit: float) -> dict
     data = json.loads(report.read_text())
     findings = []
     for section in ("vulnerabilities", "anomalies"):
-        for name, items in (data.get(section) or {}).items():
+        for kind, items in (data.get(section) or {}).items():
             for item in items:
-                findings.append({"section": section, "name": name, "path": item.get("path"),
+                findings.append({"section": section, "name": kind, "path": item.get("path"),
                                  "method": item.get("method"), "parameter": item.get("parameter"),
                                  "info": item.get("info")})  # fmt: skip
-    crawled = re.findall(r"\[\+\] GET|\[\+\] POST", (out / "wapiti.log").read_text(errors="replace"))
-    result.update(findings=findings, crawled_requests=len(crawled), infos=data.get("infos", {}))
+    crawled = re.findall(r"\[\+\] (?:GET|POST|PUT|PATCH|DELETE)", (out / f"{name}.log").read_text(errors="replace"))
+    result.update(findings=findings, attack_requests=len(crawled), infos=data.get("infos", {}))
     return result
 
 
 def sqlmap(tools: Path, name: str, args: list[str], out: Path, limit: float) -> dict[str, object]:
-    # Two threads where it can; sqlmap refuses threads together with a CSRF token to refresh.
-    threads = "1" if "--csrf-token" in args else "2"
+    # The forms' CSRF token is sent as it is: Django accepts the same token for the whole session, so
+    # every request passes the CSRF check and reaches the form (sqlmap's token refresh is not needed).
     command = [
         str(tools / "sqlmap"), *args, "--batch", "--disable-coloring", "--flush-session",
         "--output-dir", str(out / "sqlmap"), "--dbms", "PostgreSQL", "--level", "2", "--risk", "1",
-        "--threads", threads, "--timeout", "30", "--retries", "1",
+        "--threads", "2", "--timeout", "30", "--retries", "1",
         "--text-only",  # pages carry a masked CSRF token that differs on every request
     ]  # fmt: skip
     log = out / f"sqlmap-{name}.log"
@@ -128,14 +130,17 @@ def sqlmap(tools: Path, name: str, args: list[str], out: Path, limit: float) -> 
 
 
 def sqlmap_runs(tools: Path, base: str, browser: Browser, cookie: str, plan: int, out: Path,
-                limit: float) -> dict[str, object]:  # fmt: skip
+                limit: float, parts: set[str]) -> dict[str, object]:  # fmt: skip
     results: dict[str, object] = {}
     query = "&".join(f"{k}={v}" for k, v in PLAN_FILTERS.items())
-    print("sqlmap: /plans/ filters ...", flush=True)
-    results["sqlmap_plan_filters"] = sqlmap(
-        tools, "plan-filters",
-        ["-u", f"{base}/plans/?{query}", "--cookie", cookie, "-p", ",".join(PLAN_FILTERS)], out, limit,
-    )  # fmt: skip
+    if "sqlmap-filters" in parts:
+        print("sqlmap: /plans/ filters ...", flush=True)
+        results["sqlmap_plan_filters"] = sqlmap(
+            tools, "plan-filters",
+            ["-u", f"{base}/plans/?{query}", "--cookie", cookie, "-p", ",".join(PLAN_FILTERS)], out, limit,
+        )  # fmt: skip
+    if "sqlmap-forms" not in parts:
+        return results
     print("sqlmap: progress form ...", flush=True)
     browser.get(f"/plans/{plan}/")
     results["sqlmap_progress_form"] = sqlmap(
@@ -143,7 +148,6 @@ def sqlmap_runs(tools: Path, base: str, browser: Browser, cookie: str, plan: int
         ["-u", f"{base}/plans/{plan}/progress/", "--method", "POST", "--cookie", cookie,
          "--data", f"csrfmiddlewaretoken={browser.csrf_token}&progress-note=Scan&progress-percent_complete=40"
          "&progress-version=1",
-         "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", f"{base}/plans/{plan}/",
          "-p", "progress-note,progress-percent_complete,progress-version"],
         out, limit,
     )  # fmt: skip
@@ -155,10 +159,27 @@ def sqlmap_runs(tools: Path, base: str, browser: Browser, cookie: str, plan: int
         ["-u", f"{base}/accounts/login/", "--method", "POST",
          "--cookie", f"csrftoken={anonymous.cookies['csrftoken']}",
          "--data", f"csrfmiddlewaretoken={anonymous.csrf_token}&username={MANAGER}&password=wrong",
-         "--csrf-token", "csrfmiddlewaretoken", "--csrf-url", f"{base}/accounts/login/",
          "-p", "username,password"],
         out, limit,
     )  # fmt: skip
+    return results
+
+
+def wapiti_runs(tools: Path, base: str, cookie: str, token: str, out: Path, limit: float,
+                parts: set[str]) -> dict[str, object]:  # fmt: skip
+    results: dict[str, object] = {}
+    if "wapiti" in parts:
+        print("wapiti: pages, as a signed-in manager ...", flush=True)
+        # (not with --drop-set-cookie: wapiti 3.3.2 then drops this cookie too)
+        results["wapiti"] = wapiti(tools, base, ["-C", cookie], out, limit)
+    if "wapiti-api" in parts:
+        print("wapiti: the API, from its OpenAPI schema, with a manager's token ...", flush=True)
+        # Not the csrf module: a request carrying a token sends no cookie, so there is nothing to forge;
+        # session-authenticated API calls are CSRF-checked (tests/tracker/test_api.py).
+        api_modules = ",".join(m for m in WAPITI_MODULES.split(",") if m != "csrf")
+        results["wapiti_api"] = wapiti(tools, base, ["-H", f"Authorization: Token {token}"], out, limit / 2,
+                                       name="wapiti-api", modules=api_modules,
+                                       extra=("--swagger", str(out / "schema.json")))  # fmt: skip
     return results
 
 
@@ -171,8 +192,11 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "scan-results"), help="reports and logs go here")
     parser.add_argument("--wapiti-minutes", type=float, default=30, help="whole wapiti run, crawl included")
     parser.add_argument("--sqlmap-minutes", type=float, default=15, help="limit for each of the three sqlmap runs")
-    parser.add_argument("--only", choices=["wapiti", "sqlmap"], help="run one tool only")
+    parser.add_argument("--only", help=f"comma-separated parts to run (default all): {','.join(PARTS)}")
     args = parser.parse_args()
+    parts = set(args.only.split(",")) if args.only else set(PARTS)
+    if parts - set(PARTS):
+        raise SystemExit(f"Unknown parts: {parts - set(PARTS)}; choose from {PARTS}")
     tools, out = Path(args.tools), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for tool in ("wapiti", "sqlmap"):
@@ -193,18 +217,24 @@ def main() -> int:
                 "SELECT p.id FROM tracker_actionplan p JOIN inspections_organisation o ON o.id = p.organisation_id"
                 " WHERE o.slug = 'hampshire' AND p.status = 'in_progress' ORDER BY p.id LIMIT 1"
             ).fetchone()[0]
+        # The API is scanned from its OpenAPI schema with a token, as systems use it.
+        token = stack.manage("shell", "-c", (
+            "from tracker.models import ApiToken, User; "
+            f"print(ApiToken.issue(user=User.objects.get(username='{MANAGER}'), name='scan')[1])"
+        )).strip().splitlines()[-1]  # fmt: skip
+        (out / "schema.json").write_text(browser.get("/api/schema/?format=json").body)
         # wapiti and the sqlmap runs go side by side: each mostly waits on the server.
         with ThreadPoolExecutor(max_workers=2) as pool:
             try:
                 jobs = {}
-                if args.only in (None, "wapiti"):
-                    jobs["wapiti"] = pool.submit(wapiti, tools, base, cookie, out, args.wapiti_minutes * 60)
-                if args.only in (None, "sqlmap"):
+                if {"wapiti", "wapiti-api"} & parts:
+                    jobs["wapiti"] = pool.submit(wapiti_runs, tools, base, cookie, token, out,
+                                                 args.wapiti_minutes * 60, parts)  # fmt: skip
+                if {"sqlmap-filters", "sqlmap-forms"} & parts:
                     jobs["sqlmap"] = pool.submit(sqlmap_runs, tools, base, browser, cookie, plan, out,
-                                                 args.sqlmap_minutes * 60)  # fmt: skip
-                for name, job in jobs.items():
-                    value = job.result()
-                    results.update(value if name == "sqlmap" else {name: value})
+                                                 args.sqlmap_minutes * 60, parts)  # fmt: skip
+                for job in jobs.values():
+                    results.update(job.result())
             except BaseException:  # Ctrl-C or SIGTERM: the tools must not outlive us
                 stop_tools()
                 raise

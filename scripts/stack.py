@@ -141,9 +141,9 @@ class Stack:
         except psycopg.Error as error:  # never hide the real failure behind a clean-up one
             print(f"warning: could not drop {self.database_name}: {error}", file=sys.stderr)
 
-    def manage(self, *args: str) -> None:
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
+    def manage(self, *args: str) -> str:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=True,
+                              stdout=subprocess.PIPE, text=True).stdout  # fmt: skip
 
     def start_server(self, port: int) -> None:
         log = open(self.workdir / f"gunicorn-{port}.log", "wb")  # noqa: SIM115 - closed with the process
