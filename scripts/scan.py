@@ -117,7 +117,7 @@ def sqlmap(tools: Path, name: str, args: list[str], out: Path, limit: float) -> 
     code, seconds = run(command, log, limit)
     text = log.read_text(errors="replace")
     findings = re.findall(r"^Parameter: (.+)$", text, re.MULTILINE)
-    tested = sorted(set(re.findall(r"testing if (?:GET|POST) parameter '([^']+)' is dynamic", text)))
+    tested = sorted(set(re.findall(r"testing for SQL injection on (?:GET|POST) parameter '([^']+)'", text)))
     result: dict[str, object] = {
         "command": " ".join(command), "exit": code, "seconds": round(seconds), "findings": findings,
         "parameters_tested": tested,
