@@ -10,9 +10,13 @@ that organisation. For each pattern and role the sweep asserts:
 - the status each role gets is the one the rule states (another organisation's object is 404);
 - a member of one organisation never sees the other organisation's marker, in any page, export or file;
 - no request by anyone but an administrator changes any row in the database other than the acting
-  user's own (sessions, login bookkeeping and their own authenticator aside);
-- every workflow action on B's plan is refused to everyone the DESIGN's permission table leaves out,
-  and goes through for everyone it allows (so the refusals are not just a malformed form).
+  user's own (sessions, login bookkeeping and their own authenticator aside); where a rule lets a role
+  change things (bulk actions), nothing of the other organisation may change;
+- every workflow action on B's plan, web form and API, is refused to everyone the DESIGN's permission
+  table leaves out, and goes through for everyone it allows (so the refusals are not just a malformed
+  request);
+- no HTML page carries anything the Content Security Policy would block (inline style attributes,
+  event handlers, inline scripts or styles without the nonce).
 
 Adding a rule: one entry per URL name in RULES, built with the helpers below: a page `page()`, an
 organisation's object `org_object()`, administrators only `admin_only()`; for the API (DRF router
