@@ -10,7 +10,7 @@ PYTHON ?= $(shell for c in python3.13 python3.12 /usr/bin/python3.13 /usr/bin/py
 	  then command -v $$c; break; fi; done)
 DEMO_PASSWORD ?= demo-password-2024
 
-.PHONY: install run test test-fast lint format migrations-check bench bench-import scan e2e-deps screenshots clean
+.PHONY: install run test lint format migrations-check bench bench-import scan loadcheck screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt build-constraints.txt
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; install one or pass PYTHON=/path/to/python3.12"; exit 1; }
@@ -58,5 +58,24 @@ bench-import: install
 	@echo "== Same file again (changes nothing)"
 	time DATABASE_URL=sqlite:///$(BENCH_DIR)/db.sqlite3 $(PY) manage.py import_findings $(BENCH_DIR)/findings.csv | tail -n 3
 
+# Two gunicorn instances, one throwaway PostgreSQL database, 50 clients for 60 s (docs/SECURITY.md).
+LOADCHECK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker_loadcheck
+loadcheck: install
+	$(PY) scripts/two_servers.py --clients 50 --duration 60 --database-url $(LOADCHECK_DATABASE_URL) $(LOADCHECK_ARGS)
+
+# wapiti and sqlmap against a throwaway copy on loopback. The scanners live in their own virtualenv so
+# that their many dependencies never meet the application's pins.
+SCAN_VENV ?= .venv-scan
+SCAN_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tracker_scan
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; pass PYTHON=/path/to/python3.12"; exit 1; }
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install -q -U pip
+	$(SCAN_VENV)/bin/python -m pip install -q -r requirements-scan.txt
+	@touch $@
+
+scan: install $(SCAN_VENV)/.installed
+	$(PY) scripts/scan.py --tools $(SCAN_VENV)/bin --database-url $(SCAN_DATABASE_URL) $(SCAN_ARGS)
+
 clean:
-	rm -rf $(VENV) staticfiles
+	rm -rf $(VENV) $(SCAN_VENV) staticfiles scan-results

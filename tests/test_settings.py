@@ -79,3 +79,16 @@ def test_idle_sessions_expire(client, staff, settings):
     client.force_login(staff)
     client.get("/")
     assert 0 < client.session.get_expiry_age() <= 30 * 60
+
+
+def test_production_requires_two_factor_for_managers_inspectors_and_admins_by_default():
+    code = "from django.conf import settings as s; print(','.join(s.TWO_FACTOR_REQUIRED_ROLES))"
+    assert manage("shell", "-c", code, env=PRODUCTION).stdout.strip().splitlines()[-1] == "manager,inspector,admin"
+    override = PRODUCTION | {"TWO_FACTOR_REQUIRED_ROLES": "staff,manager,inspector,admin"}
+    assert manage("shell", "-c", code, env=override).stdout.strip().splitlines()[-1] == "staff,manager,inspector,admin"
+
+
+def test_check_deploy_is_silent_behind_a_tls_proxy_too():
+    env = PRODUCTION | {"SECURE_PROXY_SSL_HEADER": "1", "TRUSTED_PROXY_COUNT": "1"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr

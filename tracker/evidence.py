@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 
@@ -37,7 +38,11 @@ ALLOWED_DESCRIPTION = "PDF, Word, Excel, PowerPoint, PNG, JPEG, CSV or plain tex
 DANGEROUS_EXTENSIONS = {
     "exe", "dll", "com", "bat", "cmd", "msi", "scr", "ps1", "vbs", "js", "jar", "sh", "php",
     "py", "pl", "html", "htm", "svg", "hta", "lnk", "app", "elf", "bin",
+    "phtml", "php3", "php4", "php5", "phar", "asp", "aspx", "jsp", "cgi", "shtml", "xhtml", "wsf", "reg", "cpl",
 }  # fmt: skip
+
+# Markup that a browser (or an old content sniffer) would run if the file were ever shown inline.
+MARKUP = (b"<script", b"<html", b"<!doctype", b"<svg", b"<?php", b"<iframe", b"<body")
 
 EXECUTABLE_MAGIC = (b"MZ", b"\x7fELF", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa", b"#!")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -62,7 +67,17 @@ def _read_all(upload: UploadedFile) -> bytes:
 
 def _clean_name(raw: str) -> str:
     name = (raw or "").strip()
-    if not name or "/" in name or "\\" in name or name.startswith(".") or ".." in name or "\x00" in name:
+    if (
+        not name
+        or "/" in name
+        or "\\" in name
+        or name.startswith(".")
+        or ".." in name
+        # Control characters, which no real file name has and which would forge lines in logs and
+        # exports, and invisible format characters such as U+202E RIGHT-TO-LEFT OVERRIDE, which make a
+        # name read differently from what it is ("invoice\u202ecod.pdf" shows as "invoicefdp.doc").
+        or any(unicodedata.category(char) in ("Cc", "Cf") for char in name)
+    ):
         raise ValidationError(f"“{raw}” is not an acceptable file name. Rename the file and try again.")
     if len(name) > 200:
         raise ValidationError("The file name is too long (200 characters at most).")
@@ -72,6 +87,8 @@ def _clean_name(raw: str) -> str:
 def _content_matches(family: str, data: bytes) -> bool:
     if data.startswith(EXECUTABLE_MAGIC):
         return False
+    if family in ("pdf", "png", "jpeg") and any(marker in data[:1024].lower() for marker in MARKUP):
+        return False  # an image or PDF that is also a web page (a polyglot)
     if family == "pdf":
         # A PDF with a ZIP archive inside is a polyglot: it opens as something else too.
         return data.startswith(b"%PDF-") and ZIP_END not in data and ZIP_LOCAL not in data[:1024]

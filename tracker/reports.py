@@ -19,6 +19,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_safe
 
 from inspections.models import Finding, Grading, Inspection, Organisation
 
@@ -152,6 +153,7 @@ def trend_svg(series: list[dict[str, Any]], width: int = 640, height: int = 220)
             "base": height - bottom, "left": left}  # fmt: skip
 
 
+@require_safe
 def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
     plans = ActionPlan.objects.visible_to(user)
@@ -304,6 +306,7 @@ def _csv_stream(rows: Iterable[list[Any]]) -> Iterator[str]:
         )
 
 
+@require_safe
 def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     rows = export_rows(export_queryset(request))
     response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv; charset=utf-8")
@@ -311,6 +314,7 @@ def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     return response
 
 
+@require_safe
 def export_xlsx(request: AuthedRequest) -> StreamingHttpResponse:
     """The same rows as the CSV, as a workbook streamed row by row (tracker/xlsx.py): memory stays
     flat and the first bytes leave at once, however many rows there are (figures in docs/EXPORTS.md)."""
@@ -327,6 +331,7 @@ def export_xlsx(request: AuthedRequest) -> StreamingHttpResponse:
 # --- board pack ------------------------------------------------------------------------------
 
 
+@require_safe
 def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
     user = request.user
     if user.sees_everything:

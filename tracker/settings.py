@@ -147,7 +147,10 @@ AXES_COOLOFF_TIME = float(os.environ.get("AXES_COOLOFF_HOURS", "1"))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# The client's address (lock-out and the security log): REMOTE_ADDR, or behind N proxies that append to
+# X-Forwarded-For, set TRUSTED_PROXY_COUNT=N so that the proxy's address does not stand for every user.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_CLIENT_IP_CALLABLE = "tracker.signals.client_address"
 
 # Two-factor: roles that must use TOTP. "admin" means superusers.
 TWO_FACTOR_REQUIRED_ROLES = env_list("TWO_FACTOR_REQUIRED_ROLES", "" if DEBUG else "manager,inspector,admin")

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_filters.views import FilterView
 
 from inspections.models import Finding, Inspection
@@ -59,6 +59,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 HOME_ROWS = 10
 
 
+@require_safe
 def home(request: AuthedRequest) -> HttpResponse:
     user = request.user
     plans = ActionPlan.objects.visible_to(user)
@@ -367,6 +368,7 @@ def evidence_file_response(evidence: Evidence) -> FileResponse:
 # --- inspections and findings ----------------------------------------------------------------
 
 
+@require_safe
 def inspection_list(request: AuthedRequest) -> HttpResponse:
     inspections = Inspection.objects.annotate(
         finding_count=Count("findings", distinct=True),
@@ -374,6 +376,7 @@ def inspection_list(request: AuthedRequest) -> HttpResponse:
     return render(request, "inspections/inspection_list.html", {"inspections": inspections})
 
 
+@require_safe
 def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     inspection = get_object_or_404(Inspection, slug=slug)
     visible = ActionPlan.objects.visible_to(request.user).filter(finding__inspection=inspection)
@@ -408,6 +411,7 @@ def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     return render(request, "inspections/inspection_detail.html", context)
 
 
+@require_safe
 def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern", "supersedes"), pk=pk)
     plans = (

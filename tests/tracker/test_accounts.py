@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 import pytest
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.test import Client
+from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -149,3 +157,58 @@ def test_repeated_failures_lock_the_user_and_address(client, staff, settings):
         REMOTE_ADDR="10.9.9.8",
     )
     assert response.status_code == 302
+
+
+def test_a_lock_out_is_logged_and_an_administrator_can_lift_it(client, staff, admin_user, settings, caplog):
+    settings.AXES_FAILURE_LIMIT = 2
+    caplog.set_level(logging.INFO, logger="tracker.security")
+    good = {"username": staff.username, "password": "correct-horse-battery-staple"}
+    for _ in range(2):
+        client.post("/accounts/login/", {**good, "password": "nope"}, REMOTE_ADDR="10.7.7.7")
+    assert client.post("/accounts/login/", good, REMOTE_ADDR="10.7.7.7").status_code == 429
+    assert f"locked-out user={staff.username} address=10.7.7.7" in [r.getMessage() for r in caplog.records]
+
+    attempt = AccessAttempt.objects.get(username=staff.username)
+    admin = Client()
+    admin.force_login(admin_user)
+    assert str(attempt.ip_address) in admin.get("/admin/axes/accessattempt/").content.decode()
+    response = admin.post(f"/admin/axes/accessattempt/{attempt.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+
+    assert client.post("/accounts/login/", good, REMOTE_ADDR="10.7.7.7").status_code == 302
+
+
+def test_forwarded_addresses_count_only_behind_the_configured_proxies(client, staff, settings, caplog):
+    caplog.set_level(logging.INFO, logger="tracker.security")
+    wrong = {"username": staff.username, "password": "nope"}
+    client.post("/accounts/login/", wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.9")
+    settings.TRUSTED_PROXY_COUNT = 1
+    client.post("/accounts/login/", wrong, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.66, 198.51.100.7")
+    messages = [r.getMessage() for r in caplog.records if r.name == "tracker.security"]
+    # Without a trusted proxy the header is the client's word and is ignored; behind one proxy the
+    # address that proxy saw (the right-most entry) is used, not what the client put before it.
+    assert messages == [
+        f"login-failed user={staff.username} address=10.0.0.1",
+        f"login-failed user={staff.username} address=198.51.100.7",
+    ]
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"10.0.0.1", "198.51.100.7"}
+
+
+def test_password_validators_refuse_short_common_numeric_and_personal_passwords(staff):
+    for password in ("Sh0rt!pass", "password1234", "839201746153", "surrey.staff.2024"):
+        with pytest.raises(ValidationError):
+            validate_password(password, user=staff)
+    validate_password("violet-harbour-lantern-42", user=staff)
+
+
+def test_a_session_idle_past_the_limit_is_signed_out(client, staff):
+    client.force_login(staff)
+    assert client.get("/plans/").status_code == 200
+    expiry = Session.objects.get(session_key=client.session.session_key).expire_date
+    # Every request pushes the expiry on by the idle limit (SESSION_SAVE_EVERY_REQUEST).
+    assert abs((expiry - timezone.now()).total_seconds() - settings.SESSION_COOKIE_AGE) < 60
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=timezone.now() - dt.timedelta(seconds=1)
+    )
+    response = client.get("/plans/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test import Client
 
 from tests.factories import (
     ActionPlanFactory,
@@ -186,3 +187,59 @@ def test_publishing_the_same_inspection_twice_at_once_opens_each_plan_once():
     assert errors == []
     assert ActionPlan.objects.filter(finding__inspection=inspection).count() == 4 * len(organisations)
     assert workflow.publish_inspection(inspection=inspection) == 0
+
+
+def test_a_managers_sign_off_racing_an_inspectors_decision_lets_exactly_one_through():
+    plan = ActionPlanFactory(status=S.SUBMITTED)
+    managers = [ManagerFactory(organisation=plan.organisation) for _ in range(2)]
+    inspectors = [InspectorFactory() for _ in range(2)]
+
+    def call(p: ActionPlan, user: User) -> Update:
+        if user.is_inspector:
+            return workflow.no_further_action(plan=p, user=user, comment="Overtaken.", expected_version=1)
+        return workflow.sign_off(plan=p, user=user, comment="Agreed.", expected_version=1)
+
+    results = run_at_once(managers + inspectors, plan.pk, call)
+
+    accepted, refused = split(results)
+    assert len(accepted) == 1, results
+    assert all(isinstance(error, StaleVersion) for error in refused), results
+    plan.refresh_from_db()
+    assert plan.status == accepted[0].status_to and plan.version == 2
+    assert list(Update.objects.filter(plan=plan)) == accepted
+
+
+def test_simultaneous_form_posts_give_one_success_and_a_clear_conflict_to_the_rest():
+    plan = ActionPlanFactory(status=S.IN_PROGRESS)
+    people = [StaffFactory(organisation=plan.organisation) for _ in range(THREADS)]
+    barrier = threading.Barrier(THREADS)
+    responses: list[object] = [None] * THREADS
+
+    def post(index: int) -> None:
+        try:
+            client = Client()
+            client.force_login(people[index])
+            barrier.wait(timeout=30)
+            responses[index] = client.post(
+                f"/plans/{plan.pk}/progress/",
+                {"progress-version": 1, "progress-note": f"Note {index}", "progress-percent_complete": 30 + index},
+            )
+        except BaseException as error:  # examined below
+            responses[index] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(index,)) for index in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    statuses = sorted(getattr(r, "status_code", repr(r)) for r in responses)
+    assert statuses == [302] + [409] * (THREADS - 1), statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert "This plan was changed by" in response.content.decode()
+    assert Update.objects.filter(plan=plan).count() == 1
+    plan.refresh_from_db()
+    assert plan.version == 2

@@ -104,7 +104,19 @@ def test_evidence_downloads_as_an_attachment_that_is_never_sniffed(client, plan,
     assert "Analyst plan.pdf" in response["Content-Disposition"]
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert response["Cache-Control"] == "private, no-store"
     assert b"".join(response.streaming_content).startswith(b"%PDF-")
+
+
+@pytest.mark.parametrize("name", ['Board "final" paper.pdf', "Plan d’action – été.pdf", "a;b=c.pdf"])
+def test_evidence_download_names_cannot_break_out_of_the_header(client, plan, staff, name):
+    evidence = EvidenceFactory(update__plan=plan, update__author=staff, original_name=name)
+    client.force_login(staff)
+    response = client.get(evidence.get_absolute_url())
+    disposition = response["Content-Disposition"]
+    assert disposition.startswith("attachment;") and "\n" not in disposition and "\r" not in disposition
+    assert response["Content-Type"] == "application/octet-stream"
 
 
 def test_inspector_sees_every_organisations_plans(client, plan, inspector, other_org):

@@ -1,0 +1,850 @@
+"""Authorization sweep: every URL pattern in the project, for every role, with GET and POST.
+
+The patterns come from the resolver, so a new page is swept as soon as it is routed, and a pattern
+with no entry in RULES fails here with a message saying so. Two organisations, A and B, each hold a
+plan, a timeline entry, an evidence file, people and an API token carrying a marker string unique to
+that organisation. For each pattern and role the sweep asserts:
+
+- anonymous requests reach only the login pages and the health check; every other page redirects to
+  a login page (API: 401/403);
+- the status each role gets is the one the rule states (another organisation's object is 404);
+- a member of one organisation never sees the other organisation's marker, in any page, export or file;
+- no request by anyone but an administrator changes any row in the database other than the acting
+  user's own (sessions, login bookkeeping and their own authenticator aside); where a rule lets a role
+  change things (bulk actions), nothing of the other organisation may change;
+- every workflow action on B's plan, web form and API, is refused to everyone the DESIGN's permission
+  table leaves out, and goes through for everyone it allows (so the refusals are not just a malformed
+  request);
+- no HTML page carries anything the Content Security Policy would block (inline style attributes,
+  event handlers, inline scripts or styles without the nonce).
+
+Adding a rule: one entry per URL name in RULES, built with the helpers below: a page `page()`, an
+organisation's object `org_object()`, administrators only `admin_only()`; for the API (DRF router
+names) a read-only resource `api_read()` and a change on a plan `api_plan_change()`, which also runs
+the change as every role. Format-suffix patterns share their name with the plain one and are swept
+with `format=json`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from django.utils.regex_helper import normalize
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tests.factories import (
+    PDF_BYTES,
+    ActionPlanFactory,
+    AdminFactory,
+    EvidenceFactory,
+    FindingFactory,
+    GradingFactory,
+    InspectionFactory,
+    InspectorFactory,
+    ManagerFactory,
+    OrganisationFactory,
+    StaffFactory,
+    UpdateFactory,
+    pdf_upload,
+)
+from tracker.models import ActionPlan, ApiToken, Evidence, Update, User
+
+MARKERS = {"a": "MARKER-A-4b1f9c", "b": "MARKER-B-7e2d0a"}
+ORG_ROLES = ("staff_a", "manager_a", "staff_b", "manager_b")
+SIGNED_IN = (*ORG_ROLES, "inspector", "admin")
+ROLES = ("anonymous", *SIGNED_IN)
+S = ActionPlan.Status
+
+# What a response may be. An int or a set of ints is a status; LOGIN is a redirect to a login page;
+# ANY is any status below 500 (used only for administrators inside the Django admin).
+LOGIN = "login"
+ANY = "any"
+SKIP = "skip"  # not requested
+Expect = int | frozenset[int] | str
+OPEN, REDIRECT, API = "open", "redirect", "api"  # how anonymous requests are answered
+NOT_FOUND = "not-found"  # the API's catch-all for unknown paths: 404 for everyone, anonymous included
+
+
+# --- the world ------------------------------------------------------------------------------
+
+
+@dataclass
+class World:
+    org: dict[str, Any]
+    users: dict[str, User]
+    plan: dict[str, ActionPlan]
+    evidence: dict[str, Any]
+    inspection: Any
+    shared_finding: Any
+    b_only_finding: Any
+    superseding_finding: Any
+
+
+def build_world() -> World:
+    org = {
+        "a": OrganisationFactory(name="Surrey Police", short_name="Surrey", slug="surrey"),
+        "b": OrganisationFactory(name="Hampshire Constabulary", short_name="Hampshire", slug="hampshire"),
+    }
+    users: dict[str, User] = {}
+    for side in ("a", "b"):
+        users[f"staff_{side}"] = StaffFactory(
+            username=f"staff.{side}", last_name=f"Staffer {MARKERS[side]}", organisation=org[side]
+        )
+        users[f"manager_{side}"] = ManagerFactory(
+            username=f"manager.{side}", last_name=f"Manager {MARKERS[side]}", organisation=org[side]
+        )
+    users["inspector"] = InspectorFactory(username="inspector")
+    users["admin"] = AdminFactory(username="admin")
+
+    inspection = InspectionFactory(title="South East SOC 2024", slug="south-east-soc-2024")
+    shared = FindingFactory(inspection=inspection, reference="R1")
+    shared.addressed_to.set(org.values())
+    b_only = FindingFactory(inspection=inspection, reference="R2")
+    b_only.addressed_to.set([org["b"]])
+    superseding = FindingFactory(inspection=InspectionFactory(), reference="R9", supersedes=shared)
+    for side in ("a", "b"):
+        GradingFactory(inspection=inspection, organisation=org[side])
+
+    plan, evidence = {}, {}
+    for side in ("a", "b"):
+        marker = MARKERS[side]
+        plan[side] = ActionPlanFactory(
+            finding=shared, organisation=org[side], owner=users[f"staff_{side}"], summary=f"Response {marker}"
+        )
+        update = UpdateFactory(plan=plan[side], author=users[f"staff_{side}"], note=f"Progress {marker}")
+        evidence[side] = EvidenceFactory(
+            update=update,
+            original_name=f"{marker}.pdf",
+            file__data=PDF_BYTES + f"% {marker}\n".encode(),
+        )
+        TOTPDevice.objects.create(user=users[f"staff_{side}"], name=f"Phone {marker}", confirmed=True)
+        ApiToken.issue(user=users[f"manager_{side}"], name=f"Sync {marker}")
+    ActionPlanFactory(finding=b_only, organisation=org["b"], summary=f"Second response {MARKERS['b']}")
+    return World(org, users, plan, evidence, inspection, shared, b_only, superseding)
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One concrete request for a pattern: its URL arguments, query string and expected statuses.
+
+    `post` holds the statuses for every method but GET. `data` is the body (default: generic_data()).
+    `may_change` names the roles whose request may legitimately write (API writes); even they must
+    leave the other organisation's rows alone. Everyone else must change nothing at all.
+    """
+
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    query: str = ""
+    get: dict[str, Expect] = field(default_factory=dict)
+    post: dict[str, Expect] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    may_change: frozenset[str] = frozenset()
+    # Called after each request as (world, role): what must hold, e.g. that the rightful role's change
+    # happened (so that everyone else's refusal is not just a malformed request).
+    then: Callable[[World, str], None] | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    variants: Callable[[World], list[Variant]]
+    anonymous: str = REDIRECT
+    methods: tuple[str, ...] = ("get", "post")
+    # Extra POSTs whose refusal and acceptance are both checked (workflow actions).
+    actions: Callable[[World], list[ActionCase]] | None = None
+
+
+def everyone(status: Expect) -> dict[str, Expect]:
+    return dict.fromkeys(SIGNED_IN, status)
+
+
+def side_object(side: str, ok: Expect = 200) -> dict[str, Expect]:
+    """Statuses for an object of organisation `side`: its members and inspectors see it, the others get 404."""
+    other = "b" if side == "a" else "a"
+    return {
+        f"staff_{side}": ok,
+        f"manager_{side}": ok,
+        f"staff_{other}": 404,
+        f"manager_{other}": 404,
+        "inspector": ok,
+        "admin": ok,
+    }
+
+
+def page(*queries: str, post: Expect = 405) -> Rule:
+    """A page every signed-in user may see (what it lists is scoped by the view)."""
+    return Rule(
+        lambda w: [Variant(query=q.format(w=w), get=everyone(200), post=everyone(post)) for q in queries or [""]]
+    )
+
+
+def org_object(kwarg: str, lookup: Callable[[World, str], Any], post: Expect = 405) -> Rule:
+    """One page per organisation's object: its own members 200, the other organisation 404."""
+    return Rule(
+        lambda w: [
+            Variant(
+                kwargs={kwarg: lookup(w, side)},
+                get=side_object(side),
+                post=side_object(side, post) if post != 405 else everyone(405),
+            )
+            for side in ("a", "b")
+        ]
+    )
+
+
+def admin_only(*kwargs_list: dict[str, Any], get: Expect = 200, post: Expect = 200) -> Rule:
+    """Administrators only (imports): everyone else 403, or 405 where the method is not accepted at all."""
+
+    def others(admin: Expect) -> Expect:
+        return 405 if admin == 405 else 403
+
+    return Rule(
+        lambda w: [
+            Variant(kwargs=kw, get=everyone(others(get)) | {"admin": get},
+                    post=everyone(others(post)) | {"admin": post})
+            for kw in (kwargs_list or [{}])
+        ]
+    )  # fmt: skip
+
+
+def export_variants(w: World) -> list[Variant]:
+    return [
+        Variant(get=everyone(200), post=everyone(405)),
+        Variant(query="?q=MARKER", get=everyone(200), post=everyone(405)),
+        *[
+            # As on /plans/, a filter naming an organisation the user may not see matches nothing:
+            # the export is the header row alone (the marker check proves no row of it leaks).
+            Variant(query=f"?organisation={w.org[side].slug}", get=everyone(200), post=everyone(405))
+            for side in ("a", "b")
+        ],
+    ]
+
+
+def own_account(get: Expect = 200, post: Expect = frozenset({200, 302})) -> Rule:
+    """The signed-in user's own settings: every role may use them, for themselves only."""
+    return Rule(lambda w: [Variant(get=everyone(get), post=everyone(post))])
+
+
+def django_admin(w: World, endpoint: Endpoint) -> list[Variant]:
+    """Any Django admin page: only administrators get in; everyone else is sent to the admin login."""
+    # The administrator's POSTs are left out: the admin's own forms are Django's, and its autocomplete
+    # widget fails (500) re-rendering an id that is not a number, which only an administrator can send.
+    expect = everyone(LOGIN)
+    return [Variant(kwargs=admin_arguments(w, endpoint), get=expect | {"admin": ANY}, post=expect | {"admin": SKIP})]
+
+
+# --- workflow actions on B's plan -------------------------------------------------------------
+
+LATER = timezone.localdate() + dt.timedelta(days=200)
+STAFF_SIDE = frozenset({"staff_b", "manager_b", "admin"})
+MANAGER_SIDE = frozenset({"manager_b", "admin"})
+INSPECTOR_SIDE = frozenset({"inspector", "admin"})
+ANYONE_WHO_SEES = frozenset({"staff_b", "manager_b", "inspector", "admin"})
+
+
+@dataclass(frozen=True)
+class ActionCase:
+    action: str
+    state: str
+    data: Callable[[int], dict[str, Any]]
+    allowed: frozenset[str]
+    path: str = "/plans/{pk}/{action}/"
+    success: frozenset[int] = frozenset({302})
+    api: bool = False
+
+
+def action_cases(w: World) -> list[ActionCase]:
+    later = (timezone.localdate() + dt.timedelta(days=200)).isoformat()
+
+    def form(prefix: str, **fields: Any) -> Callable[[int], dict[str, Any]]:
+        return lambda version: {f"{prefix}-{k}": v for k, v in (fields | {"version": version}).items()}
+
+    return [
+        ActionCase("progress", S.IN_PROGRESS, form("progress", note="Sweep", percent_complete=55), STAFF_SIDE),
+        ActionCase("block", S.IN_PROGRESS, form("block", note="Waiting on vetting"), STAFF_SIDE),
+        ActionCase("unblock", S.BLOCKED, form("unblock", note="Vetting done"), STAFF_SIDE),
+        ActionCase("submit", S.IN_PROGRESS, form("submit", statement="Done, see evidence"), STAFF_SIDE),
+        ActionCase("sign-off", S.SUBMITTED, form("sign-off", comment="Agreed"), MANAGER_SIDE),
+        ActionCase("return", S.SUBMITTED, form("return", comment="Needs more"), MANAGER_SIDE),
+        ActionCase("target-date", S.IN_PROGRESS, form("target-date", target_date=later, reason="Vetting"),
+                   MANAGER_SIDE),
+        ActionCase("owner", S.IN_PROGRESS, form("owner", owner=w.users["manager_b"].pk), MANAGER_SIDE),
+        ActionCase("close", S.SIGNED_OFF, form("close", comment="Verified"), INSPECTOR_SIDE),
+        ActionCase("reopen", S.SIGNED_OFF, form("reopen", comment="Not yet"), INSPECTOR_SIDE),
+        ActionCase("supersede", S.IN_PROGRESS,
+                   form("supersede", superseding_finding=w.superseding_finding.pk), INSPECTOR_SIDE),
+        ActionCase("no-further-action", S.IN_PROGRESS, form("no-further-action", comment="Overtaken"),
+                   INSPECTOR_SIDE),
+        ActionCase("comment", S.IN_PROGRESS, lambda version: {"comment-note": "Sweep comment"}, ANYONE_WHO_SEES),
+    ]  # fmt: skip
+
+
+def refused_status(role: str, api: bool = False) -> Expect:
+    if role == "anonymous":
+        return frozenset({401, 403}) if api else LOGIN
+    return 404 if role.endswith("_a") else 403
+
+
+def api_action(path: str, state: str, allowed: frozenset[str], **fields: Any) -> Callable[[World], list[ActionCase]]:
+    """One API change on B's plan, by every role: `fields` is the body (callables are called per request)."""
+
+    def cases(w: World) -> list[ActionCase]:
+        def data(version: int) -> dict[str, Any]:
+            values = {k: v(w) if callable(v) else v for k, v in fields.items()}
+            return values | ({"version": version} if "version" not in fields and path != "comments" else {})
+
+        return [ActionCase(path, state, data, allowed, path=f"/api/v1/plans/{{pk}}/{path}/",
+                           success=frozenset({200, 201}), api=True)]  # fmt: skip
+
+    return cases
+
+
+API_WRITES = ("post", "put", "patch", "delete")
+
+
+def api_read(variants: Callable[[World], list[Variant]] | None = None, methods: tuple[str, ...] = API_WRITES) -> Rule:
+    """A read-only API resource: its GET statuses from `variants` (default: 200 for everyone); writes 405."""
+    return Rule(variants or (lambda w: [Variant(get=everyone(200), post=everyone(405))]), anonymous=API,
+                methods=("get", *methods))  # fmt: skip
+
+
+def api_plan_part(kwarg: str = "pk") -> Callable[[World], list[Variant]]:
+    return lambda w: [Variant(kwargs={kwarg: w.plan[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]
+
+
+def api_plan_change(path: str, state: str, allowed: frozenset[str], **fields: Any) -> Rule:
+    """A POST-only change on a plan: other methods 405; POST goes through the action matrix."""
+    return Rule(lambda w: [Variant(kwargs={"pk": w.plan["b"].pk}, get=everyone(405), post=everyone(405))],
+                anonymous=API, methods=("get", "put", "patch", "delete"),
+                actions=api_action(path, state, allowed, **fields))  # fmt: skip
+
+
+# --- the rules table: one entry per URL name --------------------------------------------------
+
+RULES: dict[str, Rule] = {
+    # Open to anyone.
+    "login": Rule(lambda w: [Variant(get=everyone(302), post=everyone(302))], anonymous=OPEN),
+    "healthz": Rule(lambda w: [Variant(get=everyone(200), post=everyone(405))], anonymous=OPEN),
+    # Signed-in pages; lists and totals are scoped by the view.
+    "tracker:home": page(),
+    "tracker:plan-list": page(
+        "",
+        "?organisation={w.org[a].slug}",
+        "?organisation={w.org[b].slug}",
+        "?q=MARKER",
+        "?owner={w.users[staff_a].username}",
+        "?owner={w.users[staff_b].username}",
+        "?sort=-updated&status=in_progress",
+    ),
+    # An export filtered to an organisation the user may not see has no rows (export_variants).
+    "tracker:plan-export-csv": Rule(lambda w: export_variants(w)),
+    "tracker:plan-export-xlsx": Rule(lambda w: export_variants(w)),
+    "tracker:dashboard": Rule(
+        lambda w: [
+            Variant(get=everyone(200), post=everyone(405)),
+            *[Variant(query=f"?organisation={w.org[s].slug}", get=side_object(s), post=everyone(405)) for s in "ab"],
+        ]
+    ),
+    "tracker:plan-detail": org_object("pk", lambda w, side: w.plan[side].pk),
+    "tracker:board-pack": org_object("slug", lambda w, side: w.org[side].slug),
+    "tracker:evidence-download": org_object("pk", lambda w, side: w.evidence[side].pk),
+    "tracker:plan-action": Rule(
+        lambda w: [
+            Variant(
+                kwargs={"pk": w.plan[s].pk, "action": "no-such-action"}, get=everyone(405), post=side_object(s, 404)
+            )
+            for s in "ab"
+        ],
+        actions=action_cases,
+    ),  # fmt: skip
+    # Bulk actions: managers change their own organisation's plans, inspectors close any signed-off plan;
+    # ids and filters naming the other organisation's plans must change nothing of that organisation.
+    "tracker:plan-bulk": Rule(
+        lambda w: [
+            Variant(
+                get=everyone(405),
+                post=everyone(frozenset({200, 400, 403})),
+                data={"action": "change_target_date", "plans": [w.plan["a"].pk, w.plan["b"].pk],
+                      "target_date": "2031-01-31", "reason": "Sweep", "query": f"organisation={w.org['b'].slug}"},
+                may_change=frozenset({"manager_a", "manager_b", "admin"}),
+                then=lambda w, role: role != "manager_b" or (
+                    ActionPlan.objects.get(pk=w.plan["b"].pk).target_date == dt.date(2031, 1, 31)
+                ) or pytest.fail("the bulk change by B's manager did not happen"),
+            ),
+            Variant(
+                get=everyone(405),
+                post=everyone(frozenset({200, 400, 403})),
+                data={"action": "close", "all_matching": "on", "query": f"organisation={w.org['b'].slug}",
+                      "comment": "Sweep"},
+                may_change=frozenset({"inspector", "admin"}),
+            ),
+        ]
+    ),
+    "inspections:inspection-list": page(),
+    "inspections:inspection-detail": Rule(
+        lambda w: [Variant(kwargs={"slug": w.inspection.slug}, get=everyone(200), post=everyone(405))]
+    ),
+    "inspections:finding-detail": Rule(
+        lambda w: [
+            Variant(kwargs={"pk": f.pk}, get=everyone(200), post=everyone(405))
+            for f in (w.shared_finding, w.b_only_finding)
+        ]
+    ),
+    # Administrators only.
+    "imports:import-upload": admin_only(),
+    "imports:template-csv": admin_only(post=405),
+    "imports:template-xlsx": admin_only(post=405),
+    "imports:import-done": admin_only(get=302, post=405),
+    "imports:import-preview": admin_only({"token": "not-an-upload"}, get=404, post=405),
+    "imports:import-confirm": admin_only({"token": "not-an-upload"}, get=405, post=404),
+    "imports:import-cancel": admin_only({"token": "not-an-upload"}, get=405, post=302),
+    # The user's own account.
+    "logout": own_account(get=405, post=302),
+    "account": own_account(),
+    "two-factor-verify": own_account(get=frozenset({200, 302}), post=frozenset({200, 302})),
+    "two-factor-setup": own_account(get=frozenset({200, 302}), post=frozenset({200, 302})),
+    "two-factor-remove": own_account(get=302, post=302),
+    # The Django admin: every page goes through AdminSite.admin_view (staff only). Its own login page
+    # is open; every other admin pattern, including unnamed ones, takes the "admin:*" rule.
+    # Signing out of the admin sends anyone not signed in to it to the admin index (then to its login).
+    "admin:logout": Rule(lambda w: [Variant(get=everyone(302) | {"admin": 405}, post=everyone(302) | {"admin": 302})]),
+    "admin:login": Rule(lambda w: [Variant(get=everyone(200) | {"admin": 302}, post=everyone(200))], anonymous=OPEN),
+    "admin:*": Rule(lambda w: []),  # variants come from django_admin(), which needs the pattern
+    # The REST API (tracker/api/urls.py), one line per router name. Anonymous requests get 401/403.
+    "api:api-root": api_read(),
+    "api:schema": api_read(),
+    "api:docs": Rule(lambda w: [Variant(get=everyone(200), post=everyone(405))]),  # a page: anonymous log in
+    "api:<api/^>": Rule(lambda w: [Variant(get=everyone(404), post=everyone(404))], anonymous=NOT_FOUND),
+    "api:organisation-list": api_read(),
+    "api:organisation-detail": api_read(lambda w: [
+        Variant(kwargs={"slug": w.org[s].slug}, get=everyone(200), post=everyone(405)) for s in "ab"]),
+    "api:inspection-list": api_read(),
+    "api:inspection-detail": api_read(lambda w: [
+        Variant(kwargs={"slug": w.inspection.slug}, get=everyone(200), post=everyone(405))]),
+    "api:finding-list": api_read(),
+    "api:finding-detail": api_read(lambda w: [
+        Variant(kwargs={"pk": f.pk}, get=everyone(200), post=everyone(405))
+        for f in (w.shared_finding, w.b_only_finding)]),
+    "api:plan-list": api_read(lambda w: [
+        Variant(get=everyone(200), post=everyone(405)),
+        Variant(query="?q=MARKER", get=everyone(200), post=everyone(405)),
+        *[Variant(query=f"?organisation={w.org[s].slug}", get=everyone(frozenset({200, 400})), post=everyone(405))
+          for s in "ab"]]),
+    "api:plan-detail": api_read(api_plan_part()),
+    "api:plan-updates": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
+                             actions=api_action("updates", S.IN_PROGRESS, STAFF_SIDE, note="Sweep",
+                                                percent_complete=55)),
+    "api:plan-evidence": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
+                              actions=api_action("evidence", S.IN_PROGRESS, STAFF_SIDE, note="Minutes",
+                                                 files=lambda w: pdf_upload())),
+    "api:plan-comments": api_plan_change("comments", S.IN_PROGRESS, ANYONE_WHO_SEES, note="Sweep comment"),
+    "api:plan-start": api_plan_change("start", S.NOT_STARTED, STAFF_SIDE, note="Starting"),
+    "api:plan-block": api_plan_change("block", S.IN_PROGRESS, STAFF_SIDE, note="Waiting on vetting"),
+    "api:plan-unblock": api_plan_change("unblock", S.BLOCKED, STAFF_SIDE, note="Vetting done"),
+    "api:plan-submit": api_plan_change("submit", S.IN_PROGRESS, STAFF_SIDE, statement="Done, see evidence"),
+    "api:plan-sign-off": api_plan_change("sign-off", S.SUBMITTED, MANAGER_SIDE, comment="Agreed"),
+    "api:plan-return-submission": api_plan_change("return", S.SUBMITTED, MANAGER_SIDE, comment="Needs more"),
+    "api:plan-target-date": api_plan_change("target-date", S.IN_PROGRESS, MANAGER_SIDE, reason="Vetting",
+                                            target_date=lambda w: LATER.isoformat()),
+    "api:plan-owner": api_plan_change("owner", S.IN_PROGRESS, MANAGER_SIDE,
+                                      owner=lambda w: w.users["manager_b"].username),
+    "api:plan-close": api_plan_change("close", S.SIGNED_OFF, INSPECTOR_SIDE, comment="Verified"),
+    "api:plan-reopen": api_plan_change("reopen", S.SIGNED_OFF, INSPECTOR_SIDE, comment="Not yet"),
+    "api:plan-supersede": api_plan_change("supersede", S.IN_PROGRESS, INSPECTOR_SIDE,
+                                          superseding_finding=lambda w: w.superseding_finding.pk),
+    "api:plan-no-further-action": api_plan_change("no-further-action", S.IN_PROGRESS, INSPECTOR_SIDE,
+                                                  comment="Overtaken"),
+    "api:evidence-detail": api_read(lambda w: [
+        Variant(kwargs={"pk": w.evidence[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]),
+    "api:evidence-download": api_read(lambda w: [
+        Variant(kwargs={"pk": w.evidence[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]),
+}  # fmt: skip
+
+ANONYMOUS_MAY_REACH = {"login", "healthz", "admin:login"}
+
+
+# --- walking the resolver -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    key: str  # URL name with namespaces, or "<namespace>:<route>" for an unnamed pattern
+    route: str
+    regex: str
+
+    @property
+    def params(self) -> list[str]:
+        return normalize(self.regex)[0][1]
+
+    def path(self, kwargs: dict[str, Any]) -> str:
+        template, params = normalize(self.regex)[0]
+        missing = [p for p in params if p not in kwargs]
+        assert not missing, f"{self.key}: the rule gives no value for {missing} ({self.route})"
+        return "/" + template % {p: kwargs[p] for p in params}
+
+
+def walk(patterns: list[Any], regex: str = "", route: str = "", namespace: str = "") -> Iterator[Endpoint]:
+    for pattern in patterns:
+        part = pattern.pattern.regex.pattern.removeprefix("^")
+        if isinstance(pattern, URLResolver):
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from walk(pattern.url_patterns, regex + part, route + str(pattern.pattern), inner)
+        elif isinstance(pattern, URLPattern):
+            full_route = route + str(pattern.pattern)
+            key = f"{namespace}{pattern.name}" if pattern.name else f"{namespace}<{full_route}>"
+            yield Endpoint(key, full_route, regex + part)
+
+
+def endpoints() -> list[Endpoint]:
+    found: dict[tuple[str, str], Endpoint] = {}
+    for endpoint in walk(get_resolver().url_patterns):
+        found.setdefault((endpoint.key, endpoint.regex), endpoint)
+    return list(found.values())
+
+
+def rule_for(endpoint: Endpoint) -> Rule | None:
+    if endpoint.key in RULES:
+        return RULES[endpoint.key]
+    namespace = endpoint.key.split(":", 1)[0] + ":*" if ":" in endpoint.key else None
+    return RULES.get(namespace) if namespace else None
+
+
+def admin_arguments(w: World, endpoint: Endpoint) -> dict[str, Any]:
+    """URL arguments for an admin pattern, taken from the objects the pattern is about."""
+    parts = endpoint.route.split("/")
+    model = None
+    if len(parts) > 2:
+        try:
+            model = apps.get_model(parts[1], parts[2])
+        except (LookupError, ValueError):
+            model = None
+    instance = model._default_manager.order_by("pk").first() if model is not None else None
+    values: dict[str, Any] = {"app_label": "tracker", "url": "no-such-page/", "format": "json"}
+    if instance is not None:
+        values |= {"object_id": instance.pk, "pk": instance.pk, "id": instance.pk, "_0": instance.pk}
+        history = getattr(instance, "history", None)
+        values["_1"] = history.order_by("pk").first().pk if history is not None and history.exists() else 1
+    else:
+        values |= {"object_id": 1, "pk": 1, "id": 1, "_0": 1, "_1": 1}
+    values |= {"content_type_id": ContentType.objects.get_for_model(ActionPlan).pk}
+    if endpoint.key == "admin:view_on_site":
+        values["object_id"] = w.plan["b"].pk
+    return values
+
+
+ENDPOINTS = endpoints()
+
+
+def test_every_url_pattern_has_a_rule():
+    missing = [f"{e.key}  ({e.route})" for e in ENDPOINTS if rule_for(e) is None]
+    assert not missing, (
+        "These URL patterns have no rule in tests/test_authorization_sweep.py RULES; add one saying who may "
+        "reach them:\n  " + "\n  ".join(missing)
+    )
+
+
+def test_only_login_and_the_health_check_are_open_to_anonymous_users():
+    assert {key for key, rule in RULES.items() if rule.anonymous == OPEN} == ANONYMOUS_MAY_REACH
+
+
+def test_the_sweep_sees_the_project_and_the_admin():
+    keys = {e.key for e in ENDPOINTS}
+    assert {"tracker:plan-detail", "tracker:plan-action", "imports:import-upload", "admin:index", "healthz"} <= keys
+    # Format-suffix and other regex patterns are turned into real paths.
+    assert all(e.path(admin_arguments_stub(e)).startswith("/") for e in ENDPOINTS)
+
+
+def admin_arguments_stub(endpoint: Endpoint) -> dict[str, Any]:
+    return dict.fromkeys(endpoint.params, "1")
+
+
+# --- the sweep ------------------------------------------------------------------------------
+
+WRITE = re.compile(r"""^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+["`]?(\w+)""", re.IGNORECASE)
+# Sign-in bookkeeping every request may write: sessions and django-axes' attempt logs.
+BOOKKEEPING_TABLES = {"django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog"}
+NOT_SNAPSHOTTED = {"sessions.session", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog",
+                   "tracker.historicaluser"}  # fmt: skip
+# Fields of the acting user's own row that their own requests may change.
+OWN_FIELDS = {"last_home_visit", "receive_digest"}
+
+
+def body_text(response: Any) -> str:
+    """Everything a response discloses, including streamed exports and the inside of XLSX files."""
+    raw = b"".join(response.streaming_content) if getattr(response, "streaming", False) else response.content
+    parts = [raw]
+    if raw.startswith(b"PK\x03\x04"):
+        with zipfile.ZipFile(io.BytesIO(raw)) as archive:
+            parts += [archive.read(name) for name in archive.namelist()]
+    parts.append(" ".join(f"{k}: {v}" for k, v in response.items()).encode())
+    return b"\n".join(parts).decode("utf-8", "replace")
+
+
+def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, except sign-in bookkeeping (sessions, attempts, last_login)."""
+    rows = {}
+    for model in apps.get_models():
+        label = model._meta.label_lower
+        if label not in NOT_SNAPSHOTTED:
+            fields = [f.attname for f in model._meta.concrete_fields if f.attname != "last_login"]
+            rows[label] = list(model._default_manager.order_by("pk").values_list(*fields))
+    return rows
+
+
+def without_own(rows: dict[str, list[tuple[Any, ...]]], acting: User | None) -> dict[str, list[tuple[Any, ...]]]:
+    """The snapshot less what the acting user may change of their own: a few account fields, their devices."""
+    if acting is None:
+        return rows
+    result = dict(rows)
+    user_fields = [f.attname for f in User._meta.concrete_fields if f.attname != "last_login"]
+    keep = [i for i, name in enumerate(user_fields) if name not in OWN_FIELDS]
+    result["tracker.user"] = [
+        tuple(row[i] for i in keep) if row[0] == acting.pk else row for row in rows["tracker.user"]
+    ]
+    device_user = [f.attname for f in TOTPDevice._meta.concrete_fields].index("user_id")
+    label = TOTPDevice._meta.label_lower
+    result[label] = [row for row in rows[label] if row[device_user] != acting.pk]
+    return result
+
+
+def org_rows(w: World, side: str) -> dict[str, list[Any]]:
+    """The rows belonging to one organisation: its plans, their timeline and evidence, its people."""
+    org = w.org[side]
+    return {
+        "plans": list(ActionPlan.objects.filter(organisation=org).order_by("pk").values_list()),
+        "updates": list(Update.objects.filter(plan__organisation=org).order_by("pk").values_list()),
+        "evidence": list(Evidence.objects.filter(update__plan__organisation=org).order_by("pk").values_list()),
+        "users": list(User.objects.filter(organisation=org).order_by("pk").values_list("pk", "username", "role",
+                                                                                        "is_active", "password")),
+        "devices": list(TOTPDevice.objects.filter(user__organisation=org).order_by("pk").values_list()),
+        "tokens": list(ApiToken.objects.filter(user__organisation=org).order_by("pk").values_list()),
+    }  # fmt: skip
+
+
+def is_login_redirect(response: Any) -> bool:
+    """A redirect to a login page (or to the admin index, which sends anyone not signed in to its login)."""
+    location = response.get("Location", "")
+    return response.status_code == 302 and (location.startswith(("/accounts/login/", "/admin/login/")) or
+                                            location == "/admin/")  # fmt: skip
+
+
+def check_status(expected: Expect, response: Any, where: str) -> None:
+    status = response.status_code
+    assert status < 500, f"{where}: server error {status}"
+    if expected == LOGIN:
+        assert is_login_redirect(response), f"{where}: expected a redirect to log in, got {status}"
+    elif isinstance(expected, frozenset):
+        assert status in expected, f"{where}: expected one of {sorted(expected)}, got {status}"
+    elif expected != ANY:
+        assert status == expected, f"{where}: expected {expected}, got {status}"
+
+
+INLINE_STYLE = re.compile(r"<[a-z][^>]*\sstyle\s*=", re.IGNORECASE)
+SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
+EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
+
+
+def check_csp_compatible(html: str, where: str) -> None:
+    """Nothing on the page that the Content Security Policy would block: no inline style attribute or
+    event handler, no inline <style> or <script> without the nonce (scripts loaded from the site are allowed)."""
+    assert not INLINE_STYLE.search(html), f"{where}: inline style attribute {INLINE_STYLE.search(html).group()!r}"
+    assert not EVENT_HANDLER.search(html), f"{where}: inline event handler {EVENT_HANDLER.search(html).group()!r}"
+    inline_scripts = [tag for tag in SCRIPT_TAG.findall(html) if " src=" not in tag]
+    for tag in inline_scripts + re.findall(r"<style\b[^>]*>", html, re.IGNORECASE):
+        assert "nonce=" in tag or 'type="application/json"' in tag, f"{where}: {tag} has no nonce"
+
+
+def generic_data(w: World) -> dict[str, Any]:
+    """A POST body naming B's objects in every field name a form here uses."""
+    b = w.plan["b"]
+    return {
+        "note": "sweep", "comment": "sweep", "statement": "sweep", "reason": "sweep", "version": b.version,
+        "pk": b.pk, "plan": b.pk, "plans": [b.pk], "organisation": w.org["b"].slug, "owner": w.users["staff_a"].pk,
+        "percent_complete": 99, "target_date": "2031-01-31", "receive_digest": "", "token": "123456",
+        "username": "nobody-here", "password": "not-the-password", "action": "close", "all_matching": "on",
+        "query": f"organisation={w.org['b'].slug}", "status": S.CLOSED,
+    }  # fmt: skip
+
+
+@dataclass
+class Response:
+    status_code: int
+    headers: dict[str, str]
+    text: str
+    writes: set[str]
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.headers.get(name, default)
+
+
+class Sweeper:
+    """Sends each request as a role (one signed-in client per role) and notes which tables it wrote."""
+
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.clients: dict[str, Client] = {}
+        self.rebase()
+
+    def rebase(self) -> None:
+        self.baseline = snapshot()
+        self.org_baseline = {side: org_rows(self.w, side) for side in ("a", "b")}
+
+    def client(self, role: str) -> Client:
+        client = self.clients.setdefault(role, Client())
+        if role != "anonymous" and "_auth_user_id" not in client.session:  # first use, or after a sign-out
+            client.force_login(self.w.users[role])
+        return client
+
+    def send(self, role: str, method: str, path: str, data: dict[str, Any] | None = None) -> Response:
+        client = self.client(role)
+        writes: set[str] = set()
+
+        def watch(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+            match = WRITE.match(sql)
+            if match:
+                writes.add(match.group(1).lower())
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(watch):
+            if method in ("get", "delete"):
+                response = getattr(client, method)(path)
+            elif method == "post":
+                response = client.post(path, data or {})
+            else:
+                response = getattr(client, method)(path, data or {}, content_type="application/json")
+            text = body_text(response)
+        return Response(response.status_code, dict(response.items()), text, writes - BOOKKEEPING_TABLES)
+
+
+def variants_for(w: World, endpoint: Endpoint, rule: Rule) -> list[Variant]:
+    if rule is RULES["admin:*"] and endpoint.key not in RULES:
+        return django_admin(w, endpoint)
+    return rule.variants(w)
+
+
+def path_for(endpoint: Endpoint, variant: Variant) -> str:
+    kwargs = dict(variant.kwargs)
+    if "format" in endpoint.params:  # DRF format-suffix patterns
+        kwargs.setdefault("format", "json")
+    return endpoint.path(kwargs) + variant.query
+
+
+def sweep_one(sweeper: Sweeper, endpoint: Endpoint, rule: Rule, variant: Variant, role: str, method: str) -> None:
+    w = sweeper.w
+    expected = LOGIN if role == "anonymous" else (variant.get if method == "get" else variant.post).get(role, ANY)
+    if expected == SKIP:
+        return
+    path = path_for(endpoint, variant)
+    where = f"{method.upper()} {path} as {role} ({endpoint.key})"
+    data = None if method == "get" else (variant.data or generic_data(w))
+    response = sweeper.send(role, method, path, data)
+
+    if role == "anonymous":
+        assert response.status_code < 500, f"{where}: server error {response.status_code}"
+        if rule.anonymous == API:
+            assert response.status_code in (401, 403), f"{where}: anonymous API request got {response.status_code}"
+        elif rule.anonymous == NOT_FOUND:
+            assert response.status_code == 404, f"{where}: anonymous got {response.status_code}"
+        elif rule.anonymous == REDIRECT:
+            assert is_login_redirect(response), f"{where}: anonymous got {response.status_code}, not a login redirect"
+    else:
+        check_status(expected, response, where)
+    if role in ORG_ROLES:
+        forbidden = MARKERS["b" if role.endswith("_a") else "a"]
+        assert forbidden not in response.text, f"{where}: shows the other organisation's data"
+    if response.get("Content-Type").startswith("text/html"):
+        check_csp_compatible(response.text, where)
+    if response.writes:
+        acting = w.users.get(role)
+        after = snapshot()
+        if role != "admin" and role not in variant.may_change:
+            before = without_own(sweeper.baseline, acting)
+            differs = [label for label, rows in without_own(after, acting).items() if before[label] != rows]
+            assert differs == [], f"{where}: changed rows of {differs}"
+        if role in ORG_ROLES:
+            other = "b" if role.endswith("_a") else "a"
+            assert org_rows(w, other) == sweeper.org_baseline[other], f"{where}: changed the other organisation"
+        sweeper.rebase()
+    if variant.then is not None and method != "get":
+        variant.then(w, role)
+
+
+def sweep_actions(sweeper: Sweeper, case: ActionCase) -> None:
+    """Each role tries the action on B's plan: refused ones write nothing, allowed ones add an Update."""
+    w = sweeper.w
+    plan = w.plan["b"]
+    path = case.path.format(pk=plan.pk, action=case.action)
+    target_date = plan.target_date
+    for role in ROLES:
+        ActionPlan.objects.filter(pk=plan.pk).update(status=case.state, owner=w.users["staff_b"],
+                                                     target_date=target_date)  # fmt: skip
+        plan.refresh_from_db()
+        updates = Update.objects.filter(plan=plan).count()
+        where = f"POST {path} ({case.action} from {case.state}) as {role}"
+        response = sweeper.send(role, "post", path, case.data(plan.version))
+        if role in case.allowed:
+            assert response.status_code in case.success, f"{where}: the allowed role got {response.status_code}"
+            assert Update.objects.filter(plan=plan).count() == updates + 1, f"{where}: no timeline entry"
+        else:
+            check_status(refused_status(role, case.api), response, where)
+            assert response.writes == set(), f"{where}: a refused action wrote to {response.writes}"
+            if role in ORG_ROLES:
+                assert MARKERS["b"] not in response.text or role.endswith("_b"), f"{where}: shows B's data"
+    sweeper.rebase()
+
+
+@pytest.fixture
+def world(db, settings) -> World:
+    settings.AXES_FAILURE_LIMIT = 10_000  # the sweep's wrong passwords must not lock anyone out mid-sweep
+    return build_world()
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.key)
+def test_sweep(endpoint, world):
+    rule = rule_for(endpoint)
+    if rule is None:
+        pytest.fail(f"No rule for {endpoint.key} ({endpoint.route}): add one to RULES in {__name__}.")
+    variants = variants_for(world, endpoint, rule)
+    assert variants, f"{endpoint.key}: the rule makes no request"
+    sweeper = Sweeper(world)
+    for variant in variants:
+        for method in rule.methods:
+            for role in ROLES:
+                sweep_one(sweeper, endpoint, rule, variant, role, method)
+    if rule.actions is not None:
+        for case in rule.actions(world):
+            sweep_actions(sweeper, case)
+
+
+TWO_FACTOR_EXEMPT = {"login", "logout", "healthz", "two-factor-verify", "two-factor-setup", "two-factor-remove"}
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.key)
+def test_roles_that_need_two_factor_reach_nothing_before_verifying(endpoint, world, settings):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager", "inspector", "admin"]
+    rule = rule_for(endpoint)
+    if rule is None or endpoint.key in TWO_FACTOR_EXEMPT or rule.anonymous == API:
+        pytest.skip("no rule, exempt from two-factor, or an API pattern (tokens are not browser sessions)")
+    path = path_for(endpoint, variants_for(world, endpoint, rule)[0])
+    sweeper = Sweeper(world)
+    for role in ("manager_b", "inspector", "admin"):
+        for method in ("get", "post"):
+            response = sweeper.send(role, method, path, generic_data(world))
+            where = f"{method.upper()} {path} as unverified {role}"
+            assert response.status_code == 302, f"{where}: {response.status_code}"
+            assert response.get("Location").startswith("/accounts/two-factor/"), f"{where}: {response.get('Location')}"
+            assert response.writes == set(), f"{where}: wrote to {response.writes}"

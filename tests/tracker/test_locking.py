@@ -1,0 +1,82 @@
+"""Every workflow function locks the plan's row before it reads the state it changes (PostgreSQL).
+
+The races themselves are in test_concurrency.py; this checks the mechanism for each function, so a new
+or changed workflow function that forgets the lock fails here. SQLite has no row locks (Django leaves
+FOR UPDATE out there), so this runs on PostgreSQL only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from tests.factories import ActionPlanFactory, EvidenceFactory, FindingFactory, pdf_upload
+from tracker import workflow
+from tracker.models import ActionPlan
+
+S = ActionPlan.Status
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no row locks"),
+]
+
+LATER = timezone.localdate() + dt.timedelta(days=365)
+
+CALLS = {
+    "record_progress": (S.IN_PROGRESS, "staff", lambda p, u: workflow.record_progress(plan=p, user=u, note="n",
+                                                                                      files=[pdf_upload()])),
+    "start": (S.NOT_STARTED, "staff", lambda p, u: workflow.start(plan=p, user=u, note="n")),
+    "mark_blocked": (S.IN_PROGRESS, "staff", lambda p, u: workflow.mark_blocked(plan=p, user=u, note="n")),
+    "unblock": (S.BLOCKED, "staff", lambda p, u: workflow.unblock(plan=p, user=u, note="n")),
+    "submit_for_sign_off": (S.IN_PROGRESS, "staff",
+                            lambda p, u: workflow.submit_for_sign_off(plan=p, user=u, statement="s")),
+    "sign_off": (S.SUBMITTED, "manager", lambda p, u: workflow.sign_off(plan=p, user=u, comment="c")),
+    "return_submission": (S.SUBMITTED, "manager",
+                          lambda p, u: workflow.return_submission(plan=p, user=u, comment="c")),
+    "change_target_date": (S.IN_PROGRESS, "manager",
+                           lambda p, u: workflow.change_target_date(plan=p, user=u, target_date=LATER, reason="r")),
+    "assign_owner": (S.IN_PROGRESS, "manager", lambda p, u: workflow.assign_owner(plan=p, user=u, owner=u)),
+    "close": (S.SIGNED_OFF, "inspector", lambda p, u: workflow.close(plan=p, user=u, comment="c")),
+    "reopen": (S.SIGNED_OFF, "inspector", lambda p, u: workflow.reopen(plan=p, user=u, comment="c")),
+    "supersede": (S.IN_PROGRESS, "inspector", lambda p, u: workflow.supersede(
+        plan=p, user=u, superseding_finding=p.finding.superseded_by.get())),
+    "no_further_action": (S.IN_PROGRESS, "inspector",
+                          lambda p, u: workflow.no_further_action(plan=p, user=u, comment="c")),
+}  # fmt: skip
+
+
+def test_the_table_names_every_workflow_function_that_changes_a_plan():
+    changing = {
+        name
+        for name, function in inspect.getmembers(workflow, inspect.isfunction)
+        if function.__module__ == workflow.__name__
+        and not name.startswith("_")
+        and "plan" in inspect.signature(function).parameters
+    }
+    # add_comment appends to the timeline without changing the plan (comments never conflict).
+    assert changing - {"add_comment"} == set(CALLS)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_workflow_function_locks_the_plan_row_first(name, request):
+    status, role, call = CALLS[name]
+    user = request.getfixturevalue(role)
+    plan = ActionPlanFactory(status=status, organisation=user.organisation or request.getfixturevalue("org"))
+    EvidenceFactory(update__plan=plan)  # submission needs evidence on the plan
+    FindingFactory(supersedes=plan.finding)  # and superseding needs a finding that replaces it
+
+    with CaptureQueriesContext(connection) as queries:
+        call(plan, user)
+
+    sql = [q["sql"] for q in queries.captured_queries]
+    locks = [i for i, q in enumerate(sql) if "FOR UPDATE" in q and '"tracker_actionplan"' in q]
+    writes = [i for i, q in enumerate(sql) if q.startswith(("INSERT", "UPDATE"))]
+    assert locks, f"{name} never locks the plan's row"
+    assert locks[0] < writes[0], f"{name} writes before it takes the lock"
