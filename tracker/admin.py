@@ -45,6 +45,11 @@ class ReadOnlyAdminMixin:
         return False
 
 
+admin.site.site_header = "Recommendation Tracker administration"
+admin.site.site_title = "Recommendation Tracker admin"
+admin.site.index_title = "Inspections, action plans and people"
+
+
 # --- inspections: publishing opens plans, which is tracker's business ---------------------------
 
 admin.site.unregister(Inspection)
