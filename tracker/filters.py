@@ -36,8 +36,24 @@ SORTS: dict[str, tuple[str, list[OrderBy | str]]] = {
 DEFAULT_ORDERING = SORTS["target_date"][1]
 
 
+class OnOffCheckbox(forms.CheckboxInput):
+    """A checkbox for "only ..." filters: `1`, `true`, `on` or `yes` mean on; `0`, `false`, `off`, `no`
+    or nothing mean off (Django's checkbox takes any value but "false" as on, so `overdue=0` would filter)."""
+
+    def __init__(self) -> None:
+        super().__init__(attrs={"value": "1"})
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> bool:
+        return str(data.get(name, "")).strip().lower() in {"1", "true", "on", "yes"}
+
+
 class ActionPlanFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(label="Search", method="filter_q", help_text="Finding text, reference or response.")
+    q = django_filters.CharFilter(
+        label="Search",
+        method="filter_q",
+        help_text="Finding text, reference or response.",
+        widget=forms.TextInput(attrs={"type": "search"}),
+    )
     organisation = django_filters.ModelChoiceFilter(
         queryset=Organisation.objects.none(),
         to_field_name="slug",
@@ -81,10 +97,10 @@ class ActionPlanFilter(django_filters.FilterSet):
     )
     owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone")
     overdue = django_filters.BooleanFilter(
-        label="Overdue only", method="filter_overdue", widget=forms.CheckboxInput(attrs={"value": "1"})
+        label="Overdue only", method="filter_overdue", widget=OnOffCheckbox()
     )
     deferred = django_filters.BooleanFilter(
-        label="Deferred only", method="filter_deferred", widget=forms.CheckboxInput(attrs={"value": "1"})
+        label="Deferred only", method="filter_deferred", widget=OnOffCheckbox()
     )
     sort = django_filters.ChoiceFilter(
         label="Sort by",

@@ -61,7 +61,11 @@ CASES = [
     # overdue: past the target date and not yet signed off (a signed-off plan past its date is not)
     ("overdue=1", {"s_coc", "h_coc"}),
     ("overdue=", EVERYONE),
+    ("overdue=true", {"s_coc", "h_coc"}),
+    ("overdue=0", EVERYONE),
+    ("overdue=false", EVERYONE),
     ("deferred=1", {"s_peel_afi"}),
+    ("deferred=0", EVERYONE),
     # owner: "unassigned" includes plans whose owner has left
     ("owner=unassigned", {"s_r1", "s_peel_afi", "h_afi", "h_peel_r1", "e_r1", "n_afi"}),
     ("owner=me", set()),
