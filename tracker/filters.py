@@ -96,12 +96,8 @@ class ActionPlanFilter(django_filters.FilterSet):
         distinct=False,
     )
     owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone")
-    overdue = django_filters.BooleanFilter(
-        label="Overdue only", method="filter_overdue", widget=OnOffCheckbox()
-    )
-    deferred = django_filters.BooleanFilter(
-        label="Deferred only", method="filter_deferred", widget=OnOffCheckbox()
-    )
+    overdue = django_filters.BooleanFilter(label="Overdue only", method="filter_overdue", widget=OnOffCheckbox())
+    deferred = django_filters.BooleanFilter(label="Deferred only", method="filter_deferred", widget=OnOffCheckbox())
     sort = django_filters.ChoiceFilter(
         label="Sort by",
         method="filter_sort",
