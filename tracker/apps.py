@@ -6,4 +6,6 @@ class TrackerConfig(AppConfig):
     verbose_name = "Tracker"
 
     def ready(self) -> None:
-        from . import signals  # noqa: F401  (security event logging)
+        from . import freshness, signals  # noqa: F401  (security event logging)
+
+        freshness.connect()

@@ -1,7 +1,8 @@
-"""Two-factor enforcement and the Permissions-Policy header."""
+"""Session refresh, two-factor enforcement and the Permissions-Policy header."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -9,6 +10,30 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+
+REFRESHED_KEY = "_refreshed"
+
+
+class SessionRefreshMiddleware:
+    """Idle expiry without a database write on every request.
+
+    A session ends SESSION_COOKIE_AGE seconds after it was last saved. Rather than saving on every
+    request (SESSION_SAVE_EVERY_REQUEST, a write per page), the session is marked changed when it was
+    last saved SESSION_REFRESH_SECONDS or more ago, so an active user's session is pushed on at most
+    once a minute and idle expiry is exact to within that minute.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and session.session_key and not session.is_empty():
+            now = int(time.time())
+            if now - int(session.get(REFRESHED_KEY, 0)) >= settings.SESSION_REFRESH_SECONDS:
+                session[REFRESHED_KEY] = now
+        return self.get_response(request)
+
 
 # Pages a signed-in user without a verified second factor may still reach.
 EXEMPT_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/accounts/two-factor/", "/static/", "/healthz")

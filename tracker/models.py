@@ -374,3 +374,20 @@ class DigestLog(models.Model):
 
     def __str__(self) -> str:
         return f"Digest for {self.user_id} on {self.sent_on}"
+
+
+class DataVersion(models.Model):
+    """A counter that moves whenever data behind a cached page changes (tracker/freshness.py).
+
+    One row. Cached figures are keyed on its value, so a change anywhere makes every cached copy
+    unreachable at once, on every server, without a cache that all servers share.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "data version"
+
+    def __str__(self) -> str:
+        return f"Data version {self.value}"

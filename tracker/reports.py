@@ -23,7 +23,7 @@ from django.views.decorators.http import require_safe
 
 from inspections.models import Finding, Grading, Inspection, Organisation
 
-from . import xlsx
+from . import freshness, xlsx
 from .filters import DEFAULT_ORDERING, ActionPlanFilter
 from .models import ActionPlan, Update, completion_counts
 from .views import AuthedRequest
@@ -167,6 +167,19 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         plans = plans.filter(organisation=organisation)
     elif not user.sees_everything:
         organisation = user.organisation
+    # Every figure below reads all of the user's plans (at national scale 100,000 plans and their
+    # 1,000,000 updates), so they are computed once per data version (tracker/freshness.py), day
+    # (RAG and overdue move at midnight) and scope: figures in docs/BENCHMARKS.md.
+    scope = "all" if user.sees_everything else f"organisation-{user.organisation_id}"
+    key = f"dashboard:{scope}:{organisation.pk if organisation else '-'}:{timezone.localdate().isoformat()}"
+    context = freshness.cached(
+        key, lambda: dashboard_figures(plans, organisation, sees_everything=user.sees_everything)
+    )
+    return render(request, "tracker/dashboard.html", {**context, "organisation": organisation})
+
+
+def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | None, *, sees_everything: bool
+                      ) -> dict[str, Any]:  # fmt: skip
     scope = {"organisation": organisation.slug} if organisation else {}
 
     recent = list(
@@ -203,7 +216,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         )
     ]
     by_region = []
-    if user.sees_everything and not organisation:  # one organisation is in one region
+    if sees_everything and not organisation:  # one organisation is in one region
         by_region = [
             _cell(row, **scope, region=row["organisation__region__slug"] or "none")
             | {"region": row["organisation__region__name"] or "No region"}
@@ -226,8 +239,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     )
     series = trend(plans)
     context = {
-        "organisation": organisation,
-        "organisations": Organisation.objects.only("slug", "name") if user.sees_everything else [],
+        "organisations": list(Organisation.objects.only("slug", "name")) if sees_everything else [],
         "recent": recent,
         "matrix": matrix_table,
         "by_theme": by_theme,
@@ -240,7 +252,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         "series": series,
         "chart": trend_svg(series) if series else None,
     }
-    return render(request, "tracker/dashboard.html", context)
+    return context
 
 
 # --- exports ---------------------------------------------------------------------------------

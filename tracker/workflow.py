@@ -19,7 +19,7 @@ from django.utils.formats import date_format
 
 from inspections.models import Finding, Inspection
 
-from . import permissions
+from . import freshness, permissions
 from .evidence import check_upload
 from .models import ActionPlan, Evidence, Update, User
 
@@ -406,4 +406,6 @@ def publish_inspection(*, inspection: Inspection) -> int:
         if (f, o) not in existing
     ]
     ActionPlan.objects.bulk_create(new, ignore_conflicts=True)
+    if new:
+        freshness.changed()  # bulk_create sends no signals
     return len(new)

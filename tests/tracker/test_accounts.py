@@ -205,10 +205,36 @@ def test_a_session_idle_past_the_limit_is_signed_out(client, staff):
     client.force_login(staff)
     assert client.get("/plans/").status_code == 200
     expiry = Session.objects.get(session_key=client.session.session_key).expire_date
-    # Every request pushes the expiry on by the idle limit (SESSION_SAVE_EVERY_REQUEST).
+    # A request pushes the expiry on by the idle limit (at most once a minute: SessionRefreshMiddleware).
     assert abs((expiry - timezone.now()).total_seconds() - settings.SESSION_COOKIE_AGE) < 60
     Session.objects.filter(session_key=client.session.session_key).update(
         expire_date=timezone.now() - dt.timedelta(seconds=1)
     )
     response = client.get("/plans/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_an_active_session_is_pushed_on_at_most_once_a_minute(client, staff):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(staff)
+    key = client.session.session_key
+    client.get("/accounts/")  # the first request after signing in refreshes the session
+    first_expiry = Session.objects.get(session_key=key).expire_date
+
+    def session_writes() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get("/accounts/").status_code == 200
+        return sum('UPDATE "django_session"' in q["sql"] for q in queries.captured_queries)
+
+    assert session_writes() == 0
+    assert Session.objects.get(session_key=key).expire_date == first_expiry
+    # A minute later the next request saves the session and so pushes the expiry on again.
+    session = client.session
+    session["_refreshed"] = int(session["_refreshed"]) - settings.SESSION_REFRESH_SECONDS
+    session.save()
+    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + dt.timedelta(seconds=30))
+    assert session_writes() == 1
+    expiry = Session.objects.get(session_key=key).expire_date
+    assert abs((expiry - timezone.now()).total_seconds() - settings.SESSION_COOKIE_AGE) < 60

@@ -246,13 +246,18 @@ def make_organisations(n: int) -> None:
 def test_dashboard_queries_for_an_inspector_do_not_grow(client, django_assert_num_queries, n):
     make_organisations(n)
     client.force_login(InspectorFactory())
-    # session, user, recent inspections, matrix counts, gradings, theme counts, region counts, headline
-    # and RAG aggregate, most deferred plans, trend (plans opened, status changes), organisation choices,
-    # session save (3)
-    with django_assert_num_queries(15):
+    # session, user, data version, recent inspections, matrix counts, gradings, theme counts, region
+    # counts, headline and RAG aggregate, most deferred plans, trend (plans opened, status changes),
+    # organisation choices, session refresh (3)
+    with django_assert_num_queries(16):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
     assert len(response.context["matrix"]) == n
+    # Again, with nothing changed: session, user, data version; the figures come from the cache.
+    with django_assert_num_queries(3):
+        again = client.get("/dashboard/")
+    assert again.context["overall"] == response.context["overall"]
+    assert len(again.context["matrix"]) == n
 
 
 @pytest.mark.parametrize("n", [3, 30])
@@ -263,8 +268,11 @@ def test_dashboard_queries_for_a_manager_do_not_grow(client, django_assert_num_q
         GradingFactory(organisation=org, inspection=plan.finding.inspection)
     make_organisations(n)  # other organisations change nothing
     client.force_login(ManagerFactory(organisation=org))
-    # session, user (organisation joined), recent inspections, matrix counts, gradings, theme counts,
-    # headline and RAG aggregate, most deferred plans, trend (2), session save (3)
-    with django_assert_num_queries(13):
+    # session, user (organisation joined), data version, recent inspections, matrix counts, gradings,
+    # theme counts, headline and RAG aggregate, most deferred plans, trend (2), session refresh (3)
+    with django_assert_num_queries(14):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
+    with django_assert_num_queries(3):  # session, user, data version
+        again = client.get("/dashboard/")
+    assert again.context["overall"] == response.context["overall"]

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils.text import slugify
 
 from inspections.models import Finding, Inspection, Organisation, Theme
+from tracker import freshness
 from tracker.models import ActionPlan
 from tracker.workflow import publish_inspection
 
@@ -946,6 +947,7 @@ def apply_import(
 
     _record_history(created_rows, updated_rows, inspection_ids=list(slug_of), user=user, reason=reason, date=now)
 
+    freshness.changed()  # the bulk writes above send no signals
     plans_opened = None
     if publish:
         plans_opened = sum(publish_inspection(inspection=inspection) for inspection in inspections.values())

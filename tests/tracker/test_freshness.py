@@ -1,0 +1,140 @@
+"""Cached dashboard figures are never stale: every change moves the data version (tracker/freshness.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from inspections.models import Grading
+from tests.factories import (
+    ActionPlanFactory,
+    FindingFactory,
+    GradingFactory,
+    InspectionFactory,
+    InspectorFactory,
+    ManagerFactory,
+    OrganisationFactory,
+    ThemeFactory,
+    UpdateFactory,
+)
+from tracker import freshness, workflow
+from tracker.models import ActionPlan, User
+
+pytestmark = pytest.mark.django_db
+S = ActionPlan.Status
+
+
+def moves(change) -> bool:  # type: ignore[no-untyped-def]
+    before = freshness.current()
+    change()
+    return freshness.current() > before
+
+
+def test_saves_deletes_and_links_of_everything_a_dashboard_reads_move_the_version(org):
+    plan = ActionPlanFactory(organisation=org)
+    finding = plan.finding
+    assert moves(lambda: ActionPlan.objects.get(pk=plan.pk).save())
+    assert moves(lambda: UpdateFactory(plan=plan))
+    assert moves(lambda: finding.themes.add(ThemeFactory()))
+    assert moves(lambda: finding.themes.clear())
+    assert moves(lambda: finding.addressed_to.add(OrganisationFactory()))
+    assert moves(lambda: FindingFactory(inspection=finding.inspection))
+    assert moves(lambda: InspectionFactory())
+    assert moves(lambda: GradingFactory(organisation=org, inspection=finding.inspection))
+    assert moves(lambda: Grading.objects.filter(organisation=org).first().delete())  # type: ignore[union-attr]
+    assert moves(lambda: OrganisationFactory())
+    manager = ManagerFactory(organisation=org)
+    manager.is_active = False
+    assert moves(manager.save)
+
+
+def test_signing_in_does_not_move_the_version(client, org):
+    manager = ManagerFactory(organisation=org)
+    before = freshness.current()
+    client.force_login(manager)  # saves last_login only
+    User.objects.get(pk=manager.pk).save(update_fields=["last_home_visit"])
+    assert freshness.current() == before
+
+
+def test_an_import_moves_the_version(tmp_path, org, other_org):
+    from tests.tracker.test_import import good_rows, run, write_csv
+
+    assert moves(lambda: run(write_csv(tmp_path / "findings.csv", good_rows())))
+    # Changing only findings' text is done with bulk updates, which send no signals.
+    rows = good_rows()
+    for row in rows:
+        row["text"] += " Revised."
+    assert moves(lambda: run(write_csv(tmp_path / "revised.csv", rows)))
+
+
+def test_publishing_moves_the_version(org):
+    finding = FindingFactory()
+    finding.addressed_to.add(org)
+    assert moves(lambda: workflow.publish_inspection(inspection=finding.inspection))
+    # Publishing again opens nothing and so changes nothing.
+    assert not moves(lambda: workflow.publish_inspection(inspection=finding.inspection))
+
+
+def test_cached_is_recomputed_only_when_the_version_moves(org):
+    calls = []
+
+    def compute():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return {"n": len(calls)}
+
+    assert freshness.cached("k", compute) == {"n": 1}
+    assert freshness.cached("k", compute) == {"n": 1}
+    freshness.changed()
+    assert freshness.cached("k", compute) == {"n": 2}
+    assert len(calls) == 2
+
+
+def test_the_dashboard_shows_a_change_made_after_it_was_cached(client, org, staff, manager):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED)
+    client.force_login(manager)
+    first = client.get("/dashboard/").context
+    assert first["overall"]["total"] == 1 and first["overall"]["reported"] == 0
+    assert client.get("/dashboard/").context["overall"]["open"] == 1  # from the cache
+
+    workflow.start(plan=plan, user=staff, note="Started", expected_version=plan.version)
+    plan.refresh_from_db()
+    workflow.submit_for_sign_off(
+        plan=plan, user=staff, statement="Done", files=[_pdf()], expected_version=plan.version
+    )
+    plan.refresh_from_db()
+    response = client.post(
+        f"/plans/{plan.pk}/sign-off/", {"sign-off-comment": "Agreed", "sign-off-version": plan.version}
+    )
+    assert response.status_code == 302
+    after = client.get("/dashboard/").context
+    assert after["overall"]["reported"] == 1
+
+
+def test_dashboard_figures_are_kept_per_organisation(client, org, other_org):
+    ActionPlanFactory.create_batch(2, organisation=org)
+    ActionPlanFactory(organisation=other_org)
+    client.force_login(ManagerFactory(organisation=org))
+    assert client.get("/dashboard/").context["overall"]["total"] == 2
+    client.force_login(ManagerFactory(organisation=other_org))
+    assert client.get("/dashboard/").context["overall"]["total"] == 1
+    client.force_login(InspectorFactory())
+    assert client.get("/dashboard/").context["overall"]["total"] == 3
+    assert client.get(f"/dashboard/?organisation={other_org.slug}").context["overall"]["total"] == 1
+
+
+def test_overdue_figures_move_at_midnight_without_any_change(client, org, manager, monkeypatch):
+    today = timezone.localdate()
+    ActionPlanFactory(organisation=org, status=S.IN_PROGRESS, target_date=today)
+    client.force_login(manager)
+    assert client.get("/dashboard/").context["overall"]["overdue"] == 0
+    tomorrow = today + dt.timedelta(days=1)
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: tomorrow)
+    assert client.get("/dashboard/").context["overall"]["overdue"] == 1
+
+
+def _pdf():  # type: ignore[no-untyped-def]
+    from tests.factories import pdf_upload
+
+    return pdf_upload()
