@@ -234,9 +234,7 @@ def cases() -> tuple[list[Case], list[str]]:
     if inspector is None or admin is None:
         raise RuntimeError("No inspector or superuser: run manage.py generate_load_data first.")
     # The organisation with the most plans, and its manager.
-    busiest = (
-        Organisation.objects.annotate(n=Count("action_plans")).filter(n__gt=0).order_by("-n", "pk").first()
-    )
+    busiest = Organisation.objects.annotate(n=Count("action_plans")).filter(n__gt=0).order_by("-n", "pk").first()
     if busiest is None:
         raise RuntimeError("No action plans: run manage.py generate_load_data first.")
     manager = User.objects.filter(organisation=busiest, role=User.Role.MANAGER, is_active=True).first()
