@@ -7,6 +7,8 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Case, F, OrderBy, Q, QuerySet, Value, When
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from inspections.models import Finding, Inspection, Organisation, Region, Theme
 
@@ -47,6 +49,38 @@ class OnOffCheckbox(forms.CheckboxInput):
         return str(data.get(name, "")).strip().lower() in {"1", "true", "on", "yes"}
 
 
+def _attrs(attrs: dict[str, Any]) -> str:
+    """Attributes as django/forms/widgets/attrs.html writes them."""
+    return "".join(
+        f" {conditional_escape(name)}"
+        if value is True
+        else f' {conditional_escape(name)}="{conditional_escape(value)}"'
+        for name, value in attrs.items()
+        if value is not False and value is not None
+    )
+
+
+class FastSelect(forms.Select):
+    """A select written in Python rather than through a template per option: the same HTML as Django's
+    Select (tested), at a fraction of the cost for long lists such as 800 inspections."""
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(format_html('\n  <optgroup label="{}">', group_name))
+            for option in options:
+                parts.append(
+                    f'\n  <option value="{conditional_escape(str(option["value"]))}"{_attrs(option["attrs"])}>'
+                    f"{conditional_escape(option['label'])}</option>\n"
+                )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # every value above is escaped
+
+
 class ActionPlanFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Search",
@@ -59,6 +93,7 @@ class ActionPlanFilter(django_filters.FilterSet):
         to_field_name="slug",
         empty_label="All organisations",
         label="Organisation",
+        widget=FastSelect,
     )
     region = django_filters.ModelChoiceFilter(
         field_name="organisation__region",
@@ -68,6 +103,7 @@ class ActionPlanFilter(django_filters.FilterSet):
         null_label="No region",
         null_value="none",
         label="Region",
+        widget=FastSelect,
     )
     inspection = django_filters.ModelChoiceFilter(
         field_name="finding__inspection",
@@ -75,9 +111,14 @@ class ActionPlanFilter(django_filters.FilterSet):
         to_field_name="slug",
         empty_label="All inspections",
         label="Inspection",
+        widget=FastSelect,
     )
     kind = django_filters.ChoiceFilter(
-        field_name="finding__kind", choices=Finding.Kind.choices, empty_label="All kinds", label="Kind"
+        field_name="finding__kind",
+        choices=Finding.Kind.choices,
+        empty_label="All kinds",
+        label="Kind",
+        widget=FastSelect,
     )
     # No DISTINCT: a status is a column of the plan, and a plan's finding has each theme once, so
     # neither filter can repeat a row (and DISTINCT over long texts is slow on big exports).
@@ -85,7 +126,11 @@ class ActionPlanFilter(django_filters.FilterSet):
         choices=ActionPlan.Status.choices, widget=forms.CheckboxSelectMultiple, label="Status", distinct=False
     )
     rag = django_filters.ChoiceFilter(
-        field_name="rag_value", choices=ActionPlan.Rag.choices, empty_label="Any RAG", label="RAG"
+        field_name="rag_value",
+        choices=ActionPlan.Rag.choices,
+        empty_label="Any RAG",
+        label="RAG",
+        widget=FastSelect,
     )
     theme = django_filters.ModelChoiceFilter(
         field_name="finding__themes",
@@ -94,8 +139,9 @@ class ActionPlanFilter(django_filters.FilterSet):
         empty_label="All themes",
         label="Theme",
         distinct=False,
+        widget=FastSelect,
     )
-    owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone")
+    owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone", widget=FastSelect)
     overdue = django_filters.BooleanFilter(label="Overdue only", method="filter_overdue", widget=OnOffCheckbox())
     deferred = django_filters.BooleanFilter(label="Deferred only", method="filter_deferred", widget=OnOffCheckbox())
     sort = django_filters.ChoiceFilter(
@@ -103,6 +149,7 @@ class ActionPlanFilter(django_filters.FilterSet):
         method="filter_sort",
         choices=[(value, label) for value, (label, _) in SORTS.items()],
         empty_label=None,
+        widget=FastSelect,
     )
 
     class Meta:

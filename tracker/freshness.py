@@ -43,8 +43,8 @@ def cached(key: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
-# A user's sign-in and the like change nothing any cached page shows.
-USER_BOOKKEEPING = frozenset({"last_login", "password", "last_home_visit"})
+# A user's sign-in, password and own preferences change nothing any cached page shows.
+USER_BOOKKEEPING = frozenset({"last_login", "password", "last_home_visit", "receive_digest"})
 
 
 def _on_change(sender: Any, **kwargs: Any) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +18,7 @@ from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -26,7 +29,7 @@ from django_filters.views import FilterView
 
 from inspections.models import Finding, Inspection
 
-from . import bulk, forms, permissions, workflow
+from . import bulk, forms, freshness, permissions, workflow
 from .filters import DEFAULT_ORDERING, ActionPlanFilter
 from .models import ActionPlan, Evidence, Update, User
 
@@ -135,6 +138,7 @@ class PlanListView(FilterView):
         query = self.request.GET.copy()
         query.pop("page", None)
         context["query_without_page"] = query.urlencode()
+        context["filter_fields"] = partial(filter_fields, self.request.user, context["filter"].form, query)
         context["show_organisation"] = self.request.user.sees_everything
         bulk_form = forms.BulkForm(user=self.request.user, initial={"query": context["query_without_page"]})
         if bulk_form.allowed_actions:
@@ -153,6 +157,19 @@ class PlanListView(FilterView):
         # One URL serves the page and its fragment: caches must tell them apart.
         patch_vary_headers(response, ["HX-Request"])
         return response
+
+
+def filter_fields(user: User, form: Form, query: QueryDict) -> str:
+    """The filter form's fields as HTML, kept per user, query and data version (tracker/freshness.py).
+
+    The form lists every organisation, region, inspection (800 at national scale) and theme, and
+    rendering those fields costs more than the rest of the page; its HTML depends only on the data,
+    the user (their organisation's people are the owner choices) and the query. Called from the
+    template, so an htmx request for the results alone never renders it.
+    """
+    canonical = urlencode(sorted(query.lists()), doseq=True)
+    key = f"plan-filters:{user.pk}:{hashlib.sha256(canonical.encode()).hexdigest()}"
+    return freshness.cached(key, lambda: render_to_string("tracker/includes/filter_fields.html", {"form": form}))
 
 
 # --- plan detail and actions -----------------------------------------------------------------

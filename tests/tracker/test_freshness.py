@@ -138,3 +138,30 @@ def _pdf():  # type: ignore[no-untyped-def]
     from tests.factories import pdf_upload
 
     return pdf_upload()
+
+
+def test_the_kept_filter_form_lists_what_was_added_since(client, org, manager):
+    client.force_login(manager)
+    assert "Thematic review of vetting" not in client.get("/plans/").content.decode()
+    InspectionFactory(title="Thematic review of vetting")
+    assert "Thematic review of vetting" in client.get("/plans/").content.decode()
+    colleague = ManagerFactory(organisation=org, username="new.colleague")
+    assert 'value="new.colleague"' in client.get("/plans/").content.decode()
+    colleague.is_active = False
+    colleague.save()
+    assert 'value="new.colleague"' not in client.get("/plans/").content.decode()
+
+
+def test_the_kept_filter_form_is_each_users_own(client, org, other_org):
+    ManagerFactory(organisation=org, username="org.colleague")
+    ManagerFactory(organisation=other_org, username="other.colleague")
+    client.force_login(ManagerFactory(organisation=org))
+    page = client.get("/plans/?status=in_progress").content.decode()
+    assert 'value="org.colleague"' in page and 'value="other.colleague"' not in page
+    client.force_login(ManagerFactory(organisation=other_org))
+    page = client.get("/plans/?status=in_progress").content.decode()
+    assert 'value="other.colleague"' in page and 'value="org.colleague"' not in page
+    # The selection is part of what is kept: another query shows its own choices ticked.
+    assert 'value="blocked" checked' not in page
+    assert 'value="blocked"' in client.get("/plans/?status=blocked").content.decode()
+    assert "checked" in client.get("/plans/?status=blocked").content.decode().split('value="blocked"')[1][:40]
