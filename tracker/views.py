@@ -460,7 +460,7 @@ def history_with_changes(records: Any, limit: int = 20) -> list[Any]:
     One query: the records are diffed in pairs in Python rather than asking each for its predecessor.
     """
     rows = list(records.order_by("-history_date", "-history_id")[: limit + 1])
-    for newer, older in zip(rows, rows[1:] + [None], strict=True):
+    for newer, older in zip(rows, [*rows[1:], None][: len(rows)], strict=True):
         newer.changes = newer.diff_against(older).changes if older is not None else []
     return rows[:limit]
 

@@ -96,3 +96,13 @@ def test_organisation_users_do_not_see_the_history(client, request, org, who):
     body = client.get(finding.get_absolute_url()).content.decode()
 
     assert "Change history of this finding" not in body
+
+
+def test_a_finding_with_no_recorded_history_shows_its_page(client, inspector, org):
+    # Findings written in bulk (imports of old data, load data) have no history records.
+    finding = FindingFactory()
+    finding.history.all().delete()
+    client.force_login(inspector)
+    response = client.get(f"/findings/{finding.pk}/")
+    assert response.status_code == 200
+    assert response.context["history"] == []
