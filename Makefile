@@ -46,6 +46,12 @@ format: install
 migrations-check: install
 	$(PY) manage.py makemigrations --check --dry-run
 
+# Build load data at small, medium and national scale (100,000 plans, 1,000,000 updates) on SQLite and
+# PostgreSQL and time every main page against its admin equivalent and a trivial view (docs/BENCHMARKS.md).
+# Built databases are kept in /tmp/rt-bench (BENCH_DATA_DIR) and reused; e.g. make bench BENCH_ARGS="--scales small --databases sqlite".
+bench: install
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
 # Time the findings import: 10,000 findings into an empty SQLite database, then the same file again.
 BENCH_DIR ?= /tmp/rt-bench-import
 bench-import: install

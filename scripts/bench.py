@@ -2,8 +2,8 @@
 
 For every database and scale: a database of its own (a SQLite file, or a PostgreSQL database that is
 dropped and created), `migrate`, `generate_load_data --scale`, then `benchmark` with production
-settings (DEBUG off). The figures go to BENCH_DIR/<database>-<scale>.json; at the end one Markdown
-report with a table per run and a growth table per database is printed and saved as BENCH_DIR/results.md.
+settings (DEBUG off). The figures go to BENCH_DATA_DIR/<database>-<scale>.json; at the end one Markdown
+report with a table per run and a growth table per database is printed and saved as BENCH_DATA_DIR/results.md.
 
 A database already built at a scale is reused (the generator takes minutes at national scale);
 --rebuild builds it again. Only 127.0.0.1 is ever contacted.
@@ -59,7 +59,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rebuild", action="store_true", help="Build the load data again even if present.")
-    parser.add_argument("--bench-dir", type=Path, default=Path(os.environ.get("BENCH_DIR", "/tmp/rt-bench")))
+    parser.add_argument("--bench-dir", type=Path, default=Path(os.environ.get("BENCH_DATA_DIR", "/tmp/rt-bench")))
     parser.add_argument(
         "--postgres", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
         help="PostgreSQL server (without database name); each scale gets database rt_bench_<scale>.",

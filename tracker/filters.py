@@ -12,20 +12,22 @@ from django.utils.safestring import SafeString, mark_safe
 
 from inspections.models import Finding, Inspection, Organisation, Region, Theme
 
-from .models import ActionPlan, User
+from .models import ActionPlan, User, no_target_date
 
 # Statuses sort in workflow order, not alphabetically.
 STATUS_ORDER = Case(
     *[When(status=status, then=Value(rank)) for rank, status in enumerate(ActionPlan.Status.values)],
     default=Value(len(ActionPlan.Status.values)),
 )
-SOONEST: list[OrderBy | str] = [F("target_date").asc(nulls_last=True), "pk"]
+# Undated plans last (tracker.models.no_target_date), in the order of the index that serves each.
+SOONEST: list[OrderBy | str] = [no_target_date().asc(), F("target_date").asc(), F("pk").asc()]
+LATEST: list[OrderBy | str] = [no_target_date().asc(), F("target_date").desc(), F("pk").desc()]
 
 # `sort` values, their labels and the ORDER BY each means. Every ordering ends in a unique key so that
 # pages never overlap, and the list and the exports give the same rows in the same order.
 SORTS: dict[str, tuple[str, list[OrderBy | str]]] = {
     "target_date": ("Target date (soonest first)", SOONEST),
-    "-target_date": ("Target date (latest first)", [F("target_date").desc(nulls_last=True), "-pk"]),
+    "-target_date": ("Target date (latest first)", LATEST),
     "status": ("Status (workflow order)", [STATUS_ORDER.asc(), *SOONEST]),
     "-status": ("Status (most advanced first)", [STATUS_ORDER.desc(), *SOONEST]),
     "organisation": ("Organisation (A-Z)", ["organisation__name", *SOONEST]),
@@ -180,9 +182,10 @@ class ActionPlanFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        return queryset.filter(
-            Q(finding__reference__istartswith=value) | Q(finding__text__icontains=value) | Q(summary__icontains=value)
-        )
+        # The findings are searched once (8,000 at national scale) rather than once per plan through the
+        # join (100,000), which halves the cost of a search that has to read every response.
+        findings = Finding.objects.filter(Q(reference__istartswith=value) | Q(text__icontains=value))
+        return queryset.filter(Q(finding__in=findings.values("pk")) | Q(summary__icontains=value))
 
     def filter_owner(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
         if value == "me":

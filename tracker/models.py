@@ -10,7 +10,7 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
-from django.db.models import Case, Q, Value, When
+from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -151,6 +151,17 @@ def rag_expression(today: dt.date | None = None) -> Case:
     )
 
 
+def no_target_date() -> ExpressionWrapper:
+    """`target_date IS NULL`: sorting on it first puts undated plans last, the same on every database.
+
+    ("ORDER BY target_date NULLS LAST" says the same, but SQLite keeps NULLs first in an index and
+    PostgreSQL keeps them last, so one of the two would sort every row for each page. Led by this
+    expression, the ordering matches the indexes `actionplan_due_order_idx` and
+    `actionplan_due_desc_idx` on both: docs/BENCHMARKS.md.)
+    """
+    return ExpressionWrapper(Q(target_date__isnull=True), output_field=BooleanField())
+
+
 class ActionPlan(models.Model):
     class Status(models.TextChoices):
         NOT_STARTED = "not_started", "Not started"
@@ -215,6 +226,12 @@ class ActionPlan(models.Model):
             models.Index(fields=["organisation", "status"], name="actionplan_org_status_idx"),
             models.Index(fields=["status", "target_date"], name="actionplan_status_target_idx"),
             models.Index(fields=["owner", "status"], name="actionplan_owner_status_idx"),
+            # /plans/ in its default order (soonest target date first) and the reverse: a page is read
+            # straight from the index instead of sorting every visible plan.
+            models.Index(no_target_date(), F("target_date"), F("id"), name="actionplan_due_order_idx"),
+            models.Index(no_target_date(), F("target_date").desc(), F("id").desc(), name="actionplan_due_desc_idx"),
+            # The same order within one status: /plans/?status=..., "awaiting sign-off / verification".
+            models.Index(F("status"), no_target_date(), F("target_date"), F("id"), name="actionplan_status_due_idx"),
         ]
 
     def __str__(self) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Length
@@ -23,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import cached_property
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_filters.views import FilterView
@@ -98,15 +100,21 @@ def home(request: AuthedRequest) -> HttpResponse:
         {
             "id": sid,
             "heading": heading,
-            "rows": list(qs.for_list().order_by("target_date", "pk")[:HOME_ROWS]),
+            "rows": list(qs.for_list().order_by(*DEFAULT_ORDERING)[:HOME_ROWS]),
             "count": qs.count(),
             "query": query,
         }
         for sid, heading, qs, query in sections
     ]
     if since is not None:
+        # By organisation, not `plan__in=plans`: for an inspector that would be every plan as a subquery.
+        updates = (
+            Update.objects.all()
+            if user.sees_everything
+            else Update.objects.filter(plan__organisation_id=user.organisation_id)
+        )
         changed = (
-            Update.objects.filter(plan__in=plans, created_at__gt=since)
+            updates.filter(created_at__gt=since)
             .exclude(author=user)
             .select_related("author", "plan__finding", "plan__organisation")
             .order_by("-created_at")
@@ -119,6 +127,29 @@ def home(request: AuthedRequest) -> HttpResponse:
 # --- plans list ------------------------------------------------------------------------------
 
 
+class BoundedPaginator(Paginator):
+    """Counts no further than `limit` rows.
+
+    A text search has to read every response to count its matches (100,000 at national scale), while
+    a page of 25 in target-date order stops at the 25th. So a search counts up to `limit` and, past
+    that, says "more than" it; pages go up to the limit, and the downloads hold every match.
+    """
+
+    limit = 1000
+
+    @cached_property
+    def counted(self) -> int:
+        return self.object_list.values("pk")[: self.limit + 1].count()
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        return min(self.counted, self.limit)
+
+    @property
+    def capped(self) -> bool:
+        return self.counted > self.limit
+
+
 class PlanListView(FilterView):
     filterset_class = ActionPlanFilter
     paginate_by = 25
@@ -127,6 +158,11 @@ class PlanListView(FilterView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return ActionPlan.objects.visible_to(self.request.user).for_list().order_by(*DEFAULT_ORDERING)
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):  # type: ignore[no-untyped-def]
+        searching = bool(self.request.GET.get("q", "").strip())
+        paginator = BoundedPaginator if searching else Paginator
+        return paginator(queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page, **kwargs)
 
     def get_filterset_kwargs(self, filterset_class):  # type: ignore[no-untyped-def]
         kwargs = super().get_filterset_kwargs(filterset_class)
@@ -489,7 +525,7 @@ def plan_bulk(request: AuthedRequest) -> HttpResponse:
     data = form.cleaned_data
     ids = data["plans"]
     if data["all_matching"]:
-        base = ActionPlan.objects.visible_to(request.user).with_rag().order_by("target_date", "pk")
+        base = ActionPlan.objects.visible_to(request.user).with_rag().order_by(*DEFAULT_ORDERING)
         filterset = ActionPlanFilter(QueryDict(data["query"]), queryset=base, user=request.user)
         ids = list(filterset.qs.values_list("pk", flat=True)[: bulk.MAX_BULK + 1]) if filterset.is_valid() else []
     result = bulk.apply_bulk(

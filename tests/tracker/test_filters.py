@@ -392,3 +392,43 @@ def django_forms_select():
     from django import forms as django_forms
 
     return django_forms.Select
+
+
+# --- searches count no further than they need ---------------------------------------------------
+
+
+def test_a_search_matching_more_than_the_limit_says_more_than_and_pages_to_the_limit(client, org, manager, settings):
+    from tracker.views import BoundedPaginator
+
+    limit = BoundedPaginator.limit
+    BoundedPaginator.limit = 30  # the real limit is 1,000: the rule is the same
+    try:
+        ActionPlanFactory.create_batch(31, organisation=org, summary="Twelve trainees recruited.")
+        ActionPlanFactory(organisation=org, summary="Unrelated.")
+        client.force_login(manager)
+        response = client.get("/plans/?q=recruited")
+        html = response.content.decode()
+        assert "More than <strong>30</strong> action plans match" in html
+        assert response.context["paginator"].num_pages == 2
+        assert len(client.get("/plans/?q=recruited&page=2").context["page_obj"].object_list) == 5
+        assert "Apply to all plans matching" in html  # no number that is not the whole count
+        # The export holds every match.
+        rows = b"".join(client.get("/plans/export.csv?q=recruited").streaming_content).decode().splitlines()
+        assert len(rows) == 1 + 31
+        # At or under the limit the count is exact.
+        assert "<strong>1</strong> action plan." in client.get("/plans/?q=unrelated").content.decode()
+    finally:
+        BoundedPaginator.limit = limit
+
+
+def test_without_a_search_the_count_is_exact_however_many(client, org, manager):
+    from tracker.views import BoundedPaginator
+
+    limit = BoundedPaginator.limit
+    BoundedPaginator.limit = 5
+    try:
+        ActionPlanFactory.create_batch(7, organisation=org)
+        client.force_login(manager)
+        assert client.get("/plans/").context["paginator"].count == 7
+    finally:
+        BoundedPaginator.limit = limit
