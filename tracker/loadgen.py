@@ -1276,7 +1276,7 @@ def generate(
             if not replace:
                 raise LoadDataExists(existing)
             generator.result.deleted = delete_load_data()
-        with _sqlite_cache(), _no_query_log():
+        with _no_query_log():
             generator.make_reference()
             generator.make_inspections()
             generator.make_plans()
@@ -1300,23 +1300,6 @@ def _no_query_log() -> Iterator[None]:
         yield
     finally:
         del wrapper.make_debug_cursor
-
-
-@contextmanager
-def _sqlite_cache() -> Iterator[None]:
-    """A bigger page cache on SQLite while generating: index maintenance on a million rows needs it."""
-    if connection.vendor != "sqlite":
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA cache_size")
-        previous = int(cursor.fetchone()[0])
-        cursor.execute("PRAGMA cache_size = -262144")  # 256 MiB
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA cache_size = {previous}")
 
 
 def iter_counts(result: Result) -> Iterator[tuple[str, int]]:
