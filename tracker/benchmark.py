@@ -240,19 +240,15 @@ def cases() -> tuple[list[Case], list[str]]:
     manager = User.objects.filter(organisation=busiest, role=User.Role.MANAGER, is_active=True).first()
     if manager is None:
         raise RuntimeError(f"{busiest} has no manager.")
-    # A plan with exactly 50 updates (the generator makes one), else the plan with the most.
-    plan_id = (
-        Update.objects.values("plan")
-        .annotate(n=Count("pk"))
-        .filter(n=50)
-        .order_by("plan")
-        .values_list("plan", flat=True)
-        .first()
-    )
+    # The load data's plan with exactly 50 updates, else the plan with the most.
+    from .loadgen import fifty_update_plan
+
+    fifty = fifty_update_plan()
+    plan_id = fifty.pk if fifty is not None else None
     if plan_id is None:
         most = Update.objects.values("plan").annotate(n=Count("pk")).order_by("-n", "plan")
         plan_id = most.values_list("plan", flat=True)[0]
-        notes.append("No plan has exactly 50 updates; the one with the most is used.")
+        notes.append("No load data plan with 50 updates; the plan with the most is used.")
     plan = ActionPlan.objects.select_related("organisation").get(pk=plan_id)
     plan_manager = User.objects.filter(organisation=plan.organisation_id, role=User.Role.MANAGER).first()
     # The finding addressed to the most organisations (43 forces in the generated data).

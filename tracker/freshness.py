@@ -11,6 +11,7 @@ new data become visible together, at commit).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from django.core.cache import cache
@@ -20,27 +21,65 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from .models import DataVersion
 
 CACHE_SECONDS = 15 * 60  # a bound on memory use only: a stale value is never read
+HISTORY_CACHE_SECONDS = 24 * 60 * 60
+
+DATA = 1
+# A second counter for the past: what happened before a given day changes only when plans or updates
+# are deleted or written in bulk with past dates (load data, the demo), never through the workflow,
+# which dates everything it writes now. Figures about past months are kept under this one.
+HISTORY = 2
 
 
-def current() -> int:
-    value = DataVersion.objects.filter(pk=1).values_list("value", flat=True).first()
+def current(counter: int = DATA) -> int:
+    value = DataVersion.objects.filter(pk=counter).values_list("value", flat=True).first()
     return value if value is not None else 0
+
+
+def _move(counter: int) -> None:
+    if not DataVersion.objects.filter(pk=counter).update(value=F("value") + 1):
+        DataVersion.objects.get_or_create(pk=counter, defaults={"value": 1})
 
 
 def changed() -> None:
     """The data moved: move the version, in the caller's transaction if there is one."""
-    if not DataVersion.objects.filter(pk=1).update(value=F("value") + 1):
-        DataVersion.objects.get_or_create(pk=1, defaults={"value": 1})
+    _move(DATA)
+
+
+def history_changed() -> None:
+    """Rows dated in the past were written or deleted: figures about the past must be computed again."""
+    _move(DATA)
+    _move(HISTORY)
+
+
+def _cached(full_key: str, compute: Callable[[], Any], timeout: int) -> Any:
+    value = cache.get(full_key)
+    if value is None:
+        value = compute()
+        cache.set(full_key, value, timeout)
+    return value
+
+
+# The history version read with the data version, for `cached_history` calls made while computing.
+_history: ContextVar[int | None] = ContextVar("history_version", default=None)
 
 
 def cached(key: str, compute: Callable[[], Any]) -> Any:
     """`compute()`, or its value kept from an earlier call under the same key and data version."""
-    full_key = f"v{current()}:{key}"
-    value = cache.get(full_key)
-    if value is None:
-        value = compute()
-        cache.set(full_key, value, CACHE_SECONDS)
-    return value
+    found = dict(DataVersion.objects.filter(pk__in=[DATA, HISTORY]).values_list("pk", "value"))
+    token = _history.set(found.get(HISTORY, 0))
+    try:
+        return _cached(f"v{found.get(DATA, 0)}:{key}", compute, CACHE_SECONDS)
+    finally:
+        _history.reset(token)
+
+
+def cached_history(key: str, compute: Callable[[], Any]) -> Any:
+    """The same, for figures about the past (the key must name the period): kept until the history
+    version moves, whatever else changes."""
+    history = _history.get()
+    if history is None:
+        history = current(HISTORY)
+    return _cached(f"h{history}:{key}", compute, HISTORY_CACHE_SECONDS)
 
 
 # A user's sign-in, password and own preferences change nothing any cached page shows.
@@ -54,6 +93,10 @@ def _on_change(sender: Any, **kwargs: Any) -> None:
     if fields and set(fields) <= USER_BOOKKEEPING:
         return
     changed()
+
+
+def _on_history_delete(sender: Any, **kwargs: Any) -> None:
+    history_changed()
 
 
 def _on_m2m(sender: Any, action: str, **kwargs: Any) -> None:
@@ -73,5 +116,7 @@ def connect() -> None:
         model = apps.get_model(label)
         post_save.connect(_on_change, sender=model, dispatch_uid=f"freshness-save-{label}")
         post_delete.connect(_on_change, sender=model, dispatch_uid=f"freshness-delete-{label}")
+    for label in ("tracker.ActionPlan", "tracker.Update"):
+        post_delete.connect(_on_history_delete, sender=apps.get_model(label), dispatch_uid=f"history-delete-{label}")
     for through in (Finding.themes.through, Finding.addressed_to.through):
         m2m_changed.connect(_on_m2m, sender=through, dispatch_uid=f"freshness-m2m-{through._meta.label}")

@@ -67,21 +67,26 @@ def _cell(row: dict[str, Any], **scope: Any) -> dict[str, Any]:
     }
 
 
-def trend(plans: QuerySet[ActionPlan], months: int = 12) -> list[dict[str, Any]]:
-    """Month-end counts of open, reported complete and verified plans, from the update history.
+TREND_KEYS = ("created", "reported", "verified", "ended")
 
-    Two grouped queries: plans opened per month, and status changes per month counted as flows into
-    and out of "reported complete" (signed off or closed), into "verified" (closed) and into the
-    other finished states. Running totals give each month's position.
-    """
-    created = dict(
-        plans.annotate(month=TruncMonth("created_at"))
-        .values("month")
-        .annotate(n=Count("pk"))
+
+def _month_deltas(
+    plans: QuerySet[ActionPlan], updates: QuerySet[Update], *, since: dt.datetime | None = None,
+    before: dt.datetime | None = None,
+) -> dict[dt.date, dict[str, int]]:  # fmt: skip
+    """Per month: plans opened, and status changes counted as flows into and out of "reported
+    complete" (signed off or closed), into "verified" (closed) and into the other finished states."""
+    window = Q()
+    if since is not None:
+        window &= Q(created_at__gte=since)
+    if before is not None:
+        window &= Q(created_at__lt=before)
+    created = (
+        plans.filter(window).annotate(month=TruncMonth("created_at")).values("month").annotate(n=Count("pk"))
         .values_list("month", "n")
-    )
+    )  # fmt: skip
     flows = (
-        Update.objects.filter(plan__in=plans)
+        updates.filter(window)
         .exclude(status_to="")
         .annotate(month=TruncMonth("created_at"))
         .values("month")
@@ -98,23 +103,53 @@ def trend(plans: QuerySet[ActionPlan], months: int = 12) -> list[dict[str, Any]]
     def month_of(value: Any) -> dt.date:
         return (value.date() if isinstance(value, dt.datetime) else value).replace(day=1)
 
-    for month, n in created.items():
-        deltas.setdefault(month_of(month), {"created": 0, "reported": 0, "verified": 0, "ended": 0})["created"] += n
+    for month, n in created:
+        deltas.setdefault(month_of(month), dict.fromkeys(TREND_KEYS, 0))["created"] += n
     for row in flows:
-        delta = deltas.setdefault(month_of(row["month"]), {"created": 0, "reported": 0, "verified": 0, "ended": 0})
+        delta = deltas.setdefault(month_of(row["month"]), dict.fromkeys(TREND_KEYS, 0))
         delta["reported"] += row["reported_in"] - row["reported_out"]
         delta["verified"] += row["verified"]
         delta["ended"] += row["ended"]
+    return deltas
+
+
+def trend(
+    plans: QuerySet[ActionPlan], months: int = 12, *, updates: QuerySet[Update] | None = None,
+    cache_key: str = "",
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Month-end counts of open, reported complete and verified plans, from the update history.
+
+    `updates` are the timelines of `plans` (by default found through them). Running totals of each
+    month's changes give each month's position. With `cache_key`, the months before last month, which
+    at national scale means reading a million updates, are computed once and kept until the history
+    version moves (tracker/freshness.py: only deletions and bulk loads of past-dated rows change the
+    past; the workflow dates everything now); last month and this month are read afresh each time.
+    """
+    if updates is None:
+        updates = Update.objects.filter(plan__in=plans)
+    this_month = timezone.localdate().replace(day=1)
+    if cache_key:
+        last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+        boundary = timezone.make_aware(dt.datetime.combine(last_month, dt.time.min))
+        deltas = freshness.cached_history(
+            f"{cache_key}:before:{last_month.isoformat()}", lambda: _month_deltas(plans, updates, before=boundary)
+        )
+        deltas = {month: dict(delta) for month, delta in deltas.items()}
+        for month, delta in _month_deltas(plans, updates, since=boundary).items():
+            merged = deltas.setdefault(month, dict.fromkeys(TREND_KEYS, 0))
+            for key, value in delta.items():
+                merged[key] += value
+    else:
+        deltas = _month_deltas(plans, updates)
     if not deltas:
         return []
-    today = timezone.localdate()
-    month = today.replace(day=1)
+    month = this_month
     shown = []
     for _ in range(months):
         shown.append(month)
         month = (month - dt.timedelta(days=1)).replace(day=1)
     shown.reverse()
-    totals = {"created": 0, "reported": 0, "verified": 0, "ended": 0}
+    totals = dict.fromkeys(TREND_KEYS, 0)
     pending = sorted(deltas.items())
     series = []
     for month in shown:
@@ -212,7 +247,7 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
     by_theme = [
         _cell(row, **scope, theme=row["finding__themes__slug"])
         for row in plans.filter(finding__themes__isnull=False).completion(
-            "finding__themes__slug", "finding__themes__name"
+            "finding__themes__slug", "finding__themes__name", distinct=True
         )
     ]
     by_region = []
@@ -237,7 +272,9 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
     most_deferred = list(
         plans.open().filter(deferral_count__gt=0).for_list().order_by("-deferral_count", "target_date", "pk")[:5]
     )
-    series = trend(plans)
+    # Timelines by organisation rather than `plan__in=plans` (for an inspector, every plan as a subquery).
+    updates = Update.objects.filter(plan__organisation=organisation) if organisation else Update.objects.all()
+    series = trend(plans, updates=updates, cache_key=f"trend:{organisation.pk if organisation else 'all'}")
     context = {
         "organisations": list(Organisation.objects.only("slug", "name")) if sees_everything else [],
         "recent": recent,

@@ -246,14 +246,14 @@ def make_organisations(n: int) -> None:
 def test_dashboard_queries_for_an_inspector_do_not_grow(client, django_assert_num_queries, n):
     make_organisations(n)
     client.force_login(InspectorFactory())
-    # session, user, data version, recent inspections, matrix counts, gradings, theme counts, region
-    # counts, headline and RAG aggregate, most deferred plans, trend (plans opened, status changes),
-    # organisation choices, session refresh (3)
-    with django_assert_num_queries(16):
+    # session, user, data and history versions, recent inspections, matrix counts, gradings, theme
+    # counts, region counts, headline and RAG aggregate, most deferred plans, trend (plans opened and
+    # status changes, before last month and since: 4), organisation choices, session refresh (3)
+    with django_assert_num_queries(18):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
     assert len(response.context["matrix"]) == n
-    # Again, with nothing changed: session, user, data version; the figures come from the cache.
+    # Again, with nothing changed: session, user, versions; the figures come from the cache.
     with django_assert_num_queries(3):
         again = client.get("/dashboard/")
     assert again.context["overall"] == response.context["overall"]
@@ -268,11 +268,12 @@ def test_dashboard_queries_for_a_manager_do_not_grow(client, django_assert_num_q
         GradingFactory(organisation=org, inspection=plan.finding.inspection)
     make_organisations(n)  # other organisations change nothing
     client.force_login(ManagerFactory(organisation=org))
-    # session, user (organisation joined), data version, recent inspections, matrix counts, gradings,
-    # theme counts, headline and RAG aggregate, most deferred plans, trend (2), session refresh (3)
-    with django_assert_num_queries(14):
+    # session, user (organisation joined), data and history versions, recent inspections, matrix
+    # counts, gradings, theme counts, headline and RAG aggregate, most deferred plans, trend (4),
+    # session refresh (3)
+    with django_assert_num_queries(16):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
-    with django_assert_num_queries(3):  # session, user, data version
+    with django_assert_num_queries(3):  # session, user, versions
         again = client.get("/dashboard/")
     assert again.context["overall"] == response.context["overall"]
