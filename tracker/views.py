@@ -29,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_filters.views import FilterView
 
-from inspections.models import Finding, Inspection
+from inspections.models import Finding, Inspection, Organisation
 
 from . import bulk, forms, freshness, permissions, workflow
 from .filters import DEFAULT_ORDERING, ActionPlanFilter
@@ -491,13 +491,38 @@ def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
 
 
 def history_with_changes(records: Any, limit: int = 20) -> list[Any]:
-    """The newest `limit` history records, each with `.changes` (field, old, new) against the one before.
+    """The newest `limit` history records, each with `.changes`: dicts of field (its verbose name), old
+    and new value, against the record before it. Changes of addressees read as organisation names.
 
-    One query: the records are diffed in pairs in Python rather than asking each for its predecessor.
+    Two queries at most: the records, diffed in pairs in Python rather than each asking for its
+    predecessor, and the names of the organisations that came or went.
     """
     rows = list(records.order_by("-history_date", "-history_id")[: limit + 1])
+    organisation_ids: set[int] = set()
     for newer, older in zip(rows, [*rows[1:], None][: len(rows)], strict=True):
-        newer.changes = newer.diff_against(older).changes if older is not None else []
+        newer.raw_changes = newer.diff_against(older).changes if older is not None else []
+        for change in newer.raw_changes:
+            if change.field == "addressed_to":
+                for link in [*(change.old or []), *(change.new or [])]:
+                    organisation_ids.add(link["organisation"])
+    names = (
+        dict(Organisation.objects.filter(pk__in=organisation_ids).values_list("pk", "name"))
+        if organisation_ids
+        else {}
+    )
+    for row in rows:
+        model = row.instance_type
+        row.changes = []
+        for change in row.raw_changes:
+            old, new = change.old, change.new
+            if change.field == "addressed_to":
+                old, new = (
+                    ", ".join(sorted(names.get(link["organisation"], "?") for link in links or []))
+                    for links in (old, new)
+                )
+            row.changes.append(
+                {"field": str(model._meta.get_field(change.field).verbose_name), "old": old, "new": new}
+            )
     return rows[:limit]
 
 

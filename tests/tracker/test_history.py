@@ -106,3 +106,17 @@ def test_a_finding_with_no_recorded_history_shows_its_page(client, inspector, or
     response = client.get(f"/findings/{finding.pk}/")
     assert response.status_code == 200
     assert response.context["history"] == []
+
+
+def test_a_change_of_addressees_reads_as_organisation_names(client, admin_client, inspector, org, other_org):
+    finding = FindingFactory(reference="R8")
+    finding.addressed_to.add(org)
+    edit_in_admin(admin_client, Finding, finding, addressed_to=[org.pk, other_org.pk])
+
+    client.force_login(inspector)
+    response = client.get(finding.get_absolute_url())
+    body = response.content.decode()
+    change = next(c for record in response.context["history"] for c in record.changes if c["field"] == "addressed to")
+    assert change["old"] == org.name
+    assert change["new"] == ", ".join(sorted([org.name, other_org.name]))
+    assert "{&#x27;" not in body and "{'" not in body  # no raw link rows
