@@ -79,6 +79,9 @@ def main() -> int:
     manage(base_env | {"DATABASE_URL": f"sqlite:///{bench_dir / 'static.sqlite3'}"}, "collectstatic", "--noinput",
            "-v0")  # fmt: skip
 
+    import django
+
+    django.setup()
     from tracker.benchmark import Result, growth_table, table
 
     results: dict[str, list[Result]] = {}

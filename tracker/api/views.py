@@ -153,6 +153,9 @@ OWNER_PARAMETER = OpenApiParameter(
 ORGANISATION_PARAMETER = OpenApiParameter(
     "organisation", OpenApiTypes.STR, description="Organisation slug (yours, unless you see every organisation)."
 )
+REGION_PARAMETER = OpenApiParameter(
+    "region", OpenApiTypes.STR, description="Region slug, or `none` for organisations in no region (inspectors only)."
+)
 INSPECTION_PARAMETER = OpenApiParameter("inspection", OpenApiTypes.STR, description="Inspection slug.")
 THEME_PARAMETER = OpenApiParameter("theme", OpenApiTypes.STR, description="Theme slug.")
 
@@ -190,7 +193,7 @@ def _upload_schema(
     list=extend_schema(
         summary="List action plans you may see",
         description=PLAN_FILTER_NOTE,
-        parameters=[OWNER_PARAMETER, ORGANISATION_PARAMETER, INSPECTION_PARAMETER, THEME_PARAMETER],
+        parameters=[OWNER_PARAMETER, ORGANISATION_PARAMETER, REGION_PARAMETER, INSPECTION_PARAMETER, THEME_PARAMETER],
     ),
     retrieve=extend_schema(summary="One action plan, with its RAG and the actions you may take"),
 )
