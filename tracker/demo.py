@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from inspections.models import Finding, Grading, Inspection, Organisation, Region, Theme
 
-from . import workflow
+from . import freshness, workflow
 from .models import ActionPlan, Update, User
 
 DEFAULT_PASSWORD = "demo-password-2024"  # used only when DEBUG is on and no password is given
@@ -256,9 +256,32 @@ def seed_demo(*, password: str, today: dt.date | None = None) -> DemoResult:
         driven = not Update.objects.filter(plan__finding__inspection=inspection).exists()
         if driven:
             _drive_plans(findings, revisit_finding, orgs, users, today)
+            _spread_over_time([inspection, revisit], today)
 
     plan_count = ActionPlan.objects.filter(finding__inspection__in=[inspection, revisit]).count()
     return DemoResult(accounts=_accounts(users), plan_count=plan_count, plans_opened=opened, workflow_driven=driven)
+
+
+def _spread_over_time(inspections: list[Inspection], today: dt.date) -> None:
+    """Date the demo as if it had happened since each report came out, not all in one second: each
+    plan opened on its inspection's publication day, its timeline spread evenly from then to now in
+    the order it was written. The dashboard's trend then has a history to draw."""
+    now = timezone.now()
+    for inspection in inspections:
+        published = inspection.published_on or today
+        opened = timezone.make_aware(dt.datetime.combine(published, dt.time(9)))
+        plans = ActionPlan.objects.filter(finding__inspection=inspection)
+        plans.update(created_at=opened)
+        for plan in plans:
+            updates = list(plan.updates.order_by("pk"))
+            step = (now - opened) / (len(updates) + 1)
+            for index, update in enumerate(updates, start=1):
+                update.created_at = opened + step * index
+                update.evidence.update(uploaded_at=update.created_at)
+            Update.objects.bulk_update(updates, ["created_at"])
+            if updates:
+                plans.filter(pk=plan.pk).update(updated_at=updates[-1].created_at)
+    freshness.history_changed()  # rows dated in the past, written without signals
 
 
 # --- reference data ------------------------------------------------------------------------------
