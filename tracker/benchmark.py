@@ -5,8 +5,9 @@ user who would open it: a few warm-up requests are thrown away, then p50 and p95
 repeated requests, and the SQL queries of one more request are counted. In the same run, and so on the
 same data and machine state, two references are measured:
 
-- the admin: the Django admin page a team would otherwise use for the same rows (the action plan
-  changelist with the equivalent filters, or the admin's own page for the same record);
+- the admin: the Django admin page a team would otherwise use for the same rows: the action plan
+  changelist with the equivalent filters (for a plan's own page, the admin's page for that plan with
+  its timeline inline);
 - the floor: a trivial logged-in view (`FLOOR_PATH`) through the same middleware, which costs only
   what every request costs (session, authentication, CSRF, CSP, security headers).
 
@@ -302,7 +303,7 @@ def cases() -> tuple[list[Case], list[str]]:
             f"/findings/<id>/ ({finding.n} organisations)",
             i,
             f"/findings/{finding.pk}/",
-            f"/admin/inspections/finding/{finding.pk}/change/",
+            f"{ADMIN_PLANS}?finding__id__exact={finding.pk}",
         ),
         Case("/api/v1/plans/", i, "/api/v1/plans/", ADMIN_PLANS),
         Case("/ (home) as inspector", i, "/", ""),

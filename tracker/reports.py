@@ -250,19 +250,40 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
             "finding__themes__slug", "finding__themes__name", distinct=True
         )
     ]
+    # The headline figures, the RAG counts and the deferrals per organisation in one grouped query (no
+    # join); the totals and the regions' figures are their sums.
+    per_organisation = list(
+        plans.with_rag()
+        .values("organisation_id")
+        .annotate(
+            **completion_counts(),
+            **{f"rag_{value}": Count("pk", filter=Q(rag_value=value)) for value in ActionPlan.Rag.values},
+            deferred=Count("pk", filter=Q(deferral_count__gt=0)),
+        )
+        .order_by()
+    )
+    figures = ["total", "open", "reported", "verified", "overdue", "deferred",
+               *(f"rag_{value}" for value in ActionPlan.Rag.values)]  # fmt: skip
+    totals = {key: sum(row[key] for row in per_organisation) for key in figures}
+    organisations = (
+        list(Organisation.objects.select_related("region").only("slug", "name", "region__slug", "region__name"))
+        if sees_everything
+        else []
+    )
     by_region = []
     if sees_everything and not organisation:  # one organisation is in one region
+        region_of = {o.pk: o.region for o in organisations}
+        regions: dict[str, dict[str, Any]] = {}
+        for row in per_organisation:
+            region = region_of.get(row["organisation_id"])
+            slug, name = (region.slug, region.name) if region else ("none", "No region")
+            into = regions.setdefault(slug, {"region": name, **dict.fromkeys(figures, 0)})
+            for key in figures:
+                into[key] += row[key]
         by_region = [
-            _cell(row, **scope, region=row["organisation__region__slug"] or "none")
-            | {"region": row["organisation__region__name"] or "No region"}
-            for row in plans.completion("organisation__region__name", "organisation__region__slug")
+            _cell(row, **scope, region=slug)
+            for slug, row in sorted(regions.items(), key=lambda item: (item[0] == "none", item[1]["region"]))
         ]
-    # The headline figures, the RAG counts and the deferrals in one aggregate query.
-    totals = plans.with_rag().aggregate(
-        **completion_counts(),
-        **{f"rag_{value}": Count("pk", filter=Q(rag_value=value)) for value in ActionPlan.Rag.values},
-        deferred=Count("pk", filter=Q(deferral_count__gt=0)),
-    )
     overall = _cell(totals, **scope) if totals["total"] else None
     rag = [
         {"value": value, "label": label, "count": totals[f"rag_{value}"], "link": plans_link(**scope, rag=value)}
@@ -276,7 +297,7 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
     updates = Update.objects.filter(plan__organisation=organisation) if organisation else Update.objects.all()
     series = trend(plans, updates=updates, cache_key=f"trend:{organisation.pk if organisation else 'all'}")
     context = {
-        "organisations": list(Organisation.objects.only("slug", "name")) if sees_everything else [],
+        "organisations": organisations,
         "recent": recent,
         "matrix": matrix_table,
         "by_theme": by_theme,

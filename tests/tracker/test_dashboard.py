@@ -247,9 +247,10 @@ def test_dashboard_queries_for_an_inspector_do_not_grow(client, django_assert_nu
     make_organisations(n)
     client.force_login(InspectorFactory())
     # session, user, data and history versions, recent inspections, matrix counts, gradings, theme
-    # counts, region counts, headline and RAG aggregate, most deferred plans, trend (plans opened and
-    # status changes, before last month and since: 4), organisation choices, session refresh (3)
-    with django_assert_num_queries(18):
+    # counts, headline, RAG and deferral counts per organisation, organisations (choices and regions),
+    # most deferred plans, trend (plans opened and status changes, before last month and since: 4),
+    # session refresh (3)
+    with django_assert_num_queries(17):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
     assert len(response.context["matrix"]) == n
@@ -269,7 +270,7 @@ def test_dashboard_queries_for_a_manager_do_not_grow(client, django_assert_num_q
     make_organisations(n)  # other organisations change nothing
     client.force_login(ManagerFactory(organisation=org))
     # session, user (organisation joined), data and history versions, recent inspections, matrix
-    # counts, gradings, theme counts, headline and RAG aggregate, most deferred plans, trend (4),
+    # counts, gradings, theme counts, headline, RAG and deferral counts, most deferred plans, trend (4),
     # session refresh (3)
     with django_assert_num_queries(16):
         response = client.get("/dashboard/")
