@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
@@ -63,14 +64,30 @@ def _cached(full_key: str, compute: Callable[[], Any], timeout: int) -> Any:
 _history: ContextVar[int | None] = ContextVar("history_version", default=None)
 
 
+@dataclass(frozen=True)
+class Versions:
+    """Both counters, read once (one query) for every cached value a request looks up."""
+
+    data: int
+    history: int
+
+    def cached(self, key: str, compute: Callable[[], Any]) -> Any:
+        """`compute()`, or its value kept from an earlier call under the same key and data version."""
+        token = _history.set(self.history)
+        try:
+            return _cached(f"v{self.data}:{key}", compute, CACHE_SECONDS)
+        finally:
+            _history.reset(token)
+
+
+def versions() -> Versions:
+    found = dict(DataVersion.objects.filter(pk__in=[DATA, HISTORY]).values_list("pk", "value"))
+    return Versions(data=found.get(DATA, 0), history=found.get(HISTORY, 0))
+
+
 def cached(key: str, compute: Callable[[], Any]) -> Any:
     """`compute()`, or its value kept from an earlier call under the same key and data version."""
-    found = dict(DataVersion.objects.filter(pk__in=[DATA, HISTORY]).values_list("pk", "value"))
-    token = _history.set(found.get(HISTORY, 0))
-    try:
-        return _cached(f"v{found.get(DATA, 0)}:{key}", compute, CACHE_SECONDS)
-    finally:
-        _history.reset(token)
+    return versions().cached(key, compute)
 
 
 def cached_history(key: str, compute: Callable[[], Any]) -> Any:

@@ -127,27 +127,61 @@ def home(request: AuthedRequest) -> HttpResponse:
 # --- plans list ------------------------------------------------------------------------------
 
 
-class BoundedPaginator(Paginator):
-    """Counts no further than `limit` rows.
+class PlanPaginator(Paginator):
+    """The /plans/ pages, with what a count and a deep page cost at national scale kept down.
 
-    A text search has to read every response to count its matches (100,000 at national scale), while
-    a page of 25 in target-date order stops at the 25th. So a search counts up to `limit` and, past
-    that, says "more than" it; pages go up to the limit, and the downloads hold every match.
+    - The count is kept under the data version (tracker/freshness.py), per user, day and filters: an
+      exact COUNT over 100,000 plans costs more than the rest of the query work of a page.
+    - With `limit` (text searches) it counts no further than `limit` rows. A search has to read every
+      response to count its matches, while a page of 25 in target-date order stops at the 25th; past
+      the limit the page says "more than" it, pages go up to the limit, and the downloads hold every
+      match.
+    - A page deep in the list reads its 25 ids first (from the ordering index alone), then those rows
+      with their joins, rather than joining every row it skips.
     """
 
-    limit = 1000
+    DEEP = 250  # rows skipped before a page is read ids first
+
+    def __init__(self, *args: Any, limit: int | None = None, count_key: str = "",
+                 versions: freshness.Versions | None = None, **kwargs: Any) -> None:  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.limit = limit
+        self.count_key = count_key
+        self.versions = versions
+
+    def _count(self) -> int:
+        if self.limit is not None:
+            return self.object_list.values("pk")[: self.limit + 1].count()
+        return self.object_list.count()
 
     @cached_property
     def counted(self) -> int:
-        return self.object_list.values("pk")[: self.limit + 1].count()
+        if self.versions is not None and self.count_key:
+            return self.versions.cached(self.count_key, self._count)
+        return self._count()
 
     @cached_property
     def count(self) -> int:  # type: ignore[override]
-        return min(self.counted, self.limit)
+        return min(self.counted, self.limit) if self.limit is not None else self.counted
 
     @property
     def capped(self) -> bool:
-        return self.counted > self.limit
+        return self.limit is not None and self.counted > self.limit
+
+    def page(self, number: Any) -> Any:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        if bottom < self.DEEP:
+            return self._get_page(self.object_list[bottom:top], number, self)
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {plan.pk: plan for plan in self.object_list.filter(pk__in=ids)}
+        return self._get_page([rows[pk] for pk in ids if pk in rows], number, self)
+
+
+SEARCH_COUNT_LIMIT = 1000
 
 
 class PlanListView(FilterView):
@@ -159,10 +193,25 @@ class PlanListView(FilterView):
     def get_queryset(self):  # type: ignore[no-untyped-def]
         return ActionPlan.objects.visible_to(self.request.user).for_list().order_by(*DEFAULT_ORDERING)
 
+    @cached_property
+    def versions(self) -> freshness.Versions:
+        return freshness.versions()
+
     def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):  # type: ignore[no-untyped-def]
+        query = self.request.GET.copy()
+        for name in ("page", "sort"):  # neither changes how many plans match
+            query.pop(name, None)
+        canonical = urlencode(sorted(query.lists()), doseq=True)
+        user = self.request.user
+        # Today's date: the overdue and RAG filters move at midnight.
+        key = (
+            f"plan-count:{user.pk}:{timezone.localdate().isoformat()}:{hashlib.sha256(canonical.encode()).hexdigest()}"
+        )
         searching = bool(self.request.GET.get("q", "").strip())
-        paginator = BoundedPaginator if searching else Paginator
-        return paginator(queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page, **kwargs)
+        return PlanPaginator(
+            queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page,
+            limit=SEARCH_COUNT_LIMIT if searching else None, count_key=key, versions=self.versions, **kwargs,
+        )  # fmt: skip
 
     def get_filterset_kwargs(self, filterset_class):  # type: ignore[no-untyped-def]
         kwargs = super().get_filterset_kwargs(filterset_class)
@@ -174,7 +223,9 @@ class PlanListView(FilterView):
         query = self.request.GET.copy()
         query.pop("page", None)
         context["query_without_page"] = query.urlencode()
-        context["filter_fields"] = partial(filter_fields, self.request.user, context["filter"].form, query)
+        context["filter_fields"] = partial(
+            filter_fields, self.request.user, context["filter"].form, query, self.versions
+        )
         context["show_organisation"] = self.request.user.sees_everything
         bulk_form = forms.BulkForm(user=self.request.user, initial={"query": context["query_without_page"]})
         if bulk_form.allowed_actions:
@@ -195,7 +246,7 @@ class PlanListView(FilterView):
         return response
 
 
-def filter_fields(user: User, form: Form, query: QueryDict) -> str:
+def filter_fields(user: User, form: Form, query: QueryDict, versions: freshness.Versions) -> str:
     """The filter form's fields as HTML, kept per user, query and data version (tracker/freshness.py).
 
     The form lists every organisation, region, inspection (800 at national scale) and theme, and
@@ -205,7 +256,7 @@ def filter_fields(user: User, form: Form, query: QueryDict) -> str:
     """
     canonical = urlencode(sorted(query.lists()), doseq=True)
     key = f"plan-filters:{user.pk}:{hashlib.sha256(canonical.encode()).hexdigest()}"
-    return freshness.cached(key, lambda: render_to_string("tracker/includes/filter_fields.html", {"form": form}))
+    return versions.cached(key, lambda: render_to_string("tracker/includes/filter_fields.html", {"form": form}))
 
 
 # --- plan detail and actions -----------------------------------------------------------------

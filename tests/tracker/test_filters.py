@@ -307,8 +307,8 @@ def test_plan_list_queries_for_an_inspector_do_not_grow(client, django_assert_nu
     # the choices of organisation, region, inspection and theme
     with django_assert_num_queries(9):
         client.get("/plans/")
-    # The filter form's HTML is kept until the data changes: no choices to read.
-    with django_assert_num_queries(5):
+    # The filter form's HTML and the count are kept until the data changes: no choices, no COUNT.
+    with django_assert_num_queries(4):
         client.get("/plans/")
     # the three chosen values checked (organisation, region, inspection) and the form for this query: 12
     plan = ActionPlan.objects.select_related("organisation__region", "finding__inspection").first()
@@ -332,7 +332,7 @@ def test_plan_list_queries_for_a_manager_do_not_grow(client, django_assert_num_q
     # the choices of organisation, inspection and theme, colleagues again (the bulk form's owner choices)
     with django_assert_num_queries(10):
         client.get("/plans/")
-    with django_assert_num_queries(7):  # the filter form's HTML is kept: no choices to read
+    with django_assert_num_queries(6):  # the filter form's HTML and the count are kept
         client.get("/plans/")
     # plus the organisation chosen, checked: 11
     with django_assert_num_queries(11):
@@ -397,38 +397,59 @@ def django_forms_select():
 # --- searches count no further than they need ---------------------------------------------------
 
 
-def test_a_search_matching_more_than_the_limit_says_more_than_and_pages_to_the_limit(client, org, manager, settings):
-    from tracker.views import BoundedPaginator
-
-    limit = BoundedPaginator.limit
-    BoundedPaginator.limit = 30  # the real limit is 1,000: the rule is the same
-    try:
-        ActionPlanFactory.create_batch(31, organisation=org, summary="Twelve trainees recruited.")
-        ActionPlanFactory(organisation=org, summary="Unrelated.")
-        client.force_login(manager)
-        response = client.get("/plans/?q=recruited")
-        html = response.content.decode()
-        assert "More than <strong>30</strong> action plans match" in html
-        assert response.context["paginator"].num_pages == 2
-        assert len(client.get("/plans/?q=recruited&page=2").context["page_obj"].object_list) == 5
-        assert "Apply to all plans matching" in html  # no number that is not the whole count
-        # The export holds every match.
-        rows = b"".join(client.get("/plans/export.csv?q=recruited").streaming_content).decode().splitlines()
-        assert len(rows) == 1 + 31
-        # At or under the limit the count is exact.
-        assert "<strong>1</strong> action plan." in client.get("/plans/?q=unrelated").content.decode()
-    finally:
-        BoundedPaginator.limit = limit
+def test_a_search_matching_more_than_the_limit_says_more_than_and_pages_to_the_limit(
+    client, org, manager, monkeypatch
+):
+    monkeypatch.setattr("tracker.views.SEARCH_COUNT_LIMIT", 30)  # the real limit is 1,000: the rule is the same
+    ActionPlanFactory.create_batch(31, organisation=org, summary="Twelve trainees recruited.")
+    ActionPlanFactory(organisation=org, summary="Unrelated.")
+    client.force_login(manager)
+    response = client.get("/plans/?q=recruited")
+    html = response.content.decode()
+    assert "More than <strong>30</strong> action plans match" in html
+    assert response.context["paginator"].num_pages == 2
+    assert len(client.get("/plans/?q=recruited&page=2").context["page_obj"].object_list) == 5
+    assert "Apply to all plans matching" in html  # no number that is not the whole count
+    # The export holds every match.
+    rows = b"".join(client.get("/plans/export.csv?q=recruited").streaming_content).decode().splitlines()
+    assert len(rows) == 1 + 31
+    # At or under the limit the count is exact.
+    assert "<strong>1</strong> action plan." in client.get("/plans/?q=unrelated").content.decode()
 
 
-def test_without_a_search_the_count_is_exact_however_many(client, org, manager):
-    from tracker.views import BoundedPaginator
+def test_without_a_search_the_count_is_exact_however_many(client, org, manager, monkeypatch):
+    monkeypatch.setattr("tracker.views.SEARCH_COUNT_LIMIT", 5)
+    ActionPlanFactory.create_batch(7, organisation=org)
+    client.force_login(manager)
+    assert client.get("/plans/").context["paginator"].count == 7
 
-    limit = BoundedPaginator.limit
-    BoundedPaginator.limit = 5
-    try:
-        ActionPlanFactory.create_batch(7, organisation=org)
-        client.force_login(manager)
-        assert client.get("/plans/").context["paginator"].count == 7
-    finally:
-        BoundedPaginator.limit = limit
+
+def test_deep_pages_read_ids_first_and_still_cover_every_plan_once_in_order(client, org, manager, monkeypatch):
+    from tracker.views import PlanPaginator
+
+    monkeypatch.setattr(PlanPaginator, "DEEP", 25)  # from page 2 on (in real use, from page 11)
+    today = timezone.localdate()
+    plans = [ActionPlanFactory(organisation=org, target_date=today + dt.timedelta(days=n % 7)) for n in range(60)]
+    plans += ActionPlanFactory.create_batch(3, organisation=org, target_date=None)
+    client.force_login(manager)
+    shown = []
+    for page in (1, 2, 3):
+        shown += [p.pk for p in client.get(f"/plans/?sort=-target_date&page={page}").context["object_list"]]
+    expected = sorted(plans, key=lambda p: (p.target_date is None, -(p.target_date or today).toordinal(), -p.pk))
+    assert shown == [p.pk for p in expected]
+
+
+def test_the_count_is_kept_until_the_data_changes(client, org, manager):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ActionPlanFactory.create_batch(3, organisation=org)
+    client.force_login(manager)
+    assert client.get("/plans/?status=in_progress").context["paginator"].count == 3
+    # Another order of the same plans: the count is the one kept.
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get("/plans/?status=in_progress&sort=-updated")
+    assert response.context["paginator"].count == 3
+    assert not [q for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    ActionPlanFactory(organisation=org)
+    assert client.get("/plans/?status=in_progress").context["paginator"].count == 4
