@@ -46,6 +46,20 @@ def recreate(database: str, url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def analyze(database: str, url: str) -> None:
+    """Planner statistics, for indexes a migration added to kept data."""
+    if database == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("ANALYZE")
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
 def manage(env: dict[str, str], *args: str, quiet: bool = False) -> None:
     command = [sys.executable, str(ROOT / "manage.py"), *args]
     print("$", " ".join(args), flush=True)
@@ -101,6 +115,7 @@ def main() -> int:
                 print(f"generate_load_data --scale {scale} on {database}: {built:.0f} s", flush=True)
             else:
                 manage(env, "migrate", "--noinput", "-v0")  # new indexes apply to kept data
+                analyze(database, url)
             out = bench_dir / f"{database}-{scale}.json"
             manage(env, "benchmark", "--scale", scale, "--requests", str(options.requests), "--warmup",
                    str(options.warmup), "--json", str(out), "-v2", quiet=True)  # fmt: skip

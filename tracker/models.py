@@ -227,7 +227,6 @@ class ActionPlan(models.Model):
             models.CheckConstraint(condition=Q(percent_complete__lte=100), name="actionplan_percent_complete_max_100"),
         ]
         indexes = [
-            models.Index(fields=["organisation", "status"], name="actionplan_org_status_idx"),
             models.Index(fields=["status", "target_date"], name="actionplan_status_target_idx"),
             models.Index(fields=["owner", "status"], name="actionplan_owner_status_idx"),
             # /plans/ in its default order (soonest target date first) and the reverse: a page is read
@@ -238,6 +237,19 @@ class ActionPlan(models.Model):
             models.Index(fields=["created_at"], name="actionplan_created_idx"),
             # The same order within one status: /plans/?status=..., "awaiting sign-off / verification".
             models.Index(F("status"), no_target_date(), F("target_date"), F("id"), name="actionplan_status_due_idx"),
+            # One organisation's plans in that order (a manager's or staff member's list), and those of
+            # one status (also counts per organisation and status, which replaced (organisation, status)).
+            models.Index(
+                F("organisation"), no_target_date(), F("target_date"), F("id"), name="actionplan_org_due_idx"
+            ),
+            models.Index(
+                F("organisation"),
+                F("status"),
+                no_target_date(),
+                F("target_date"),
+                F("id"),
+                name="actionplan_org_status_due_idx",
+            ),
         ]
 
     def __str__(self) -> str:

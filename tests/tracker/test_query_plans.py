@@ -48,3 +48,14 @@ def test_one_status_in_target_date_order_is_read_from_an_index(plans):
     plan = plan_of(page)
     assert "actionplan_status_due_idx" in plan, plan
     assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort " not in plan, plan
+
+
+@pytest.mark.parametrize(
+    ("filters", "index"),
+    [({}, "actionplan_org_due_idx"), ({"status": ActionPlan.Status.IN_PROGRESS}, "actionplan_org_status_due_idx")],
+)
+def test_one_organisations_list_is_read_from_an_index(plans, org, filters, index):
+    page = ActionPlan.objects.filter(organisation=org, **filters).for_list().order_by(*SORTS["target_date"][1])[:25]
+    plan = plan_of(page)
+    assert index in plan, plan
+    assert "TEMP B-TREE FOR ORDER BY" not in plan and "Sort " not in plan, plan
