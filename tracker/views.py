@@ -201,12 +201,8 @@ class PlanListView(FilterView):
         query = self.request.GET.copy()
         for name in ("page", "sort"):  # neither changes how many plans match
             query.pop(name, None)
-        canonical = urlencode(sorted(query.lists()), doseq=True)
-        user = self.request.user
         # Today's date: the overdue and RAG filters move at midnight.
-        key = (
-            f"plan-count:{user.pk}:{timezone.localdate().isoformat()}:{hashlib.sha256(canonical.encode()).hexdigest()}"
-        )
+        key = f"plan-count:{self.request.user.pk}:{timezone.localdate().isoformat()}:{query_key(query)}"
         searching = bool(self.request.GET.get("q", "").strip())
         return PlanPaginator(
             queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page,
@@ -246,6 +242,11 @@ class PlanListView(FilterView):
         return response
 
 
+def query_key(query: QueryDict) -> str:
+    """A short key for a query string, the same whatever the order of its parameters."""
+    return hashlib.sha256(urlencode(sorted(query.lists()), doseq=True).encode()).hexdigest()
+
+
 def filter_fields(user: User, form: Form, query: QueryDict, versions: freshness.Versions) -> str:
     """The filter form's fields as HTML, kept per user, query and data version (tracker/freshness.py).
 
@@ -254,8 +255,7 @@ def filter_fields(user: User, form: Form, query: QueryDict, versions: freshness.
     the user (their organisation's people are the owner choices) and the query. Called from the
     template, so an htmx request for the results alone never renders it.
     """
-    canonical = urlencode(sorted(query.lists()), doseq=True)
-    key = f"plan-filters:{user.pk}:{hashlib.sha256(canonical.encode()).hexdigest()}"
+    key = f"plan-filters:{user.pk}:{query_key(query)}"
     return versions.cached(key, lambda: render_to_string("tracker/includes/filter_fields.html", {"form": form}))
 
 
