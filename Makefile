@@ -1,4 +1,4 @@
-# Recommendation Tracker: `make run` serves the demo, `make test` runs the whole suite.
+# Recommendation Tracker: `make run` serves the demo (with a background worker), `make test` runs the whole suite.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,8 +9,11 @@ PYTHON ?= $(shell for c in python3.13 python3.12 /usr/bin/python3.13 /usr/bin/py
 	  if command -v $$c >/dev/null 2>&1 && $$c -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; \
 	  then command -v $$c; break; fi; done)
 DEMO_PASSWORD ?= demo-password-2024
+# Where `make run` serves; links in exports and emails (SITE_URL) follow it.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: install run test lint format migrations-check bench bench-import scan loadcheck screenshots clean
+.PHONY: install node-install api-client run test lint format migrations-check bench bench-import scan loadcheck screenshots clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt build-constraints.txt
 	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; install one or pass PYTHON=/path/to/python3.12"; exit 1; }
@@ -21,13 +24,42 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt build-constraints.txt
 
 install: $(VENV)/.installed
 
+# Servers the tests run beside the app, from package.json and its lock file (the OpenID Connect provider
+# of tests/oidc/, Azurite for object storage). Without npm the tests that need them skip, except under
+# CI=true, where they fail.
+node_modules/.package-lock.json: package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund; \
+	else echo "npm not found: the single sign-on and object storage tests will skip (install Node.js 20 or later)"; fi
+
+node-install: node_modules/.package-lock.json
+
+# A Python client generated from the API's schema, as an integrator would (README, "API"), for the tests
+# that drive the API through it (tests/tracker/test_api_client.py). The generator lives in a virtualenv of
+# its own so that its dependencies never meet the application's pins; the client itself needs only httpx
+# and attrs (requirements-dev.txt).
+CLIENT_VENV ?= .venv-client
+CLIENT_DIR ?= build/api-client
+$(CLIENT_VENV)/.installed: requirements-client.txt
+	@test -n "$(PYTHON)" || { echo "No Python >= 3.12 found; pass PYTHON=/path/to/python3.12"; exit 1; }
+	@test -x $(CLIENT_VENV)/bin/python || $(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/python -m pip install -q -U pip
+	$(CLIENT_VENV)/bin/python -m pip install -q -r requirements-client.txt
+	@touch $@
+
+api-client: install $(CLIENT_VENV)/.installed
+	@mkdir -p $(CLIENT_DIR)
+	$(PY) manage.py spectacular --validate --fail-on-warn --file $(CLIENT_DIR)/schema.yml
+	rm -rf $(CLIENT_DIR)/tracker_api_client
+	PATH="$(abspath $(CLIENT_VENV))/bin:$$PATH" openapi-python-client generate --path $(CLIENT_DIR)/schema.yml \
+	  --config api-client.yml --meta none --fail-on-warning --output-path $(CLIENT_DIR)/tracker_api_client
+
 run: install
 	$(PY) manage.py migrate --noinput
-	DEMO_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py seed_demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	SITE_URL=http://$(HOST):$(PORT) DEMO_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py seed_demo
+	SITE_URL=http://$(HOST):$(PORT) $(PY) scripts/serve.py $(HOST):$(PORT)
 
 # PYTEST_ARGS narrows a run, e.g. make test PYTEST_ARGS="-m 'not e2e'" (no browser tests).
-test: install
+test: install node-install api-client
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -56,7 +88,7 @@ bench: install
 BENCH_DIR ?= /tmp/rt-bench-import
 bench-import: install
 	rm -rf $(BENCH_DIR) && mkdir -p $(BENCH_DIR)
-	$(PY) -m tracker.imports.bench 10000 > $(BENCH_DIR)/findings.csv
+	$(PY) -m devdata.import_bench 10000 > $(BENCH_DIR)/findings.csv
 	DATABASE_URL=sqlite:///$(BENCH_DIR)/db.sqlite3 $(PY) manage.py migrate --noinput -v0
 	@echo "== First import (creates 10,000 findings and their plans)"
 	time DATABASE_URL=sqlite:///$(BENCH_DIR)/db.sqlite3 $(PY) manage.py import_findings $(BENCH_DIR)/findings.csv \
@@ -84,4 +116,4 @@ scan: install $(SCAN_VENV)/.installed
 	$(PY) scripts/scan.py --tools $(SCAN_VENV)/bin --database-url $(SCAN_DATABASE_URL) $(SCAN_ARGS)
 
 clean:
-	rm -rf $(VENV) $(SCAN_VENV) staticfiles scan-results
+	rm -rf $(VENV) $(SCAN_VENV) $(CLIENT_VENV) build staticfiles scan-results node_modules

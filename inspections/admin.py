@@ -11,7 +11,7 @@ from django.db import models
 from django.forms import Textarea
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Finding, Grading, Inspection, Organisation, Region, Theme
+from .models import Finding, FindingLink, Grading, Inspection, Organisation, Region, Theme
 
 
 @admin.register(Region)
@@ -87,20 +87,44 @@ class GradingAdmin(SimpleHistoryAdmin):
     autocomplete_fields = ["inspection", "organisation"]
 
 
+class FindingLinkInline(admin.TabularInline):
+    """Links from this finding to findings of earlier inspections; who made each and when is recorded."""
+
+    model = FindingLink
+    fk_name = "finding"
+    fields = ["kind", "earlier", "note", "created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at"]
+    autocomplete_fields = ["earlier"]
+    extra = 0
+    verbose_name = "link to an earlier finding"
+    verbose_name_plural = "links to earlier findings (repeats, supersedes, relates to)"
+
+
 @admin.register(Finding)
 class FindingAdmin(SimpleHistoryAdmin):
     list_display = ["reference", "inspection", "kind", "short_text", "due_by", "addressees"]
     list_filter = ["kind", "inspection", "themes", "addressed_to", "due_by"]
     search_fields = ["reference", "text", "inspection__title"]
     list_select_related = ["inspection"]
-    autocomplete_fields = ["inspection", "cause_of_concern", "supersedes"]
+    autocomplete_fields = ["inspection", "cause_of_concern"]
     filter_horizontal = ["addressed_to", "themes"]
     fieldsets = [
         (None, {"fields": ["inspection", "kind", "reference", "text", "due_by"]}),
         ("Addressed to", {"fields": ["addressed_to"]}),
         ("Themes", {"fields": ["themes"]}),
-        ("Links to other findings", {"fields": ["cause_of_concern", "supersedes"]}),
+        ("Cause of concern", {"fields": ["cause_of_concern"]}),
     ]
+    inlines = [FindingLinkInline]
+
+    def save_formset(self, request, form, formset, change):  # type: ignore[no-untyped-def]
+        """Attribute each new link to the administrator who adds it."""
+        for obj in formset.save(commit=False):
+            if isinstance(obj, FindingLink) and obj.created_by_id is None and obj._state.adding:
+                obj.created_by = request.user
+            obj.save()
+        for obj in formset.deleted_objects:
+            obj.delete()
+        formset.save_m2m()
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("addressed_to")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 
@@ -66,6 +70,23 @@ class Inspection(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("inspections:inspection-detail", kwargs={"slug": self.slug})
 
+    @property
+    def heading(self) -> str:
+        return heading_of(self.title)
+
+
+def heading_of(title: str) -> str:
+    """An inspection's name for a column heading: the title without "An inspection of the", cut at a word
+    to 32 characters (the full title goes beside it, on hover and in the table's caption)."""
+    for opening in ("An inspection of the ", "An inspection of ", "Inspection of the ", "Inspection of "):
+        if title.startswith(opening):
+            title = title[len(opening) :]
+            title = title[:1].upper() + title[1:]
+            break
+    if len(title) <= 32:
+        return title
+    return title[:32].rsplit(" ", 1)[0] + "…"
+
 
 class Grading(models.Model):
     class Grade(models.TextChoices):
@@ -125,7 +146,6 @@ class Finding(models.Model):
         limit_choices_to={"kind": Kind.CAUSE_OF_CONCERN},
         help_text="The cause of concern this recommendation accompanies.",
     )
-    supersedes = models.ForeignKey("self", models.PROTECT, null=True, blank=True, related_name="superseded_by")
     addressed_to = models.ManyToManyField(Organisation, related_name="findings", blank=True)
     history = HistoricalRecords(m2m_fields=[addressed_to])
 
@@ -142,3 +162,77 @@ class Finding(models.Model):
     @property
     def short_text(self) -> str:
         return self.text if len(self.text) <= 80 else self.text[:77].rstrip() + "..."
+
+    def superseding_findings(self) -> models.QuerySet[Finding]:
+        """Later findings linked as superseding this one: what a plan on it may be superseded by."""
+        return Finding.objects.filter(links__earlier=self, links__kind=FindingLink.Kind.SUPERSEDES)
+
+
+class FindingLink(models.Model):
+    """A finding's link to a finding of an earlier inspection: it repeats it, supersedes it, or relates to it.
+
+    Typed, dated and attributed: made by an inspector or administrator (`created_by`; empty only for
+    links carried over from the single "supersedes" field that came before links). Read both ways: a
+    finding's `links` point back to earlier findings, its `later_links` come from findings raised since.
+    """
+
+    class Kind(models.TextChoices):
+        REPEATS = "repeats", "Repeats"
+        SUPERSEDES = "supersedes", "Supersedes"
+        RELATES = "relates", "Relates to"
+
+    # How the link reads from the earlier finding's side.
+    REVERSE_LABELS = {Kind.REPEATS: "Raised again in", Kind.SUPERSEDES: "Superseded by", Kind.RELATES: "Related to"}
+
+    finding = models.ForeignKey(Finding, models.CASCADE, related_name="links", help_text="The later finding.")
+    earlier = models.ForeignKey(
+        Finding, models.PROTECT, related_name="later_links", help_text="The finding of an earlier inspection."
+    )
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.REPEATS)
+    note = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["finding", "earlier"], name="findinglink_one_per_pair"),
+            models.CheckConstraint(condition=~Q(finding=F("earlier")), name="findinglink_not_to_itself"),
+        ]
+        indexes = [models.Index(fields=["earlier", "kind"], name="findinglink_earlier_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.finding_id} {self.kind} {self.earlier_id}"
+
+    @property
+    def reverse_label(self) -> str:
+        return self.REVERSE_LABELS[self.Kind(self.kind)]
+
+    def clean(self) -> None:
+        """The earlier finding belongs to another inspection, published no later than this one's."""
+        if self.finding_id is None or self.earlier_id is None:
+            return
+        if self.finding_id == self.earlier_id:
+            raise ValidationError({"earlier": "A finding cannot be linked to itself."})
+        later, earlier = self.finding.inspection, self.earlier.inspection
+        if later.pk == earlier.pk:
+            raise ValidationError({"earlier": "Choose a finding of an earlier inspection, not of the same one."})
+        if later.published_on and earlier.published_on and earlier.published_on > later.published_on:
+            message = f"{earlier.title} was published after {later.title}: link the later finding to it instead."
+            raise ValidationError({"earlier": message})
+
+
+class DismissedSuggestion(models.Model):
+    """An earlier finding an inspector said is not linked to this one: never suggested for it again."""
+
+    finding = models.ForeignKey(Finding, models.CASCADE, related_name="dismissed_suggestions")
+    earlier = models.ForeignKey(Finding, models.CASCADE, related_name="+")
+    dismissed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    dismissed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["dismissed_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["finding", "earlier"], name="dismissedsuggestion_one_per_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.earlier_id} is not linked to {self.finding_id}"

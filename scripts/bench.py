@@ -6,7 +6,12 @@ settings (DEBUG off). The figures go to BENCH_DATA_DIR/<database>-<scale>.json; 
 report with a table per run and a growth table per database is printed and saved as BENCH_DATA_DIR/results.md.
 
 A database already built at a scale is reused (the generator takes minutes at national scale);
---rebuild builds it again. Only 127.0.0.1 is ever contacted.
+--rebuild builds it again. Every page is also timed with the cache emptied before each request
+(--no-uncached leaves that out). On PostgreSQL the write latency of one organisation is then
+measured (`benchmark_writes`: quiet, during a 10,000-finding import, while 20 people of other
+organisations write) on a database of its own at small scale, built afresh each time since the
+import adds to it; --no-writes skips it.
+Only 127.0.0.1 is ever contacted.
 
     python scripts/bench.py --scales small medium national --databases sqlite postgresql
 """
@@ -73,6 +78,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rebuild", action="store_true", help="Build the load data again even if present.")
+    parser.add_argument("--uncached", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also time every page with the cache emptied before each request (default).")  # fmt: skip
+    parser.add_argument("--no-writes", action="store_true", help="Skip the write latency run on PostgreSQL.")
+    parser.add_argument("--writes", type=int, default=100, help="Timed writes per phase of the write run.")
+    parser.add_argument("--write-findings", type=int, default=10_000, help="Findings imported during the write run.")
+    parser.add_argument("--write-clients", type=int, default=20, help="People writing during the write run.")
     parser.add_argument("--bench-dir", type=Path, default=Path(os.environ.get("BENCH_DATA_DIR", "/tmp/rt-bench")))
     parser.add_argument(
         "--postgres", default=os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432"),
@@ -96,7 +107,7 @@ def main() -> int:
     import django
 
     django.setup()
-    from tracker.benchmark import Result, growth_table, table
+    from devdata.benchmark import Result, growth_table, table
 
     results: dict[str, list[Result]] = {}
     for database in options.databases:
@@ -118,8 +129,23 @@ def main() -> int:
                 analyze(database, url)
             out = bench_dir / f"{database}-{scale}.json"
             manage(env, "benchmark", "--scale", scale, "--requests", str(options.requests), "--warmup",
-                   str(options.warmup), "--json", str(out), "-v2", quiet=True)  # fmt: skip
+                   str(options.warmup), "--json", str(out), "-v2", *(["--uncached"] if options.uncached else []),
+                   quiet=True)  # fmt: skip
             results.setdefault(database, []).append(Result.from_json(out.read_text()))
+
+    writes = None
+    if "postgresql" in options.databases and not options.no_writes:
+        from devdata.write_benchmark import WriteResult
+
+        url = database_url("postgresql", "writes", bench_dir, options.postgres)
+        env = base_env | {"DATABASE_URL": url}
+        recreate("postgresql", url)
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "generate_load_data", "--scale", "small", quiet=True)
+        out = bench_dir / "postgresql-writes.json"
+        manage(env, "benchmark_writes", "--writes", str(options.writes), "--findings", str(options.write_findings),
+               "--clients", str(options.write_clients), "--json", str(out), "-v2", quiet=True)  # fmt: skip
+        writes = WriteResult.from_json(out.read_text())
 
     import platform
 
@@ -130,13 +156,19 @@ def main() -> int:
     report = [
         f"Machine: {os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, {platform.system()}.",
         f"Command: python scripts/bench.py --scales {' '.join(options.scales)} "
-        f"--databases {' '.join(options.databases)} --requests {options.requests} --warmup {options.warmup}",
+        f"--databases {' '.join(options.databases)} --requests {options.requests} --warmup {options.warmup}"
+        + ("" if options.uncached else " --no-uncached")
+        + (" --no-writes" if options.no_writes else ""),
         "",
     ]
     for runs in results.values():
         report += [growth_table(runs), ""]
         for result in runs:
             report += [table(result), ""]
+    if writes is not None:
+        from devdata.write_benchmark import table as write_table
+
+        report += [write_table(writes), ""]
     text = "\n".join(report)
     (bench_dir / "results.md").write_text(text)
     print(text)

@@ -192,12 +192,30 @@ class Stack:
         return "\n".join(out)
 
 
+def multipart(boundary: str, fields: dict[str, object], files: dict[str, tuple[str, bytes]]) -> bytes:
+    """A multipart/form-data body, as a browser sends a form with a file input."""
+    out = b""
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, (filename, content) in files.items():
+        out += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
+    return out + f"--{boundary}--\r\n".encode()
+
+
 @dataclass
 class Reply:
     status: int
     headers: dict[str, str]
     body: str
     seconds: float
+    content: bytes = b""
 
 
 class Browser:
@@ -210,13 +228,18 @@ class Browser:
         self.csrf_token = ""
 
     def request(self, method: str, path: str, data: dict[str, object] | None = None,
-                base_url: str | None = None) -> Reply:  # fmt: skip
+                base_url: str | None = None, files: dict[str, tuple[str, bytes]] | None = None) -> Reply:  # fmt: skip
+        """`files` maps a field name to (file name, content) and sends the form as multipart/form-data."""
         parts = urlsplit(base_url or self.base_url)
         headers = {"Host": parts.netloc, "User-Agent": "tracker-loadcheck"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
-        if data is not None:
+        body: str | bytes | None = None
+        if files:
+            boundary = "----tracker" + secrets.token_hex(12)
+            body = multipart(boundary, data or {}, files)
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        elif data is not None:
             body = urlencode(data, doseq=True)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.perf_counter()
@@ -238,13 +261,14 @@ class Browser:
         match = CSRF_FIELD.search(text)
         if match:
             self.csrf_token = match.group(1)
-        return Reply(response.status, reply_headers, text, time.perf_counter() - started)
+        return Reply(response.status, reply_headers, text, time.perf_counter() - started, content)
 
     def get(self, path: str, base_url: str | None = None) -> Reply:
         return self.request("GET", path, base_url=base_url)
 
-    def post(self, path: str, data: dict[str, object], base_url: str | None = None) -> Reply:
-        return self.request("POST", path, {"csrfmiddlewaretoken": self.csrf_token, **data}, base_url=base_url)
+    def post(self, path: str, data: dict[str, object], base_url: str | None = None,
+             files: dict[str, tuple[str, bytes]] | None = None) -> Reply:  # fmt: skip
+        return self.request("POST", path, {"csrfmiddlewaretoken": self.csrf_token, **data}, base_url, files)
 
     def log_in(self, username: str, password: str) -> None:
         self.get("/accounts/login/")

@@ -3,22 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 import factory
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from inspections.models import Finding, Grading, Inspection, Organisation, Region, Theme
-from tracker.models import ActionPlan, Evidence, Update, User
+from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation, Region, Theme
+from tracker.models import ActionPlan, Evidence, Milestone, Update, User
+from tracker.storage import files_under
 
 PASSWORD = "correct-horse-battery-staple"
 
 PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
+def random_filler(size: int) -> bytes:
+    """`size` random bytes to pad a large PDF with, holding none of what the upload check refuses in a PDF.
+
+    Random bytes hold a ZIP archive's end marker ("PK" 5 6) about once in 200 files of 20 MB, which would
+    make the file a polyglot; every "P" is turned into "Q" and every "<" into "(" so that never happens.
+    """
+    return os.urandom(size).replace(b"P", b"Q").replace(b"<", b"(")
+
+
 def pdf_upload(name: str = "evidence.pdf", content: bytes = PDF_BYTES) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="application/pdf")
+
+
+def stored_files(folder: str = "") -> list[str]:
+    """The names of every file in the default storage (a local folder or Azurite), sorted."""
+    return files_under(folder)
+
+
+def stored_bytes(name: str) -> bytes:
+    with default_storage.open(name, "rb") as handle:
+        return handle.read()
 
 
 class RegionFactory(DjangoModelFactory):
@@ -73,11 +95,27 @@ class GradingFactory(DjangoModelFactory):
 class FindingFactory(DjangoModelFactory):
     class Meta:
         model = Finding
+        skip_postgeneration_save = True
 
     inspection = factory.SubFactory(InspectionFactory)
     kind = Finding.Kind.RECOMMENDATION
     reference = factory.Sequence(lambda n: f"R{n}")
     text = factory.Sequence(lambda n: f"The force should make sure it has enough intelligence analysts ({n}).")
+
+    @factory.post_generation
+    def supersedes(self, create: bool, extracted: Finding | None, **kwargs: object) -> None:
+        """`FindingFactory(supersedes=earlier)`: a link of kind "supersedes" to `earlier`."""
+        if create and extracted is not None:
+            FindingLink.objects.create(finding=self, earlier=extracted, kind=FindingLink.Kind.SUPERSEDES)
+
+
+class FindingLinkFactory(DjangoModelFactory):
+    class Meta:
+        model = FindingLink
+
+    finding = factory.SubFactory(FindingFactory)
+    earlier = factory.SubFactory(FindingFactory, inspection__published_on=dt.date(2019, 5, 1))
+    kind = FindingLink.Kind.REPEATS
 
 
 class UserFactory(DjangoModelFactory):
@@ -147,3 +185,16 @@ class EvidenceFactory(DjangoModelFactory):
     sha256 = factory.LazyFunction(lambda: __import__("hashlib").sha256(PDF_BYTES).hexdigest())
     content_type = "application/pdf"
     uploaded_by = factory.SelfAttribute("update.author")
+
+
+class MilestoneFactory(DjangoModelFactory):
+    """A milestone written straight to the table (the workflow keeps the plan's figures: tests that need
+    them in step add milestones through `tracker.workflow.add_milestone`)."""
+
+    class Meta:
+        model = Milestone
+
+    plan = factory.SubFactory(ActionPlanFactory)
+    title = factory.Sequence(lambda n: f"Milestone {n}")
+    position = factory.Sequence(lambda n: n)
+    target_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=30))

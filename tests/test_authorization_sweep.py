@@ -3,7 +3,8 @@
 The patterns come from the resolver, so a new page is swept as soon as it is routed, and a pattern
 with no entry in RULES fails here with a message saying so. Two organisations, A and B, each hold a
 plan, a timeline entry, an evidence file, people and an API token carrying a marker string unique to
-that organisation. For each pattern and role the sweep asserts:
+that organisation (documents are read as their readers read them: the text of a PDF, the XML of a
+DOCX). For each pattern and role the sweep asserts:
 
 - anonymous requests reach only the login pages and the health check; every other page redirects to
   a login page (API: 401/403);
@@ -15,6 +16,7 @@ that organisation. For each pattern and role the sweep asserts:
 - every workflow action on B's plan, web form and API, is refused to everyone the DESIGN's permission
   table leaves out, and goes through for everyone it allows (so the refusals are not just a malformed
   request);
+- every answer to a signed-in user, and every API answer, says `Cache-Control: no-store`;
 - no HTML page carries anything the Content Security Policy would block (inline style attributes,
   event handlers, inline scripts or styles without the nonce).
 
@@ -35,9 +37,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pypdf
 import pytest
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -55,12 +59,24 @@ from tests.factories import (
     InspectionFactory,
     InspectorFactory,
     ManagerFactory,
+    MilestoneFactory,
     OrganisationFactory,
     StaffFactory,
     UpdateFactory,
     pdf_upload,
 )
-from tracker.models import ActionPlan, ApiToken, Evidence, Update, User
+from tracker.models import (
+    ActionPlan,
+    ApiToken,
+    Evidence,
+    Job,
+    Milestone,
+    OrganisationSettings,
+    PccResponse,
+    PublicStatement,
+    Update,
+    User,
+)
 
 MARKERS = {"a": "MARKER-A-4b1f9c", "b": "MARKER-B-7e2d0a"}
 ORG_ROLES = ("staff_a", "manager_a", "staff_b", "manager_b")
@@ -91,6 +107,9 @@ class World:
     shared_finding: Any
     b_only_finding: Any
     superseding_finding: Any
+    job: dict[str, Job] = field(default_factory=dict)
+    # Two milestones in each organisation's plan, the first open, the second done.
+    milestones: dict[str, list[Milestone]] = field(default_factory=dict)
 
 
 def build_world() -> World:
@@ -133,7 +152,38 @@ def build_world() -> World:
         TOTPDevice.objects.create(user=users[f"staff_{side}"], name=f"Phone {marker}", confirmed=True)
         ApiToken.issue(user=users[f"manager_{side}"], name=f"Sync {marker}")
     ActionPlanFactory(finding=b_only, organisation=org["b"], summary=f"Second response {MARKERS['b']}")
-    return World(org, users, plan, evidence, inspection, shared, b_only, superseding)
+    # A finished export job of each organisation's staff member, with its file (background jobs).
+    job = {}
+    for side in ("a", "b"):
+        owner = users[f"staff_{side}"]
+        job[side] = Job.objects.create(
+            kind=Job.Kind.EXPORT_XLSX, user=owner, scope=f"organisation-{org[side].pk}", status=Job.Status.SUCCEEDED,
+            message=f"Exported {MARKERS[side]}", file_name=f"{MARKERS[side]}.xlsx",
+        )  # fmt: skip
+        job[side].file.save("export.xlsx", ContentFile(f"rows {MARKERS[side]}".encode()))
+    # A publishes its progress page (tracker/public.py); B does not.
+    OrganisationSettings.objects.create(organisation=org["a"], public_progress=True)
+    # Each organisation's published 56-day response to the inspection, its file carrying the marker.
+    for side in ("a", "b"):
+        recorded = PccResponse(
+            inspection=inspection, organisation=org[side], published_on=timezone.localdate(),
+            original_name=f"Response {MARKERS[side]}.pdf", size=10, sha256="0" * 64, content_type="application/pdf",
+            uploaded_by=users[f"manager_{side}"],
+        )  # fmt: skip
+        recorded.file.save("response.pdf", ContentFile(PDF_BYTES + f"% {MARKERS[side]}\n".encode()))
+    # A finished findings import of another person's (the results page answers only its owner).
+    job["import"] = Job.objects.create(
+        kind=Job.Kind.IMPORT_APPLY, user=users["inspector"], status=Job.Status.SUCCEEDED,
+        message=f"Imported {MARKERS['b']}.csv.", params={"summary": {"name": f"{MARKERS['b']}.csv"}},
+    )  # fmt: skip
+    milestones = {
+        side: [
+            MilestoneFactory(plan=plan[side], title=f"Step {marker}", owner=users[f"staff_{side}"], position=1),
+            MilestoneFactory(plan=plan[side], title=f"Done {marker}", position=2, done_on=timezone.localdate()),
+        ]
+        for side, marker in MARKERS.items()
+    }
+    return World(org, users, plan, evidence, inspection, shared, b_only, superseding, job, milestones)
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -221,6 +271,17 @@ def admin_only(*kwargs_list: dict[str, Any], get: Expect = 200, post: Expect = 2
     )  # fmt: skip
 
 
+def import_results(w: World) -> list[Variant]:
+    """The import results page: administrators only; `?job=` names their own import job, anyone
+    else's is a 404 and a malformed one a 400."""
+    others = everyone(403)
+    return [
+        Variant(get=others | {"admin": 302}, post=everyone(405)),
+        Variant(query=f"?job={w.job['import'].pk}", get=others | {"admin": 404}, post=everyone(405)),
+        Variant(query="?job=not-a-job", get=others | {"admin": 400}, post=everyone(405)),
+    ]
+
+
 def export_variants(w: World) -> list[Variant]:
     return [
         Variant(get=everyone(200), post=everyone(405)),
@@ -231,6 +292,25 @@ def export_variants(w: World) -> list[Variant]:
             Variant(query=f"?organisation={w.org[side].slug}", get=everyone(200), post=everyone(405))
             for side in ("a", "b")
         ],
+    ]
+
+
+def response_variants(w: World) -> list[Variant]:
+    return [
+        Variant(
+            kwargs={"slug": w.inspection.slug, "organisation_slug": w.org[side].slug},
+            get=side_object(side),
+            post=everyone(405),
+        )
+        for side in ("a", "b")
+    ]
+
+
+def job_owner_only(w: World) -> list[Variant]:
+    """A job's status page and file: its owner alone; everyone else, inspectors and administrators too, 404."""
+    return [
+        Variant(kwargs={"pk": w.job[side].pk}, get=everyone(404) | {f"staff_{side}": 200}, post=everyone(405))
+        for side in ("a", "b")
     ]
 
 
@@ -265,6 +345,9 @@ class ActionCase:
     path: str = "/plans/{pk}/{action}/"
     success: frozenset[int] = frozenset({302})
     api: bool = False
+    # Puts back what an allowed role's change altered besides the plan's status (a milestone), so the
+    # next role meets the same state.
+    reset: Callable[[], None] | None = None
 
 
 def action_cases(w: World) -> list[ActionCase]:
@@ -274,22 +357,55 @@ def action_cases(w: World) -> list[ActionCase]:
         return lambda version: {f"{prefix}-{k}": v for k, v in (fields | {"version": version}).items()}
 
     return [
-        ActionCase("progress", S.IN_PROGRESS, form("progress", note="Sweep", percent_complete=55), STAFF_SIDE),
+        # B's plan has milestones, so its percentage follows them: progress is a note alone.
+        ActionCase("progress", S.IN_PROGRESS, form("progress", note="Sweep"), STAFF_SIDE),
         ActionCase("block", S.IN_PROGRESS, form("block", note="Waiting on vetting"), STAFF_SIDE),
         ActionCase("unblock", S.BLOCKED, form("unblock", note="Vetting done"), STAFF_SIDE),
-        ActionCase("submit", S.IN_PROGRESS, form("submit", statement="Done, see evidence"), STAFF_SIDE),
+        ActionCase("submit", S.IN_PROGRESS, form("submit", statement="Done, see evidence",
+                                                   open_milestones="The open step follows the inspection"),
+                   STAFF_SIDE),
         ActionCase("sign-off", S.SUBMITTED, form("sign-off", comment="Agreed"), MANAGER_SIDE),
         ActionCase("return", S.SUBMITTED, form("return", comment="Needs more"), MANAGER_SIDE),
         ActionCase("target-date", S.IN_PROGRESS, form("target-date", target_date=later, reason="Vetting"),
                    MANAGER_SIDE),
         ActionCase("owner", S.IN_PROGRESS, form("owner", owner=w.users["manager_b"].pk), MANAGER_SIDE),
-        ActionCase("close", S.SIGNED_OFF, form("close", comment="Verified"), INSPECTOR_SIDE),
+        ActionCase("close", S.SIGNED_OFF, form("close", comment="Verified", confirm="on"), INSPECTOR_SIDE),
         ActionCase("reopen", S.SIGNED_OFF, form("reopen", comment="Not yet"), INSPECTOR_SIDE),
         ActionCase("supersede", S.IN_PROGRESS,
                    form("supersede", superseding_finding=w.superseding_finding.pk), INSPECTOR_SIDE),
         ActionCase("no-further-action", S.IN_PROGRESS, form("no-further-action", comment="Overtaken"),
                    INSPECTOR_SIDE),
         ActionCase("comment", S.IN_PROGRESS, lambda version: {"comment-note": "Sweep comment"}, ANYONE_WHO_SEES),
+        *milestone_cases(w, form),
+    ]  # fmt: skip
+
+
+def milestone_reset(w: World) -> Callable[[], None]:
+    """Puts B's two milestones back as the world made them (the first open, the second done)."""
+    step, done = w.milestones["b"]
+
+    def reset() -> None:
+        Milestone.objects.filter(pk=step.pk).update(title=step.title, done_on=None, position=1)
+        Milestone.objects.filter(pk=done.pk).update(title=done.title, done_on=done.done_on, position=2)
+
+    return reset
+
+
+def milestone_cases(w: World, form: Callable[..., Callable[[int], dict[str, Any]]]) -> list[ActionCase]:
+    """The plan page's milestone forms on B's plan: its staff and managers (and administrators) only."""
+    step, done = w.milestones["b"]
+    reset = milestone_reset(w)
+
+    return [
+        ActionCase("milestone-add", S.IN_PROGRESS, form("milestone-add", title="Sweep step"), STAFF_SIDE),
+        ActionCase("milestone-edit", S.IN_PROGRESS, form("milestone-edit", milestone=step.pk, title="Renamed"),
+                   STAFF_SIDE, reset=reset),
+        ActionCase("milestone-complete", S.IN_PROGRESS, form("milestone-complete", milestone=step.pk), STAFF_SIDE,
+                   reset=reset),
+        ActionCase("milestone-reopen", S.NOT_STARTED, form("milestone-reopen", milestone=done.pk, reason="Not yet"),
+                   STAFF_SIDE, reset=reset),
+        ActionCase("milestone-move", S.BLOCKED, form("milestone-move", milestone=step.pk, direction="down"),
+                   STAFF_SIDE, reset=reset),
     ]  # fmt: skip
 
 
@@ -299,7 +415,13 @@ def refused_status(role: str, api: bool = False) -> Expect:
     return 404 if role.endswith("_a") else 403
 
 
-def api_action(path: str, state: str, allowed: frozenset[str], **fields: Any) -> Callable[[World], list[ActionCase]]:
+def api_action(
+    path: str,
+    state: str,
+    allowed: frozenset[str],
+    reset: Callable[[World], Callable[[], None]] | None = None,
+    **fields: Any,
+) -> Callable[[World], list[ActionCase]]:
     """One API change on B's plan, by every role: `fields` is the body (callables are called per request)."""
 
     def cases(w: World) -> list[ActionCase]:
@@ -308,7 +430,7 @@ def api_action(path: str, state: str, allowed: frozenset[str], **fields: Any) ->
             return values | ({"version": version} if "version" not in fields and path != "comments" else {})
 
         return [ActionCase(path, state, data, allowed, path=f"/api/v1/plans/{{pk}}/{path}/",
-                           success=frozenset({200, 201}), api=True)]  # fmt: skip
+                           success=frozenset({200, 201}), api=True, reset=reset(w) if reset else None)]  # fmt: skip
 
     return cases
 
@@ -326,11 +448,11 @@ def api_plan_part(kwarg: str = "pk") -> Callable[[World], list[Variant]]:
     return lambda w: [Variant(kwargs={kwarg: w.plan[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]
 
 
-def api_plan_change(path: str, state: str, allowed: frozenset[str], **fields: Any) -> Rule:
+def api_plan_change(path: str, state: str, allowed: frozenset[str], reset: Any = None, **fields: Any) -> Rule:
     """A POST-only change on a plan: other methods 405; POST goes through the action matrix."""
     return Rule(lambda w: [Variant(kwargs={"pk": w.plan["b"].pk}, get=everyone(405), post=everyone(405))],
                 anonymous=API, methods=("get", "put", "patch", "delete"),
-                actions=api_action(path, state, allowed, **fields))  # fmt: skip
+                actions=api_action(path, state, allowed, reset=reset, **fields))  # fmt: skip
 
 
 # --- the rules table: one entry per URL name --------------------------------------------------
@@ -339,8 +461,24 @@ RULES: dict[str, Rule] = {
     # Open to anyone.
     "login": Rule(lambda w: [Variant(get=everyone(302), post=everyone(302))], anonymous=OPEN),
     "healthz": Rule(lambda w: [Variant(get=everyone(200), post=everyone(405))], anonymous=OPEN),
+    # Single sign-on's start and callback: open (they sign people in), GET only, and 404 while single
+    # sign-on is off, as here; with it on they are covered against a real provider in tests/tracker/test_sso.py.
+    "oidc-login": Rule(lambda w: [Variant(get=everyone(404), post=everyone(405))], anonymous=OPEN),
+    "oidc-callback": Rule(lambda w: [Variant(get=everyone(404), post=everyone(405))], anonymous=OPEN),
+    # The public progress page and its feeds: open to anyone for an organisation that publishes them (A,
+    # opted in by the world), 404 for one that does not (B), exactly as for an unknown organisation.
+    # test_public_pages_show_nothing_private checks every field that must never reach them.
+    **{
+        name: Rule(lambda w: [Variant(kwargs={"slug": w.org["a"].slug}, get=everyone(200), post=everyone(405)),
+                              Variant(kwargs={"slug": w.org["b"].slug}, get=everyone(404), post=everyone(405)),
+                              Variant(kwargs={"slug": "no-such-force"}, get=everyone(404), post=everyone(405))],
+                   anonymous=OPEN)
+        for name in ("tracker:public-page", "tracker:public-csv", "tracker:public-json")
+    },
     # Signed-in pages; lists and totals are scoped by the view.
     "tracker:home": page(),
+    # Search answers only what each reader may see: the marker check covers every result kind.
+    "tracker:search": page("", "?q=MARKER", "?q=Progress MARKER", "?q=MARKER&kind=evidence", "?q=Response OR Second"),
     "tracker:plan-list": page(
         "",
         "?organisation={w.org[a].slug}",
@@ -361,7 +499,62 @@ RULES: dict[str, Rule] = {
     ),
     "tracker:plan-detail": org_object("pk", lambda w, side: w.plan[side].pk),
     "tracker:board-pack": org_object("slug", lambda w, side: w.org[side].slug),
+    # An organisation's settings: its managers (and administrators); its staff and inspectors 403.
+    "tracker:organisation-settings": Rule(
+        lambda w: [
+            Variant(kwargs={"slug": w.org[side].slug},
+                    get=side_object(side) | {f"staff_{side}": 403, "inspector": 403},
+                    post=side_object(side, 302) | {f"staff_{side}": 403, "inspector": 403},
+                    data={"public_progress": "on"}, may_change=frozenset({f"manager_{side}"}))
+            for side in ("a", "b")
+        ]
+    ),
+    # A plan's public statement: its organisation's staff and managers write it, its managers approve it.
+    "tracker:plan-statement": Rule(
+        lambda w: [
+            Variant(kwargs={"pk": w.plan[side].pk}, get=everyone(405),
+                    post=side_object(side, 302) | {"inspector": 403},
+                    data={"statement-text": "Sweep statement"},
+                    may_change=frozenset({f"staff_{side}", f"manager_{side}"}))
+            for side in ("a", "b")
+        ]
+    ),
+    # No statement to approve on these plans: the managers' request is refused (400), everyone else's sooner.
+    "tracker:plan-statement-approve": Rule(
+        lambda w: [
+            Variant(kwargs={"pk": w.plan[side].pk}, get=everyone(405),
+                    post=side_object(side, 403) | {f"manager_{side}": 400, "admin": 400},
+                    data={"approve-decision": "approve", "approve-text": "Sweep"})
+            for side in ("a", "b")
+        ]
+    ),
+    # The PDF (its text read back by body_text for the marker check), and with a period and the chart.
+    "tracker:board-pack-pdf": Rule(
+        lambda w: [
+            Variant(kwargs={"slug": w.org[side].slug}, query=query, get=side_object(side), post=everyone(405))
+            for side in ("a", "b")
+            for query in ("", "?since=2020-01-01&chart=1")
+        ]
+    ),
     "tracker:evidence-download": org_object("pk", lambda w, side: w.evidence[side].pk),
+    # Background jobs: anyone signed in may ask for a big export (a job of their own: the sweep's body
+    # names B's organisation, whose rows the worker would leave out for A's people); a job's page and
+    # file answer its owner only.
+    "tracker:job-export": Rule(
+        lambda w: [Variant(get=everyone(405), post=everyone(302), may_change=frozenset(SIGNED_IN))]
+    ),
+    # A board pack made by a worker: only for an organisation the asker may see (another's is 404 and
+    # queues nothing); a job of their own otherwise.
+    "tracker:job-board-pack": Rule(
+        lambda w: [
+            Variant(get=everyone(405), post=side_object(side, 302) | {f"staff_{other}": 404, f"manager_{other}": 404},
+                    data={"organisation": w.org[side].slug, "since": "2020-01-01"},
+                    may_change=frozenset({f"staff_{side}", f"manager_{side}", "inspector", "admin"}))
+            for side, other in (("a", "b"), ("b", "a"))
+        ]
+    ),  # fmt: skip
+    "tracker:job-detail": Rule(job_owner_only),
+    "tracker:job-download": Rule(job_owner_only),
     "tracker:plan-action": Rule(
         lambda w: [
             Variant(
@@ -378,7 +571,7 @@ RULES: dict[str, Rule] = {
             Variant(
                 get=everyone(405),
                 post=everyone(frozenset({200, 400, 403})),
-                data={"action": "change_target_date", "plans": [w.plan["a"].pk, w.plan["b"].pk],
+                data={"action": "target-date", "plans": [w.plan["a"].pk, w.plan["b"].pk],
                       "target_date": "2031-01-31", "reason": "Sweep", "query": f"organisation={w.org['b'].slug}"},
                 may_change=frozenset({"manager_a", "manager_b", "admin"}),
                 then=lambda w, role: role != "manager_b" or (
@@ -398,17 +591,45 @@ RULES: dict[str, Rule] = {
     "inspections:inspection-detail": Rule(
         lambda w: [Variant(kwargs={"slug": w.inspection.slug}, get=everyone(200), post=everyone(405))]
     ),
+    # The 56-day response: the drafts and the recorded file of an organisation the reader may see
+    # (another's, 404); recording one is for that organisation's managers (the sweep's body is not a valid
+    # upload: they are sent back to the page with the form's errors, and nothing changes).
+    "inspections:response-docx": Rule(lambda w: response_variants(w)),
+    "inspections:response-pdf": Rule(lambda w: response_variants(w)),
+    "inspections:response-file": Rule(lambda w: response_variants(w)),
+    "inspections:response-upload": Rule(
+        lambda w: [
+            Variant(kwargs={"slug": w.inspection.slug, "organisation_slug": w.org[side].slug}, get=everyone(405),
+                    post=side_object(side, 403) | {f"manager_{side}": 302, "inspector": 403, "admin": 403})
+            for side in ("a", "b")
+        ]
+    ),  # fmt: skip
     "inspections:finding-detail": Rule(
         lambda w: [
             Variant(kwargs={"pk": f.pk}, get=everyone(200), post=everyone(405))
             for f in (w.shared_finding, w.b_only_finding)
         ]
     ),
+    # Links between findings: inspectors and administrators only. The sweep's bodies are not valid links,
+    # and the link and finding numbers below name nothing, so nothing may change (tests/tracker/test_links.py
+    # covers the changes themselves).
+    "inspections:finding-link": Rule(
+        lambda w: [Variant(kwargs={"pk": w.shared_finding.pk}, get=everyone(405),
+                           post=everyone(403) | dict.fromkeys(INSPECTOR_SIDE, 400))]
+    ),  # fmt: skip
+    "inspections:finding-unlink": Rule(
+        lambda w: [Variant(kwargs={"pk": w.shared_finding.pk, "link_pk": 987654}, get=everyone(405),
+                           post=everyone(403) | dict.fromkeys(INSPECTOR_SIDE, 404))]
+    ),  # fmt: skip
+    "inspections:finding-dismiss-suggestion": Rule(
+        lambda w: [Variant(kwargs={"pk": w.shared_finding.pk, "earlier_pk": 987654}, get=everyone(405),
+                           post=everyone(403) | dict.fromkeys(INSPECTOR_SIDE, 404))]
+    ),  # fmt: skip
     # Administrators only.
     "imports:import-upload": admin_only(),
     "imports:template-csv": admin_only(post=405),
     "imports:template-xlsx": admin_only(post=405),
-    "imports:import-done": admin_only(get=302, post=405),
+    "imports:import-done": Rule(import_results),
     "imports:import-preview": admin_only({"token": "not-an-upload"}, get=404, post=405),
     "imports:import-confirm": admin_only({"token": "not-an-upload"}, get=405, post=404),
     "imports:import-cancel": admin_only({"token": "not-an-upload"}, get=405, post=302),
@@ -425,6 +646,9 @@ RULES: dict[str, Rule] = {
     "admin:login": Rule(lambda w: [Variant(get=everyone(200) | {"admin": 302}, post=everyone(200))], anonymous=OPEN),
     "admin:*": Rule(lambda w: []),  # variants come from django_admin(), which needs the pattern
     # The REST API (tracker/api/urls.py), one line per router name. Anonymous requests get 401/403.
+    "api:search": api_read(
+        lambda w: [Variant(query=q, get=everyone(200), post=everyone(405)) for q in ("?q=MARKER", "?q=MARKER pdf")]
+    ),
     "api:api-root": api_read(),
     "api:schema": api_read(),
     "api:docs": Rule(lambda w: [Variant(get=everyone(200), post=everyone(405))]),  # a page: anonymous log in
@@ -446,18 +670,31 @@ RULES: dict[str, Rule] = {
           for s in "ab"]]),
     "api:plan-detail": api_read(api_plan_part()),
     "api:plan-updates": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
-                             actions=api_action("updates", S.IN_PROGRESS, STAFF_SIDE, note="Sweep",
-                                                percent_complete=55)),
+                             actions=api_action("updates", S.IN_PROGRESS, STAFF_SIDE, note="Sweep")),
     "api:plan-evidence": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
                               actions=api_action("evidence", S.IN_PROGRESS, STAFF_SIDE, note="Minutes",
                                                  files=lambda w: pdf_upload())),
     "api:plan-comments": api_plan_change("comments", S.IN_PROGRESS, ANYONE_WHO_SEES, note="Sweep comment"),
+    # Milestones: a plan's list (GET) and adding one (POST) share a path; changes name the milestone.
+    "api:plan-milestones": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
+                                actions=api_action("milestones", S.IN_PROGRESS, STAFF_SIDE, title="Sweep step")),
+    "api:plan-milestone-edit": api_plan_change("milestone-edit", S.IN_PROGRESS, STAFF_SIDE, reset=milestone_reset,
+                                               milestone=lambda w: w.milestones["b"][0].pk, title="Renamed"),
+    "api:plan-milestone-complete": api_plan_change("milestone-complete", S.BLOCKED, STAFF_SIDE,
+                                                   reset=milestone_reset,
+                                                   milestone=lambda w: w.milestones["b"][0].pk),
+    "api:plan-milestone-reopen": api_plan_change("milestone-reopen", S.NOT_STARTED, STAFF_SIDE,
+                                                 reset=milestone_reset,
+                                                 milestone=lambda w: w.milestones["b"][1].pk, reason="Not yet"),
+    "api:plan-milestone-move": api_plan_change("milestone-move", S.IN_PROGRESS, STAFF_SIDE, reset=milestone_reset,
+                                               milestone=lambda w: w.milestones["b"][1].pk, direction="up"),
     "api:plan-start": api_plan_change("start", S.NOT_STARTED, STAFF_SIDE, note="Starting"),
     "api:plan-block": api_plan_change("block", S.IN_PROGRESS, STAFF_SIDE, note="Waiting on vetting"),
     "api:plan-unblock": api_plan_change("unblock", S.BLOCKED, STAFF_SIDE, note="Vetting done"),
-    "api:plan-submit": api_plan_change("submit", S.IN_PROGRESS, STAFF_SIDE, statement="Done, see evidence"),
+    "api:plan-submit": api_plan_change("submit", S.IN_PROGRESS, STAFF_SIDE, statement="Done, see evidence",
+                                      open_milestones="The open step follows the inspection"),
     "api:plan-sign-off": api_plan_change("sign-off", S.SUBMITTED, MANAGER_SIDE, comment="Agreed"),
-    "api:plan-return-submission": api_plan_change("return", S.SUBMITTED, MANAGER_SIDE, comment="Needs more"),
+    "api:plan-return": api_plan_change("return", S.SUBMITTED, MANAGER_SIDE, comment="Needs more"),
     "api:plan-target-date": api_plan_change("target-date", S.IN_PROGRESS, MANAGER_SIDE, reason="Vetting",
                                             target_date=lambda w: LATER.isoformat()),
     "api:plan-owner": api_plan_change("owner", S.IN_PROGRESS, MANAGER_SIDE,
@@ -474,7 +711,8 @@ RULES: dict[str, Rule] = {
         Variant(kwargs={"pk": w.evidence[s].pk}, get=side_object(s), post=everyone(405)) for s in "ab"]),
 }  # fmt: skip
 
-ANONYMOUS_MAY_REACH = {"login", "healthz", "admin:login"}
+ANONYMOUS_MAY_REACH = {"login", "healthz", "admin:login", "oidc-login", "oidc-callback",
+                       "tracker:public-page", "tracker:public-csv", "tracker:public-json"}  # fmt: skip
 
 
 # --- walking the resolver -------------------------------------------------------------------
@@ -576,9 +814,12 @@ def admin_arguments_stub(endpoint: Endpoint) -> dict[str, Any]:
 
 WRITE = re.compile(r"""^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+["`]?(\w+)""", re.IGNORECASE)
 # Sign-in bookkeeping every request may write: sessions and django-axes' attempt logs.
-BOOKKEEPING_TABLES = {"django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog"}
+# And figures derived from the timelines that a read keeps the first time (tracker/flows.py: the
+# dashboard's past months, counted once per history version, for every organisation alike).
+BOOKKEEPING_TABLES = {"django_session", "axes_accessattempt", "axes_accesslog", "axes_accessfailurelog",
+                      "tracker_monthlyflow", "tracker_flowset"}  # fmt: skip
 NOT_SNAPSHOTTED = {"sessions.session", "axes.accessattempt", "axes.accesslog", "axes.accessfailurelog",
-                   "tracker.historicaluser"}  # fmt: skip
+                   "tracker.historicaluser", "tracker.monthlyflow", "tracker.flowset"}  # fmt: skip
 # Fields of the acting user's own row that their own requests may change.
 OWN_FIELDS = {"last_home_visit", "receive_digest"}
 
@@ -590,6 +831,11 @@ def body_text(response: Any) -> str:
     if raw.startswith(b"PK\x03\x04"):
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             parts += [archive.read(name) for name in archive.namelist()]
+    # A PDF the app made (stored files, such as evidence, are sent as they are, and are in `raw`): its text
+    # is compressed, so read it as a reader would.
+    if response.get("Content-Type") == "application/pdf" and raw.startswith(b"%PDF-"):
+        parts += [page.extract_text().encode() for page in pypdf.PdfReader(io.BytesIO(raw)).pages]
+        parts.append(str(pypdf.PdfReader(io.BytesIO(raw)).metadata).encode())
     parts.append(" ".join(f"{k}: {v}" for k, v in response.items()).encode())
     return b"\n".join(parts).decode("utf-8", "replace")
 
@@ -632,6 +878,7 @@ def org_rows(w: World, side: str) -> dict[str, list[Any]]:
                                                                                         "is_active", "password")),
         "devices": list(TOTPDevice.objects.filter(user__organisation=org).order_by("pk").values_list()),
         "tokens": list(ApiToken.objects.filter(user__organisation=org).order_by("pk").values_list()),
+        "milestones": list(Milestone.objects.filter(plan__organisation=org).order_by("pk").values_list()),
     }  # fmt: skip
 
 
@@ -766,6 +1013,9 @@ def sweep_one(sweeper: Sweeper, endpoint: Endpoint, rule: Rule, variant: Variant
     if role in ORG_ROLES:
         forbidden = MARKERS["b" if role.endswith("_a") else "a"]
         assert forbidden not in response.text, f"{where}: shows the other organisation's data"
+    if role != "anonymous" or rule.anonymous in (API, NOT_FOUND):
+        # Signed-in pages, exports and every API answer stay out of every cache.
+        assert "no-store" in response.get("Cache-Control"), f"{where}: Cache-Control {response.get('Cache-Control')!r}"
     if response.get("Content-Type").startswith("text/html"):
         check_csp_compatible(response.text, where)
     if response.writes:
@@ -792,6 +1042,8 @@ def sweep_actions(sweeper: Sweeper, case: ActionCase) -> None:
     for role in ROLES:
         ActionPlan.objects.filter(pk=plan.pk).update(status=case.state, owner=w.users["staff_b"],
                                                      target_date=target_date)  # fmt: skip
+        if case.reset is not None:
+            case.reset()
         plan.refresh_from_db()
         updates = Update.objects.filter(plan=plan).count()
         where = f"POST {path} ({case.action} from {case.state}) as {role}"
@@ -830,7 +1082,16 @@ def test_sweep(endpoint, world):
             sweep_actions(sweeper, case)
 
 
-TWO_FACTOR_EXEMPT = {"login", "logout", "healthz", "two-factor-verify", "two-factor-setup", "two-factor-remove"}
+TWO_FACTOR_EXEMPT = {
+    "login",
+    "logout",
+    "oidc-login",
+    "oidc-callback",
+    "healthz",
+    "two-factor-verify",
+    "two-factor-setup",
+    "two-factor-remove",
+}
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.key)
@@ -847,4 +1108,105 @@ def test_roles_that_need_two_factor_reach_nothing_before_verifying(endpoint, wor
             where = f"{method.upper()} {path} as unverified {role}"
             assert response.status_code == 302, f"{where}: {response.status_code}"
             assert response.get("Location").startswith("/accounts/two-factor/"), f"{where}: {response.get('Location')}"
+            assert response.writes == set(), f"{where}: wrote to {response.writes}"
+
+
+# --- what leaves the app by email -----------------------------------------------------------
+
+
+def test_reminder_digests_never_show_another_organisations_data(world):
+    """Every person's digest, text and HTML, is checked for the other organisation's marker, as pages
+    are: digests follow `visible_to`. The second round gives B's plan to A's staff member without going
+    through any rule (a path that might exist one day); A's digest must still say nothing of it."""
+    from tracker import reminders
+
+    ActionPlan.objects.update(target_date=timezone.localdate() - dt.timedelta(days=5))  # everything overdue
+
+    def bodies() -> dict[str, str]:
+        digests = reminders.build_digests(today=timezone.localdate(), days=14)
+        by_user = {digest.user.pk: digest.text_body() + digest.html_body() for digest in digests}
+        return {role: by_user.get(world.users[role].pk, "") for role in ORG_ROLES}
+
+    first = bodies()
+    # The check can fail: a manager's digest names their own organisation's owners, markers and all.
+    assert MARKERS["a"] in first["manager_a"] and MARKERS["b"] in first["manager_b"]
+    ActionPlan.objects.filter(pk=world.plan["b"].pk).update(owner=world.users["staff_a"])
+    second = bodies()
+    assert "Hampshire" in second["manager_b"]  # B's manager still hears of B's plans
+    for round_, texts in (("first", first), ("second", second)):
+        for role, text in texts.items():
+            forbidden = MARKERS["b" if role.endswith("_a") else "a"]
+            assert forbidden not in text, f"{role}'s digest ({round_} round) shows the other organisation's data"
+            assert "Hampshire" not in text or role.endswith("_b"), f"{role}'s digest lists B's plans ({round_} round)"
+
+
+# --- the public progress page ---------------------------------------------------------------
+
+
+def test_public_pages_show_nothing_private(world):
+    """A's public page and feeds, asked for by everyone (anonymous included), never show a field that is
+    not public: a marker in each. The world's markers already stand in people's names, progress notes,
+    evidence file names, the plans' responses, devices, tokens and jobs (MARKERS); here also comments,
+    review and target-date notes, an unapproved statement and one changed since its approval, the names
+    of who wrote and approved a statement, B's statement and grading on the same finding, and a finding
+    and grading of an inspection not yet published."""
+    from tracker import public
+
+    w = world
+    private = {
+        "comment": "PRIVATE-COMMENT-5c1e",
+        "review": "PRIVATE-REVIEW-81aa",
+        "date reason": "PRIVATE-DATE-REASON-3f0d",
+        "unapproved statement": "PRIVATE-UNAPPROVED-9b2c",
+        "statement changed since approval": "PRIVATE-CHANGED-4e7a",
+        "writer's name": "PRIVATE-WRITER-d2b1",
+        "approver's name": "PRIVATE-APPROVER-77c0",
+        "B's statement": "PRIVATE-B-STATEMENT-0a9e",
+        "B's grading area": "PRIVATE-B-GRADING-6d3f",
+        "unpublished inspection": "PRIVATE-UNPUBLISHED-1c8b",
+    }
+    shown = "PUBLIC-APPROVED-e5f4"
+    staff, manager = w.users["staff_a"], w.users["manager_a"]
+    staff.first_name, manager.first_name = private["writer's name"], private["approver's name"]
+    staff.save()
+    manager.save()
+    plan_a = w.plan["a"]
+    UpdateFactory(plan=plan_a, author=staff, kind=Update.Kind.COMMENT, note=private["comment"])
+    UpdateFactory(plan=plan_a, author=manager, kind=Update.Kind.REVIEW, note=private["review"])
+    UpdateFactory(plan=plan_a, author=manager, kind=Update.Kind.TARGET_DATE, note=private["date reason"])
+    public.write_statement(plan=plan_a, user=staff, text=shown)
+    public.approve_statement(plan=plan_a, user=manager, seen_text=shown)
+    # A second plan of A's: approved, then changed (so no longer approved); a third, never approved.
+    for key, approve in (("statement changed since approval", True), ("unapproved statement", False)):
+        finding = FindingFactory(inspection=w.inspection)
+        finding.addressed_to.add(w.org["a"])
+        other = ActionPlanFactory(finding=finding, organisation=w.org["a"])
+        public.write_statement(plan=other, user=staff, text=f"First {key}")
+        if approve:
+            public.approve_statement(plan=other, user=manager, seen_text=f"First {key}")
+            public.write_statement(plan=other, user=staff, text=private[key])
+        else:
+            public.write_statement(plan=other, user=staff, text=private[key])
+    PublicStatement.objects.create(plan=w.plan["b"], text=private["B's statement"], written_by=w.users["staff_b"],
+                                   approved_by=w.users["manager_b"], approved_at=timezone.now())  # fmt: skip
+    GradingFactory(inspection=w.inspection, organisation=w.org["b"], area=private["B's grading area"])
+    later = InspectionFactory(title=private["unpublished inspection"], published_on=None)
+    GradingFactory(inspection=later, organisation=w.org["a"], area=private["unpublished inspection"])
+    unpublished = FindingFactory(inspection=later, text=private["unpublished inspection"])
+    ActionPlanFactory(finding=unpublished, organisation=w.org["a"])
+
+    sweeper = Sweeper(w)
+    slug = w.org["a"].slug
+    for path in (f"/public/{slug}/", f"/public/{slug}.csv", f"/public/{slug}.json"):
+        for role in ROLES:
+            response = sweeper.send(role, "get", path)
+            where = f"GET {path} as {role}"
+            assert response.status_code == 200, f"{where}: {response.status_code}"
+            assert shown in response.text, (
+                f"{where}: the approved statement is missing (the check would prove nothing)"
+            )
+            for marker in MARKERS.values():
+                assert marker not in response.text, f"{where}: shows {marker} (a name, note, file, response...)"
+            for what, marker in private.items():
+                assert marker not in response.text, f"{where}: shows the {what}"
             assert response.writes == set(), f"{where}: wrote to {response.writes}"

@@ -92,3 +92,14 @@ def test_check_deploy_is_silent_behind_a_tls_proxy_too():
     env = PRODUCTION | {"SECURE_PROXY_SSL_HEADER": "1", "TRUSTED_PROXY_COUNT": "1"}
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_protective_marking_is_official_by_default_and_checked_at_start_up():
+    code = "from django.conf import settings as s; print(s.PROTECTIVE_MARKING)"
+    assert manage("shell", "-c", code, env={}).stdout.strip().splitlines()[-1] == "OFFICIAL"
+    sensitive = manage("shell", "-c", code, env={"PROTECTIVE_MARKING": "official-sensitive"})
+    assert sensitive.stdout.strip().splitlines()[-1] == "OFFICIAL-SENSITIVE", sensitive.stderr
+    for wrong in ("SECRET", "OFFICIAL SENSITIVE", "TOP SECRET"):
+        result = manage("check", env={"PROTECTIVE_MARKING": wrong})
+        assert result.returncode != 0
+        assert "PROTECTIVE_MARKING must be OFFICIAL or OFFICIAL-SENSITIVE" in result.stderr

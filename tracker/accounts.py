@@ -18,8 +18,8 @@ from django_otp import devices_for_user, match_token
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from .middleware import two_factor_required
-from .views import AuthedRequest
+from .http import AuthedRequest
+from .middleware import second_factor_verified, two_factor_required
 
 
 class TokenForm(forms.Form):
@@ -66,7 +66,7 @@ def account(request: AuthedRequest) -> HttpResponse:
     context = {
         "form": form,
         "has_device": any(devices_for_user(user, confirmed=True)),
-        "verified": user.is_verified(),
+        "verified": second_factor_verified(request),
         "required": two_factor_required(user),
     }
     return render(request, "registration/account.html", context)
@@ -104,7 +104,7 @@ def two_factor_setup(request: AuthedRequest) -> HttpResponse:
 def two_factor_verify(request: AuthedRequest) -> HttpResponse:
     """Ask for a token once per session from users whose role requires two-factor authentication."""
     user = request.user
-    if user.is_verified():
+    if second_factor_verified(request):
         return redirect(_next_url(request))
     if not any(devices_for_user(user, confirmed=True)):
         return redirect(f"/accounts/two-factor/setup/?next={_next_url(request)}")

@@ -6,21 +6,38 @@ here; the timeline (Update, Evidence) and the digest log can be viewed but never
 
 from __future__ import annotations
 
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import NoReverseMatch
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from inspections.admin import InspectionAdmin
-from inspections.models import Inspection
+from inspections.admin import FindingAdmin, InspectionAdmin
+from inspections.models import Finding, Inspection
 
-from . import workflow
-from .models import ActionPlan, ApiToken, DigestLog, Evidence, Update, User
+from . import people, sso, suggestions, workflow
+from .models import (
+    ActionPlan,
+    ApiToken,
+    DigestLog,
+    Evidence,
+    GroupMapping,
+    Job,
+    PccResponse,
+    ResponseReminder,
+    SignInIdentity,
+    Update,
+    User,
+)
 
 
 def _download_link(evidence: Evidence) -> str:
@@ -74,11 +91,71 @@ class PublishingInspectionAdmin(InspectionAdmin):
             self.message_user(request, "No plans opened: every addressed organisation already has one.", messages.INFO)
 
 
+# --- findings: suggested links come from the search index, which is tracker's -------------------
+
+admin.site.unregister(Finding)
+
+
+@admin.register(Finding)
+class SuggestingFindingAdmin(FindingAdmin):
+    """A finding's admin page lists the earlier findings it may repeat, to accept or dismiss on its page."""
+
+    readonly_fields = ["suggested_links"]
+
+    def get_fieldsets(self, request, obj=None):  # type: ignore[no-untyped-def]
+        fieldsets = list(super().get_fieldsets(request, obj))
+        return [*fieldsets, ("Suggested links", {"fields": ["suggested_links"]})] if obj is not None else fieldsets
+
+    def response_add(self, request, obj, post_url_continue=None):  # type: ignore[no-untyped-def]
+        found = suggestions.for_finding(obj)
+        if found:
+            listed = ", ".join(f"{s.earlier.reference} of {s.earlier.inspection.title}" for s in found)
+            self.message_user(
+                request,
+                format_html(
+                    '{} may repeat {}: <a href="{}#suggested">accept or dismiss on its page</a>.',
+                    obj.reference, listed, obj.get_absolute_url(),
+                ),
+                messages.INFO,
+            )  # fmt: skip
+        return super().response_add(request, obj, post_url_continue)
+
+    @admin.display(description="may repeat")
+    def suggested_links(self, obj: Finding) -> str:
+        found = suggestions.for_finding(obj)
+        if not found:
+            return "No earlier finding to the same organisations shares enough words with this one."
+        items = format_html_join(
+            "", "<li>{} of {} ({})</li>",
+            ((s.earlier.reference, s.earlier.inspection.title, s.earlier.inspection.published_on or "undated")
+             for s in found),
+        )  # fmt: skip
+        return format_html(
+            '<ul>{}</ul><p><a href="{}#suggested">Accept or dismiss each on the finding\'s page</a></p>',
+            items, obj.get_absolute_url(),
+        )  # fmt: skip
+
+
 # --- people --------------------------------------------------------------------------------------
+
+
+class SignInIdentityInline(admin.StackedInline):
+    """The provider's account behind a single sign-on user: read-only, written at each sign-in."""
+
+    model = SignInIdentity
+    fields = ["issuer", "subject", "groups", "last_sign_in_at", "deactivated_by_provider"]
+    readonly_fields = fields
+    can_delete = True  # unlinking lets an administrator re-link the account to another identity
+    extra = 0
+    max_num = 0
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(User)
 class UserAdmin(SimpleHistoryAdmin, DjangoUserAdmin):
+    inlines = [SignInIdentityInline]
     fieldsets = (
         *DjangoUserAdmin.fieldsets[:2],
         ("Organisation and role", {"fields": ("organisation", "role", "receive_digest")}),
@@ -99,6 +176,55 @@ class UserAdmin(SimpleHistoryAdmin, DjangoUserAdmin):
     list_filter = ("role", "organisation", "is_active", "is_staff", "is_superuser", "receive_digest")
     list_select_related = ("organisation",)
     autocomplete_fields = ("organisation",)
+    actions = ["deactivate"]
+
+    # Moving someone to another organisation or deactivating them releases the plans they owned in the
+    # organisation they left, each with a timeline entry by the administrator (tracker/people.py);
+    # deactivating also ends their access (sessions, API tokens: tracker/sso.py).
+    def save_model(self, request: HttpRequest, obj: User, form: ModelForm, change: bool) -> None:
+        obj.save(changed_by=request.user)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            sso.deactivate_user(user=obj, reason=f"deactivated in the admin by {request.user.get_username()}")
+
+    def delete_model(self, request: HttpRequest, obj: User) -> None:
+        people.release_before_deletion(obj, changed_by=request.user)
+        super().delete_model(request, obj)
+
+    @transaction.atomic
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for person in queryset:
+            people.release_before_deletion(person, changed_by=request.user)
+        super().delete_queryset(request, queryset)
+
+    @admin.action(description="Deactivate selected people (their open plans lose their owner)", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        released = 0
+        people_count = 0
+        for person in queryset.filter(is_active=True):
+            released += len(people.change_membership(person, is_active=False, changed_by=request.user))
+            sso.deactivate_user(user=person, reason=f"deactivated in the admin by {request.user.get_username()}")
+            people_count += 1
+        self.message_user(
+            request,
+            f"Deactivated {people_count} {'person' if people_count == 1 else 'people'}; "
+            f"{released} open plan{'' if released == 1 else 's'} now {'has' if released == 1 else 'have'} no owner.",
+            messages.SUCCESS,
+        )
+
+    def get_inlines(self, request: HttpRequest, obj: User | None = None) -> list:
+        # Only people who have signed in with the provider have an identity to show.
+        return self.inlines if obj is not None and hasattr(obj, "sign_in_identity") else []
+
+
+@admin.register(GroupMapping)
+class GroupMappingAdmin(admin.ModelAdmin):
+    """Single sign-on: which provider group gives which organisation and role (docs/SIGN-IN.md)."""
+
+    list_display = ["value", "organisation", "role", "description"]
+    list_filter = ["role", "organisation"]
+    search_fields = ["value", "description", "organisation__name"]
+    list_select_related = ["organisation"]
+    autocomplete_fields = ["organisation"]
 
 
 # --- plans and their timelines ------------------------------------------------------------------
@@ -132,9 +258,31 @@ class UpdateInline(admin.TabularInline):
 
 
 class ActionPlanForm(ModelForm):
+    """Owner and response, changed through the workflow (tracker.workflow) like everywhere else: the
+    form carries the plan's version, and a page that has gone stale is refused with the pages' message."""
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
     class Meta:
         model = ActionPlan
         fields = ["owner", "summary"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["expected_version"].initial = self.instance.version
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        version = cleaned.get("expected_version")
+        current = ActionPlan.objects.filter(pk=self.instance.pk).first()
+        if current is not None and version is not None and version != current.version:
+            # As on the plan page: the typed values stay, with the version now current, so that once the
+            # administrator has read the newer entries, saving again applies the change.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("expected_version")] = str(current.version)
+            raise workflow.StaleVersion(current)
+        return cleaned
 
 
 @admin.register(ActionPlan)
@@ -163,7 +311,7 @@ class ActionPlanAdmin(SimpleHistoryAdmin):
     list_select_related = ["finding__inspection", "organisation", "owner"]
     date_hierarchy = "target_date"
     fieldsets = [
-        (None, {"fields": ["finding", "organisation", "owner", "summary"]}),
+        (None, {"fields": ["finding", "organisation", "owner", "summary", "expected_version"]}),
         (
             "Progress (changed only through the workflow)",
             {
@@ -214,13 +362,32 @@ class ActionPlanAdmin(SimpleHistoryAdmin):
         return form
 
     def save_model(self, request: HttpRequest, obj: ActionPlan, form: ActionPlanForm, change: bool) -> None:
-        obj._history_user = request.user  # type: ignore[attr-defined]
-        # The owner change goes through the workflow so the plan's timeline records it.
-        if "owner" in form.changed_data:
-            current = ActionPlan.objects.get(pk=obj.pk)
-            workflow.assign_owner(plan=current, user=request.user, owner=obj.owner, note="Changed in the admin.")
-        if "summary" in form.changed_data:
-            obj.save(update_fields=["summary"])
+        """Each change through the workflow: the version checked on the locked row, a timeline entry, a
+        new version. A change made between the form's check and this save is refused the same way."""
+        plan = ActionPlan.objects.get(pk=obj.pk)
+        version = form.cleaned_data["expected_version"]
+        try:
+            with transaction.atomic():
+                if "owner" in form.changed_data:
+                    workflow.assign_owner(plan=plan, user=request.user, owner=obj.owner,
+                                          note="Changed in the admin.", expected_version=version)  # fmt: skip
+                    version = plan.version
+                if "summary" in form.changed_data:
+                    workflow.edit_response(plan=plan, user=request.user, summary=obj.summary, expected_version=version)
+        except ValidationError as error:  # StaleVersion included
+            request.plan_refused = error  # type: ignore[attr-defined]
+
+    def log_change(self, request: HttpRequest, obj: ActionPlan, message: Any) -> Any:
+        if getattr(request, "plan_refused", None) is None:  # a refused change changed nothing
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request: HttpRequest, obj: ActionPlan) -> HttpResponse:
+        error = getattr(request, "plan_refused", None)
+        if error is not None:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
     @admin.display(description="finding", ordering="finding__reference")
     def reference(self, obj: ActionPlan) -> str:
@@ -360,3 +527,47 @@ class DigestLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["user__username", "user__email"]
     list_select_related = ["user"]
     date_hierarchy = "sent_on"
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Background jobs (docs/JOBS.md), read-only: who asked, how it went, and why a failed one failed.
+    Their files are downloaded only by their owners, from the job's page."""
+
+    list_display = ["created_at", "kind", "user", "status", "done", "total", "finished_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["user__username", "message"]
+    list_select_related = ["user"]
+    exclude = ["file"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(PccResponse)
+class PccResponseAdmin(admin.ModelAdmin):
+    """Recorded 56-day responses (recorded by the organisation's managers on the inspection page). Viewed
+    here, and deleted when one was recorded by mistake (its manager can then record the right one); never
+    added or changed here, so every file goes through the upload checks."""
+
+    list_display = ["inspection", "organisation", "published_on", "original_name", "uploaded_by", "uploaded_at"]
+    list_filter = ["published_on"]
+    search_fields = ["inspection__title", "organisation__name", "original_name"]
+    list_select_related = ["inspection", "organisation", "uploaded_by"]
+    readonly_fields = ["inspection", "organisation", "published_on", "file", "original_name", "size", "sha256",
+                       "content_type", "uploaded_by", "uploaded_at"]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def delete_model(self, request: HttpRequest, obj: PccResponse) -> None:
+        name = obj.file.name
+        super().delete_model(request, obj)
+        transaction.on_commit(lambda: obj.file.storage.delete(name))
+
+
+@admin.register(ResponseReminder)
+class ResponseReminderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["user", "inspection", "organisation", "days_before", "sent_on"]
+    list_select_related = ["user", "inspection", "organisation"]

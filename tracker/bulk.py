@@ -3,13 +3,13 @@ as a single action, in its own transaction, so a plan is either wholly changed o
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from . import workflow
+from . import actions
 from .models import ActionPlan, User
 
 MAX_BULK = 500
@@ -29,18 +29,19 @@ def _reason(error: Exception) -> str:
     raise error
 
 
-def apply_bulk(
-    *,
-    user: User,
-    plan_ids: Iterable[int],
-    action: str,
-    owner: User | None = None,
-    target_date: dt.date | None = None,
-    reason: str = "",
-    comment: str = "",
-) -> BulkResult:
-    """Apply `action` to each plan; ids the user cannot see are refused as not found."""
+def apply_bulk(*, user: User, plan_ids: Iterable[int], action: str, **fields: Any) -> BulkResult:
+    """Apply the bulk action `action` (a slug of `tracker.actions`) to each plan, with the bulk form's
+    `fields`; ids the user cannot see are refused as not found.
+
+    An action whose page form asks for confirmation (closing as verified is final) needs `confirm`, the
+    form's tick box: without it every plan is refused and nothing changes."""
     ids = list(dict.fromkeys(plan_ids))[:MAX_BULK]
+    spec = actions.ACTIONS.get(action)
+    if spec is None or not spec.bulk or spec.form_class is None:
+        return BulkResult(refused=[(pk, f"Unknown action “{action}”.") for pk in ids])
+    confirm = spec.form_class.base_fields.get("confirm")
+    if confirm is not None and not fields.get("confirm"):
+        return BulkResult(refused=[(pk, confirm.error_messages["required"]) for pk in ids])
     plans = {p.pk: p for p in ActionPlan.objects.visible_to(user).for_detail().filter(pk__in=ids)}
     result = BulkResult()
     for pk in ids:
@@ -49,14 +50,7 @@ def apply_bulk(
             result.refused.append((pk, "Not found."))
             continue
         try:
-            if action == "assign_owner":
-                workflow.assign_owner(plan=plan, user=user, owner=owner)
-            elif action == "change_target_date":
-                workflow.change_target_date(plan=plan, user=user, target_date=target_date, reason=reason)
-            elif action == "close":
-                workflow.close(plan=plan, user=user, comment=comment)
-            else:
-                raise ValidationError(f"Unknown action “{action}”.")
+            spec.call(plan=plan, user=user, data=fields)
         except (PermissionDenied, ValidationError) as error:
             result.refused.append((plan, _reason(error)))
         else:

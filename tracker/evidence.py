@@ -17,6 +17,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.template.defaultfilters import filesizeformat
 
+from .malware import check_for_malware
+
 # extension -> (content type, content family)
 ALLOWED_TYPES: dict[str, tuple[str, str]] = {
     "pdf": ("application/pdf", "pdf"),
@@ -118,14 +120,19 @@ def _content_matches(family: str, data: bytes) -> bool:
                 text = data.decode("cp1252")
             except UnicodeDecodeError:
                 return False
-        head = text[:4096].lower()
-        # Markup in a "text" file would render as a page if it were ever opened inline.
-        return not any(marker in head for marker in ("<script", "<html", "<!doctype", "<svg", "<?php"))
+        # Markup anywhere in a "text" file would render as a page if it were ever opened inline.
+        lowered = text.lower()
+        return not any(marker.decode() in lowered for marker in MARKUP)
     return False
 
 
-def check_upload(upload: UploadedFile) -> CheckedFile:
-    """Return what we know of an acceptable upload, or raise ValidationError saying why not."""
+def check_upload(upload: UploadedFile, *, user: str = "-", scan: bool = True) -> CheckedFile:
+    """Return what we know of an acceptable upload, or raise ValidationError saying why not.
+
+    With a scanner configured the file is also scanned for malware (`user` is who sent it, for the
+    security log); `scan=False` is only for callers that hand the file on to the workflow, which
+    checks it again, scan included, before storing it.
+    """
     name = _clean_name(upload.name or "")
     size = upload.size or 0
     if size == 0:
@@ -147,4 +154,6 @@ def check_upload(upload: UploadedFile) -> CheckedFile:
         raise ValidationError(
             f"“{name}” does not contain what its .{extension} extension says. Upload {ALLOWED_DESCRIPTION} files."
         )
+    if scan:
+        check_for_malware(upload, name=name, user=user, what="evidence")
     return CheckedFile(name=name, content_type=content_type, size=len(data), sha256=hashlib.sha256(data).hexdigest())

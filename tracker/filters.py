@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import django_filters
@@ -12,7 +13,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from inspections.models import Finding, Inspection, Organisation, Region, Theme
 
-from .models import ActionPlan, User, no_target_date
+from . import permissions
+from .models import ActionPlan, ActionPlanQuerySet, User, no_target_date
 
 # Statuses sort in workflow order, not alphabetically.
 STATUS_ORDER = Case(
@@ -38,6 +40,13 @@ SORTS: dict[str, tuple[str, list[OrderBy | str]]] = {
     "deferrals": ("Deferrals (fewest first)", ["deferral_count", *SOONEST]),
 }
 DEFAULT_ORDERING = SORTS["target_date"][1]
+# The home page queues' orders (tracker.views._queue), so that "See all" opens a queue in its own order.
+# Each needs an annotation first, so the queryset method is the one home of the order; each ends in the id.
+QUEUE_SORTS: dict[str, tuple[str, Callable[[ActionPlanQuerySet], ActionPlanQuerySet]]] = {
+    "waiting": ("Waiting longest in present status (oldest first)", ActionPlanQuerySet.longest_waiting_first),
+    "returned": ("Returned longest ago (oldest first)", ActionPlanQuerySet.oldest_returned_first),
+}
+FEW_MATCHES = 2000  # plans a text search gathers and sorts; above this it walks the list's order
 
 
 class OnOffCheckbox(forms.CheckboxInput):
@@ -64,40 +73,83 @@ def _attrs(attrs: dict[str, Any]) -> str:
 
 class FastSelect(forms.Select):
     """A select written in Python rather than through a template per option: the same HTML as Django's
-    Select (tested), at a fraction of the cost for long lists such as 800 inspections."""
+    Select (tested), at a fraction of the cost for long lists such as 800 inspections. The choices are
+    read once, straight (no option dictionaries); a model field's come as values, not model instances
+    (`ValuesChoiceIterator`)."""
 
     def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> SafeString:
-        widget = self.get_context(name, value, attrs)["widget"]
-        parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
-        for group_name, options, _index in widget["optgroups"]:
-            if group_name:
-                parts.append(format_html('\n  <optgroup label="{}">', group_name))
-            for option in options:
-                parts.append(
-                    f'\n  <option value="{conditional_escape(str(option["value"]))}"{_attrs(option["attrs"])}>'
-                    f"{conditional_escape(option['label'])}</option>\n"
-                )
-            if group_name:
+        attrs = self.build_attrs(self.attrs, attrs)
+        chosen = {str(v) for v in self.format_value(value)}
+        parts = [f'<select name="{conditional_escape(name)}"{_attrs(attrs)}>']
+        found = False  # a single select marks its first match only, as Django's does
+
+        def option(option_value: Any, label: Any) -> str:
+            nonlocal found
+            option_value = "" if option_value is None else str(option_value)
+            selected = not found and option_value in chosen
+            found = found or selected
+            return (
+                f'\n  <option value="{conditional_escape(option_value)}"{" selected" if selected else ""}>'
+                f"{conditional_escape(label)}</option>\n"
+            )
+
+        for option_value, label in self.choices:
+            if isinstance(label, list | tuple):
+                parts.append(format_html('\n  <optgroup label="{}">', option_value))
+                parts.extend(option(v, lab) for v, lab in label)
                 parts.append("\n  </optgroup>")
+            else:
+                parts.append(option(option_value, label))
         parts.append("\n</select>")
         return mark_safe("".join(parts))  # every value above is escaped
+
+
+class ValuesChoiceIterator(forms.models.ModelChoiceIterator):
+    """A model choice field's choices as (key, label) read as values, not model instances: for a field
+    whose label is one column (`label_field`, what the model's `__str__` gives)."""
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        null_label = getattr(self.field, "null_label", None)
+        if null_label is not None:
+            yield (self.field.null_value, null_label)
+        key = self.field.to_field_name or "pk"
+        yield from self.queryset.values_list(key, self.field.widget.label_field)
+
+    def __len__(self) -> int:
+        return super().__len__() + (getattr(self.field, "null_label", None) is not None)
+
+
+class ValuesModelChoiceField(django_filters.fields.ModelChoiceField):
+    iterator = ValuesChoiceIterator
+
+
+class ValuesModelChoiceFilter(django_filters.ModelChoiceFilter):
+    """A model choice filter whose select is written from values (`FastSelect` with `label_field`)."""
+
+    field_class = ValuesModelChoiceField
+
+    def __init__(self, *args: Any, label_field: str, **kwargs: Any) -> None:
+        kwargs["widget"] = type("FastSelect", (FastSelect,), {"label_field": label_field})
+        super().__init__(*args, **kwargs)
 
 
 class ActionPlanFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(
         label="Search",
         method="filter_q",
-        help_text="Finding text, reference or response.",
+        help_text="Words in the finding or the response, or a reference such as R3.",
         widget=forms.TextInput(attrs={"type": "search"}),
     )
-    organisation = django_filters.ModelChoiceFilter(
+    organisation = ValuesModelChoiceFilter(
         queryset=Organisation.objects.none(),
         to_field_name="slug",
         empty_label="All organisations",
         label="Organisation",
-        widget=FastSelect,
+        label_field="name",
     )
-    region = django_filters.ModelChoiceFilter(
+    region = ValuesModelChoiceFilter(
         field_name="organisation__region",
         queryset=Region.objects.none(),
         to_field_name="slug",
@@ -105,15 +157,15 @@ class ActionPlanFilter(django_filters.FilterSet):
         null_label="No region",
         null_value="none",
         label="Region",
-        widget=FastSelect,
+        label_field="name",
     )
-    inspection = django_filters.ModelChoiceFilter(
+    inspection = ValuesModelChoiceFilter(
         field_name="finding__inspection",
         queryset=Inspection.objects.none(),
         to_field_name="slug",
         empty_label="All inspections",
         label="Inspection",
-        widget=FastSelect,
+        label_field="title",
     )
     kind = django_filters.ChoiceFilter(
         field_name="finding__kind",
@@ -124,6 +176,14 @@ class ActionPlanFilter(django_filters.FilterSet):
     )
     # No DISTINCT: a status is a column of the plan, and a plan's finding has each theme once, so
     # neither filter can repeat a row (and DISTINCT over long texts is slow on big exports).
+    stage = django_filters.MultipleChoiceFilter(
+        choices=ActionPlan.Stage.choices,
+        widget=forms.CheckboxSelectMultiple,
+        label="Stage",
+        method="filter_stage",
+        help_text="With the force: not started, in progress, blocked or submitted. Awaiting verification: "
+        "signed off. Verified complete: closed. Ended without completion: superseded or no further action.",
+    )
     status = django_filters.MultipleChoiceFilter(
         choices=ActionPlan.Status.choices, widget=forms.CheckboxSelectMultiple, label="Status", distinct=False
     )
@@ -134,22 +194,65 @@ class ActionPlanFilter(django_filters.FilterSet):
         label="RAG",
         widget=FastSelect,
     )
-    theme = django_filters.ModelChoiceFilter(
+    theme = ValuesModelChoiceFilter(
         field_name="finding__themes",
         queryset=Theme.objects.none(),
         to_field_name="slug",
         empty_label="All themes",
         label="Theme",
         distinct=False,
-        widget=FastSelect,
+        label_field="name",
     )
     owner = django_filters.ChoiceFilter(label="Owner", method="filter_owner", empty_label="Anyone", widget=FastSelect)
+    milestone_owner = django_filters.ChoiceFilter(
+        label="Open milestone owned by",
+        method="filter_milestone_owner",
+        empty_label="Anyone",
+        widget=FastSelect,
+        help_text="Plans in which this person has a milestone not yet done.",
+    )
+    milestone_overdue = django_filters.BooleanFilter(
+        label="A milestone is overdue",
+        method="filter_milestone_overdue",
+        widget=OnOffCheckbox(),
+        help_text="With the force, with a milestone past its date (these are at least amber).",
+    )
     overdue = django_filters.BooleanFilter(label="Overdue only", method="filter_overdue", widget=OnOffCheckbox())
-    deferred = django_filters.BooleanFilter(label="Deferred only", method="filter_deferred", widget=OnOffCheckbox())
+    due_soon = django_filters.BooleanFilter(
+        label="Due in the next 30 days", method="filter_due_soon", widget=OnOffCheckbox()
+    )
+    returned = django_filters.BooleanFilter(
+        label="Returned only",
+        method="filter_returned",
+        widget=OnOffCheckbox(),
+        help_text="Sent back to the force: a submission returned by its manager, or a plan reopened by the "
+        "inspectorate.",
+    )
+    deferred = django_filters.BooleanFilter(
+        label="Deferred only",
+        method="filter_deferred",
+        widget=OnOffCheckbox(),
+        help_text="The target date was moved later than any date agreed before.",
+    )
+    brought_forward = django_filters.BooleanFilter(
+        label="Brought forward only", method="filter_brought_forward", widget=OnOffCheckbox()
+    )
+    repeat = django_filters.BooleanFilter(
+        label="Repeats only",
+        method="filter_repeat",
+        widget=OnOffCheckbox(),
+        help_text="The finding repeats an earlier one the organisation had a plan on.",
+    )
+    recurrence = django_filters.BooleanFilter(
+        label="Recurrences only",
+        method="filter_recurrence",
+        widget=OnOffCheckbox(),
+        help_text="A repeat of a finding whose plan had been closed as verified complete.",
+    )
     sort = django_filters.ChoiceFilter(
         label="Sort by",
         method="filter_sort",
-        choices=[(value, label) for value, (label, _) in SORTS.items()],
+        choices=[(value, label) for value, (label, _) in (SORTS | QUEUE_SORTS).items()],
         empty_label=None,
         widget=FastSelect,
     )
@@ -162,7 +265,7 @@ class ActionPlanFilter(django_filters.FilterSet):
         super().__init__(*args, **kwargs)
         self.user = user
         fields = self.filters
-        if user.sees_everything:
+        if permissions.sees_every_organisation(user):
             fields["organisation"].queryset = Organisation.objects.only("slug", "name")
             fields["region"].queryset = Region.objects.only("slug", "name")
         else:
@@ -177,29 +280,118 @@ class ActionPlanFilter(django_filters.FilterSet):
                 for u in User.objects.filter(organisation_id=user.organisation_id, is_active=True).exclude(pk=user.pk)
             ]
         fields["owner"].extra["choices"] = owner_choices
+        fields["milestone_owner"].extra["choices"] = [c for c in owner_choices if c[0] != "unassigned"]
 
     def filter_q(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
+        from .search.engine import matches_row, matching_ids
+        from .search.query import parse
+
         value = value.strip()
         if not value:
             return queryset
-        # The findings are searched once (8,000 at national scale) rather than once per plan through the
-        # join (100,000), which halves the cost of a search that has to read every response.
-        findings = Finding.objects.filter(Q(reference__istartswith=value) | Q(text__icontains=value))
-        return queryset.filter(Q(finding__in=findings.values("pk")) | Q(summary__icontains=value))
+        # The words are looked up in the search index (tracker/search), as the header's search box does,
+        # rather than by reading every finding and response: the same words, phrases, OR and -word.
+        query = parse(value)
+        references = Finding.objects.filter(reference__istartswith=value[:20]).values("pk")
+        if not query:
+            return queryset.filter(finding_id__in=references)
+        # Few matches: read them from the indexes and sort those. Many: walk the list's own order and
+        # check each plan's entries, which stops at the page's last row (gathering every match of a
+        # common word would read and sort tens of thousands of plans, more as the data grows).
+        plans = matching_ids("plan", query, FEW_MATCHES + 1)
+        findings = matching_ids("finding", query, FEW_MATCHES // 12 + 1)
+        if len(plans) <= FEW_MATCHES and len(findings) <= FEW_MATCHES // 12:
+            return queryset.filter(Q(finding_id__in=references) | Q(finding_id__in=findings) | Q(pk__in=plans))
+        return queryset.filter(
+            Q(finding_id__in=references)
+            | matches_row("finding", query, "finding_id")
+            | matches_row("plan", query, "pk")
+        )
+
+    def filter_stage(self, queryset: QuerySet[ActionPlan], name: str, value: list[str]) -> QuerySet[ActionPlan]:
+        return queryset.in_stage(*value) if value else queryset
 
     def filter_owner(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
         if value == "me":
             return queryset.filter(owner=self.user)
         if value == "unassigned":
-            # Plans whose owner has left (deactivated) count as unassigned.
-            return queryset.filter(Q(owner__isnull=True) | Q(owner__is_active=False))
+            # Plans whose owner has left (deactivated, or moved to another organisation) count as unassigned.
+            return queryset.without_active_owner()
         return queryset.filter(owner__username=value)
+
+    def filter_milestone_owner(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
+        if value == "me":
+            return queryset.with_open_milestone_of(self.user)
+        return queryset.with_open_milestone_of(username=value)  # one of the choices: the user's organisation
+
+    def filter_milestone_overdue(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
+        return queryset.milestone_overdue() if value else queryset
 
     def filter_overdue(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
         return queryset.overdue() if value else queryset
 
     def filter_sort(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
+        if value in QUEUE_SORTS:
+            return QUEUE_SORTS[value][1](queryset)  # type: ignore[arg-type]
         return queryset.order_by(*SORTS[value][1])
+
+    def filter_repeat(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
+        return queryset.repeats() if value else queryset
+
+    def filter_recurrence(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
+        return queryset.recurrences() if value else queryset
+
+    def filter_brought_forward(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
+        return queryset.brought_forward() if value else queryset
+
+    def filter_due_soon(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
+        return queryset.due_soon() if value else queryset
+
+    def filter_returned(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
+        return queryset.returned() if value else queryset
+
+    def describe(self, count: int) -> str:
+        """What the list shows, in words: "Surrey Police, South East SOC 2024, overdue: 2 plans"."""
+        if not self.is_valid():
+            return ""
+        data = self.form.cleaned_data
+        parts: list[str] = []
+        for name in ("organisation", "region", "inspection", "theme"):
+            value = data.get(name)
+            if isinstance(value, Inspection):
+                parts.append(value.title)
+            elif isinstance(value, str) and value:  # the region filter's "none"
+                parts.append("no region")
+            elif value:
+                parts.append(value.name)
+        if data.get("kind"):
+            parts.append(str(dict(Finding.Kind.choices)[data["kind"]]).lower() + "s")
+        stages = dict(ActionPlan.Stage.choices)
+        statuses = dict(ActionPlan.Status.choices)
+        parts += [str(stages[s]).lower() for s in data.get("stage") or []]
+        if data.get("status"):
+            parts.append(" or ".join(str(statuses[s]).lower() for s in data["status"]))
+        if data.get("rag"):
+            parts.append(str(dict(ActionPlan.Rag.choices)[data["rag"]]).lower())
+        owner = data.get("owner")
+        if owner:
+            parts.append({"me": "owned by you", "unassigned": "no owner"}.get(owner, f"owned by {owner}"))
+        milestone_owner = data.get("milestone_owner")
+        if milestone_owner:
+            whose = "you" if milestone_owner == "me" else milestone_owner
+            parts.append(f"with an open milestone owned by {whose}")
+        if data.get("milestone_overdue"):
+            parts.append("a milestone overdue")
+        for flag, words in (("overdue", "overdue"), ("due_soon", "due in the next 30 days"),
+                            ("returned", "returned: the owner's action"), ("deferred", "deferred"),
+                            ("brought_forward", "brought forward"), ("repeat", "repeats"),
+                            ("recurrence", "recurrences")):  # fmt: skip
+            if data.get(flag):
+                parts.append(words)
+        if (data.get("q") or "").strip():
+            parts.append(f"matching “{data['q'].strip()}”")
+        what = ", ".join(parts) if parts else "All action plans you can see"
+        return f"{what[:1].upper()}{what[1:]}: {count} plan{'s' if count != 1 else ''}"
 
     def filter_deferred(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
         return queryset.filter(deferral_count__gt=0) if value else queryset

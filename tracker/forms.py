@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
-from inspections.models import Finding
+from inspections.models import Finding, FindingLink, Inspection, Organisation
 
-from . import permissions
+from . import actions, permissions, workflow
 from .evidence import ALLOWED_DESCRIPTION, ALLOWED_TYPES
-from .models import User
+from .filters import FastSelect
+from .models import ActionPlan, Milestone, SearchEntry, User
+from .search import Filters
 
 ACCEPT = ",".join(f".{ext}" for ext in ALLOWED_TYPES)
 
@@ -40,7 +44,14 @@ def evidence_help() -> str:
 
 
 class PlanForm(forms.Form):
+    """A form of the plan page (`tracker.actions`): its fields are the workflow function's arguments, by name."""
+
     version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {})["version"] = plan.version
+        super().__init__(*args, **kwargs)
+        self.plan = plan
 
 
 class ProgressForm(PlanForm):
@@ -70,12 +81,71 @@ class SubmitForm(PlanForm):
         help_text="What was done and how it answers the finding.",
     )
     files = MultipleFileField(label="Evidence files", required=False)
+    # Shown while the plan has an open milestone (the workflow refuses the submission without it).
+    open_milestones = forms.CharField(
+        label="Why is the plan ready while a milestone is still open?",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["files"].help_text = (
             evidence_help() + " At least one evidence file is needed, on this form or earlier in the timeline."
         )
+
+
+class MilestonePlanForm(PlanForm):
+    """A form about one plan's milestones: owners are the plan's organisation's people, and a milestone
+    named must be one of the plan's."""
+
+    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+        super().__init__(*args, plan=plan, **kwargs)
+        if "owner" in self.fields:
+            self.fields["owner"].queryset = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
+        if "milestone" in self.fields:
+            self.fields["milestone"].queryset = Milestone.objects.filter(plan_id=plan.pk)
+
+
+def _milestone_field() -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        queryset=Milestone.objects.none(), widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "That milestone is not one of this plan's."},
+    )  # fmt: skip
+
+
+class MilestoneForm(MilestonePlanForm):
+    title = forms.CharField(label="Milestone", max_length=200)
+    owner = forms.ModelChoiceField(
+        label="Owner", queryset=User.objects.none(), required=False, empty_label="Nobody yet"
+    )
+    target_date = forms.DateField(
+        label="Target date", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    note = forms.CharField(label="Note (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class MilestoneEditForm(MilestoneForm):
+    milestone = _milestone_field()
+
+
+class MilestoneCompleteForm(MilestonePlanForm):
+    milestone = _milestone_field()
+    done_on = forms.DateField(
+        label="Done on", required=False, help_text="Leave empty for today.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )  # fmt: skip
+    note = forms.CharField(label="Note (optional)", required=False)
+
+
+class MilestoneReopenForm(MilestonePlanForm):
+    milestone = _milestone_field()
+    reason = forms.CharField(label="Why is it not done?")
+
+
+class MilestoneMoveForm(MilestonePlanForm):
+    milestone = _milestone_field()
+    direction = forms.ChoiceField(choices=[("up", "Up"), ("down", "Down")], widget=forms.HiddenInput)
 
 
 class CommentForm(PlanForm):
@@ -93,30 +163,74 @@ class TargetDateForm(PlanForm):
     )
     reason = forms.CharField(label="Reason for the change", widget=forms.Textarea(attrs={"rows": 3}))
 
+    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+        super().__init__(*args, plan=plan, **kwargs)
+        self.initial.setdefault("target_date", plan.target_date)
+
+    def clean_target_date(self) -> Any:
+        value = self.cleaned_data["target_date"]
+        workflow.check_new_target_date(value)
+        return value
+
 
 class OwnerForm(PlanForm):
     owner = forms.ModelChoiceField(
         label="Owner", queryset=User.objects.none(), required=False, empty_label="Nobody (unassigned)"
     )
 
-    def __init__(self, *args: Any, organisation_id: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = User.objects.filter(organisation_id=organisation_id, is_active=True)
+    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+        super().__init__(*args, plan=plan, **kwargs)
+        self.fields["owner"].queryset = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
 
 
 class SupersedeForm(PlanForm):
     superseding_finding = forms.ModelChoiceField(label="Superseding finding", queryset=Finding.objects.none())
     comment = forms.CharField(label="Comment (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args: Any, finding: Finding, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Findings that record they replace this one (Finding.supersedes).
-        self.fields["superseding_finding"].queryset = finding.superseded_by.select_related("inspection")
+    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+        super().__init__(*args, plan=plan, **kwargs)
+        # Later findings linked as replacing this one (FindingLink, kind "supersedes").
+        self.fields["superseding_finding"].queryset = plan.finding.superseding_findings().select_related("inspection")
         self.fields["superseding_finding"].label_from_instance = lambda f: f"{f.inspection.title}: {f}"
 
 
+class FindingLinkForm(forms.Form):
+    """Link a finding to one of an earlier inspection (on the finding page; suggestions send the same)."""
+
+    earlier = forms.IntegerField(
+        label="Earlier finding's number",
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The number in the earlier finding's address, e.g. 12 for /findings/12/.",
+    )
+    kind = forms.ChoiceField(label="This finding", choices=FindingLink.Kind.choices, initial=FindingLink.Kind.REPEATS)
+    note = forms.CharField(label="Note (optional)", required=False, max_length=500)
+
+    def clean_earlier(self) -> Finding:
+        earlier = Finding.objects.select_related("inspection").filter(pk=self.cleaned_data["earlier"]).first()
+        if earlier is None:
+            raise forms.ValidationError("No finding has that number.")
+        return earlier
+
+
+class CloseForm(CommentForm):
+    """Closing as verified is final (a closed plan is never reopened): the inspector confirms it."""
+
+    confirm = forms.BooleanField(
+        label="I confirm the plan is verified complete. Closing is final: a closed plan cannot be reopened.",
+        error_messages={"required": workflow.CLOSE_NOT_CONFIRMED},
+    )
+
+
 class DiscussionForm(forms.Form):
-    note = forms.CharField(label="Add to the discussion", widget=forms.Textarea(attrs={"rows": 3}))
+    # Optional to the person reading the page (no "required" mark); an empty comment is refused on sending.
+    note = forms.CharField(label="Add to the discussion", required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_note(self) -> str:
+        note = self.cleaned_data["note"].strip()
+        if not note:
+            raise forms.ValidationError("Write a comment before sending it.", code="required")
+        return note
 
 
 class IdListField(forms.Field):
@@ -132,13 +246,13 @@ class IdListField(forms.Field):
 
 
 class BulkForm(forms.Form):
-    """What to do to the selected plans. Which actions appear depends on the user's role."""
+    """What to do to the selected plans: the bulk actions of `tracker.actions` the user's role allows.
 
-    ACTIONS = {
-        "assign_owner": "Assign owner",
-        "change_target_date": "Change target date",
-        "close": "Verify and close (signed-off plans)",
-    }
+    Its fields are those of each bulk action's page form, by the same names (without the version), so
+    each plan's workflow call takes them as it takes the page form's; each is required for its action
+    where the page form requires it. Those declared here say it for several plans; any other is the
+    page form's own field.
+    """
 
     action = forms.ChoiceField(
         label="Action", choices=(), error_messages={"required": "Choose what to do to the plans."}
@@ -150,42 +264,174 @@ class BulkForm(forms.Form):
         label="New owner", queryset=User.objects.none(), required=False, empty_label="Nobody (unassigned)"
     )
     target_date = forms.DateField(
-        label="New target date", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+        label="New target date", required=False, widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"required": "Choose the new target date."},
+    )  # fmt: skip
     reason = forms.CharField(
-        label="Reason for the date change", required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-    comment = forms.CharField(label="Verification comment", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+        label="Reason for the date change", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Give the reason for changing the target dates."},
+    )  # fmt: skip
+    comment = forms.CharField(
+        label="Verification comment", required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Add a comment recording the verification."},
+    )  # fmt: skip
+    confirm = forms.BooleanField(
+        label="I confirm these plans are verified complete. Closing is final: a closed plan cannot be reopened.",
+        required=False, error_messages={"required": workflow.CLOSE_NOT_CONFIRMED},
+    )  # fmt: skip
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         # Its ids must not clash with the filter form's on the same page (both have an "owner").
         kwargs.setdefault("auto_id", "bulk_%s")
         super().__init__(*args, **kwargs)
-        allowed = []
-        if permissions.can_manage_some(user):
-            allowed += ["assign_owner", "change_target_date"]
-        if permissions.can_verify(user):
-            allowed += ["close"]
-        self.allowed_actions = allowed
-        self.fields["action"].choices = [("", "Choose an action")] + [(a, self.ACTIONS[a]) for a in allowed]
+        self.allowed_actions = {a.slug: a for a in actions.in_bulk(user)}
+        for action in self.allowed_actions.values():
+            for name in self.fields_of(action):
+                if name not in self.fields:  # a field only its page form names: as there, but optional here
+                    self.fields[name] = copy.deepcopy(action.form_class.base_fields[name])  # type: ignore[union-attr]
+                    self.fields[name].required = False
+        self.fields["action"].choices = [("", "Choose an action")] + [
+            (a.slug, a.bulk) for a in self.allowed_actions.values()
+        ]
         # Each plan's workflow call checks the owner belongs to that plan's organisation.
         owners = User.objects.filter(is_active=True, organisation__isnull=False).select_related("organisation")
         if user.organisation_id:
             owners = owners.filter(organisation_id=user.organisation_id)
-        self.fields["owner"].queryset = owners if allowed else User.objects.none()
+        self.fields["owner"].queryset = owners if self.allowed_actions else User.objects.none()
         if not user.organisation_id:
             self.fields["owner"].label_from_instance = lambda u: f"{u}, {u.organisation.display_name}"
 
+    @staticmethod
+    def fields_of(action: actions.Action) -> list[str]:
+        """The bulk form's fields for `action`: its page form's, but the version."""
+        assert action.form_class is not None
+        return [name for name in action.form_class.base_fields if name != "version"]
+
+    def fieldsets(self) -> list[tuple[actions.Action, list[forms.BoundField]]]:
+        return [(action, [self[name] for name in self.fields_of(action)]) for action in self.allowed_actions.values()]
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        action = data.get("action")
-        if action == "change_target_date":
-            if not data.get("target_date"):
-                self.add_error("target_date", "Choose the new target date.")
-            if not (data.get("reason") or "").strip():
-                self.add_error("reason", "Give the reason for changing the target dates.")
-        if action == "close" and not (data.get("comment") or "").strip():
-            self.add_error("comment", "Add a comment recording the verification.")
+        action = self.allowed_actions.get(data.get("action", ""))
+        if action is not None:
+            assert action.form_class is not None
+            for name in self.fields_of(action):
+                value = data.get(name)
+                if action.form_class.base_fields[name].required and (
+                    not value or (isinstance(value, str) and not value.strip())
+                ):
+                    self.add_error(name, self.fields[name].error_messages["required"])
+                elif name == "target_date":
+                    try:
+                        workflow.check_new_target_date(value)
+                    except ValidationError as error:
+                        self.add_error(name, error)
         if not data.get("plans") and not data.get("all_matching"):
             raise forms.ValidationError("Select at least one plan, or choose every plan matching the filters.")
         return data
+
+
+class SearchForm(forms.Form):
+    """The search page's and the search API's parameters. Any text is accepted; filters are checked."""
+
+    q = forms.CharField(label="Search for", required=False, widget=forms.TextInput(attrs={"type": "search"}))
+    kind = forms.ChoiceField(
+        label="Kind", required=False, choices=[("", "Everything"), *SearchEntry.Kind.choices], widget=FastSelect
+    )
+    inspection = forms.ModelChoiceField(
+        label="Inspection", queryset=Inspection.objects.none(), to_field_name="slug", required=False,
+        empty_label="All inspections", widget=FastSelect,
+    )  # fmt: skip
+    organisation = forms.ModelChoiceField(
+        label="Organisation", queryset=Organisation.objects.none(), to_field_name="slug", required=False,
+        empty_label="All organisations", widget=FastSelect,
+    )  # fmt: skip
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    page = forms.IntegerField(required=False, min_value=1, max_value=10_000, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, field in self.fields.items():
+            field.widget.attrs["class"] = (
+                "form-select" if name in ("kind", "inspection", "organisation") else "form-control"
+            )
+        self.fields["inspection"].queryset = Inspection.objects.only("slug", "title")
+        organisations = Organisation.objects.only("slug", "name")
+        if not permissions.sees_every_organisation(user):
+            organisations = organisations.filter(pk=user.organisation_id)
+        self.fields["organisation"].queryset = organisations
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:  # marked for sight and for screen readers
+                self.fields[name].widget.attrs["class"] += " is-invalid"
+                self.fields[name].widget.attrs["aria-invalid"] = "true"
+
+    def filters(self) -> Filters:
+        """The valid form's filters, for `tracker.search.search`."""
+        data = self.cleaned_data
+        return Filters(
+            kind=data["kind"] or "",
+            inspection_id=data["inspection"].pk if data["inspection"] else None,
+            organisation_id=data["organisation"].pk if data["organisation"] else None,
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+
+class BoardPackForm(forms.Form):
+    since = forms.DateField(required=False)
+    chart = forms.ChoiceField(
+        required=False,
+        choices=[("", "No chart"), ("1", "Include the trend chart")],
+        error_messages={"invalid_choice": "Give chart=1 to include the trend chart, or leave it out."},
+    )
+
+
+class DashboardForm(forms.Form):
+    # Only the shape here: which organisations a user may narrow to is the view's lookup (404 otherwise).
+    organisation = forms.SlugField(
+        required=False, max_length=100, error_messages={"invalid": "Choose an organisation from the list."}
+    )
+
+
+class OrganisationSettingsForm(forms.Form):
+    public_progress = forms.BooleanField(
+        label="Publish a public progress page",
+        required=False,
+        help_text="Anyone, signed in or not, may then read this organisation's published inspections, gradings, "
+        "each finding's stage and target date, and the public statements a manager has approved: never notes, "
+        "comments, evidence or anyone's name.",
+    )
+
+
+class PublicStatementForm(forms.Form):
+    text = forms.CharField(
+        label="Public statement",
+        max_length=600,
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": 600}),
+        help_text="A short account of progress for the public page, at most 600 characters. A manager must approve "
+        "it before it is published; changing an approved statement withdraws the approval until it is approved again.",
+    )
+
+    def clean_text(self) -> str:
+        text = self.cleaned_data["text"].strip()
+        if not text:
+            raise ValidationError("Write the statement, or leave it as it was.")
+        return text
+
+
+class ApproveStatementForm(forms.Form):
+    """Approve the statement as the manager read it (`text`, carried in the form), or withdraw it."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("withdraw", "Withdraw")], widget=forms.HiddenInput)
+    text = forms.CharField(max_length=600, required=False, widget=forms.HiddenInput)

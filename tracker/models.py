@@ -6,17 +6,61 @@ import datetime as dt
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
-from django.db import models
-from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value, When
+from django.contrib.postgres.search import SearchVectorField
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import BooleanField, Case, Exists, ExpressionWrapper, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Coalesce
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 AMBER_WINDOW_DAYS = 30
 AMBER_PERCENT_BELOW = 75
+
+
+# A person's membership: which organisation they belong to and whether their account is active.
+# Changing either goes through `tracker.people.release_plans` (see `User.save`).
+MEMBERSHIP_FIELDS = frozenset({"organisation", "organisation_id", "is_active"})
+
+
+# Sent by `User.save()` inside its transaction when it may have changed someone's organisation or active
+# state, with what was stored before. Its one receiver, `tracker.people.release_plans` (connected in
+# `TrackerConfig.ready`), releases the plans they may no longer own and answers with them: the rule
+# writes through the workflow, which sits above the models, so the models name it only through this.
+membership_saved = Signal()
+
+
+class UserQuerySet(models.QuerySet["User"]):
+    def update(self, **kwargs: object) -> int:
+        """A bulk UPDATE never changes anyone's membership: such an update saves each person instead.
+
+        `User.save` is where a change of organisation or a deactivation releases the person's plans
+        (tracker/people.py); a plain UPDATE would skip it.
+        """
+        if MEMBERSHIP_FIELDS.isdisjoint(kwargs):
+            return super().update(**kwargs)
+        if any(isinstance(value, Combinable) for value in kwargs.values()):
+            raise TypeError("Change people's organisation or active state with tracker.people.change_membership.")
+        count = 0
+        with transaction.atomic(using=self.db):
+            for person in self.select_for_update():
+                for name, value in kwargs.items():
+                    setattr(person, name, value)
+                person.save()
+                count += 1
+        return count
+
+
+class PersonManager(UserManager.from_queryset(UserQuerySet)):  # type: ignore[misc]
+    pass
 
 
 class User(AbstractUser):
@@ -40,7 +84,7 @@ class User(AbstractUser):
     last_home_visit = models.DateTimeField(null=True, blank=True, editable=False)
     history = HistoricalRecords(excluded_fields=["password", "last_login", "last_home_visit"])
 
-    objects = UserManager()
+    objects = PersonManager()
 
     class Meta:
         ordering = ["username"]
@@ -48,7 +92,19 @@ class User(AbstractUser):
             models.CheckConstraint(
                 condition=Q(role="inspector", organisation__isnull=True) | ~Q(role="inspector"),
                 name="user_inspector_has_no_organisation",
-            )
+            ),
+            # Who may see what follows from the organisation (`permissions.plan_scope`): a person of a
+            # role that does not see everything, without one, would see nothing yet be signed in.
+            # Deactivated accounts are exempt (someone who left keeps their history).
+            models.CheckConstraint(
+                condition=Q(organisation__isnull=False)
+                | Q(role="inspector")
+                | Q(is_superuser=True)
+                | Q(is_active=False),
+                name="user_has_organisation_unless_sees_everything",
+                violation_error_message="Staff and managers need an organisation; only inspectors and "
+                "administrators have none.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -71,39 +127,204 @@ class User(AbstractUser):
     def sees_everything(self) -> bool:
         return self.is_superuser or self.is_inspector
 
+    def clean(self) -> None:
+        """Per role: inspectors have no organisation; everyone else needs one (administrators aside)."""
+        super().clean()
+        if self.role == self.Role.INSPECTOR and self.organisation_id is not None:
+            raise ValidationError(
+                {"organisation": "Inspectors belong to no organisation: they see every organisation's plans."}
+            )
+        if (
+            self.role != self.Role.INSPECTOR
+            and self.organisation_id is None
+            and self.is_active
+            and not self.is_superuser
+        ):
+            raise ValidationError(
+                {
+                    "organisation": f"A {self.get_role_display().lower()} needs an organisation: choose the one "
+                    "whose plans they work on (only inspectors and administrators have none)."
+                }
+            )
+
+    def save(self, *args: object, changed_by: User | None = None, reason: str = "", **kwargs: object) -> None:
+        """Save; if this moves the person to another organisation or deactivates them, release the plans
+        they owned in the organisation they left (tracker.people.release_plans, through `membership_saved`),
+        in the same transaction.
+
+        Every way of changing a person ends here (the admin's forms, identity-provider sign-in through
+        `tracker.people.change_membership`, commands, the shell; `User.objects.update()` saves each
+        person), which is why the rule is triggered here rather than by each caller. `changed_by` is
+        who made the change (the author of the timeline entries; by default the person themselves) and
+        `reason` is added to each entry.
+        """
+        update_fields = kwargs.get("update_fields")
+        if self._state.adding or (update_fields is not None and MEMBERSHIP_FIELDS.isdisjoint(update_fields)):
+            super().save(*args, **kwargs)  # type: ignore[arg-type]
+            return
+        with transaction.atomic():
+            before = (
+                type(self)._default_manager.select_for_update()
+                .filter(pk=self.pk)
+                .values_list("organisation_id", "is_active")
+                .first()
+            )  # fmt: skip
+            super().save(*args, **kwargs)  # type: ignore[arg-type]
+            if before is not None:
+                organisation_before, was_active = before
+                answers = membership_saved.send(
+                    type(self), person=self, organisation_before=organisation_before, was_active=was_active,
+                    changed_by=changed_by, reason=reason,
+                )  # fmt: skip
+                self.released_plans = [plan for _, released in answers for plan in released]
+
+
+def visible_organisation(user: Any) -> bool | int | None:
+    """Whose plans (and their timelines and files) a user may see: True for every organisation
+    (inspectors, administrators), an organisation's id, or None for nothing. The one home of the rule:
+    `ActionPlan.objects.visible_to` and the search index (tracker.search) both ask it."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.sees_everything:
+        return True
+    return user.organisation_id
+
+
+# --- the rules of "overdue", "due soon" and "unowned": one home each ---------------------------------
+# Each is a condition for the database here and the same rule for one plan already read
+# (`ActionPlan.is_overdue_on`, `is_due_soon_on`, `active_owner`), next to each other and tested to agree;
+# querysets, the RAG, the dashboard's counts, digests and pages all ask these.
+
+
+def overdue(today: dt.date | None = None) -> Q:
+    """Overdue: with the force (not yet reported complete) and past its target date."""
+    today = today or timezone.localdate()
+    return Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=today)
+
+
+def due_soon(days: int = AMBER_WINDOW_DAYS, today: dt.date | None = None) -> Q:
+    """Due soon: with the force and due today or within `days`."""
+    today = today or timezone.localdate()
+    return Q(
+        status__in=ActionPlan.OVERDUE_STATUSES,
+        target_date__gte=today,
+        target_date__lte=today + dt.timedelta(days=days),
+    )
+
+
+def milestone_overdue(today: dt.date | None = None) -> Q:
+    """A milestone overdue: with the force and an open milestone past its date (`next_milestone_date`,
+    the earliest open milestone's, kept by tracker.workflow). It puts the plan at amber at least."""
+    today = today or timezone.localdate()
+    return Q(status__in=ActionPlan.OVERDUE_STATUSES, next_milestone_date__lt=today)
+
+
+def unowned() -> Q:
+    """Unowned: nobody answers for the plan, because it has no owner, a deactivated owner, or an owner of
+    another organisation. (Moving or deactivating a person releases their open plans, `tracker.people`;
+    the last two cases cover plans written some other way, e.g. loaded in bulk.)"""
+    return Q(owner__isnull=True) | Q(owner__is_active=False) | ~Q(owner__organisation_id=F("organisation_id"))
+
 
 class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
     def visible_to(self, user: User) -> ActionPlanQuerySet:
         """Rows this user may see: everything for inspectors and admins, else their organisation's."""
-        if not user.is_authenticated or not user.is_active:
+        visible = visible_organisation(user)
+        if visible is None:
             return self.none()
-        if user.sees_everything:
+        if visible is True:
             return self
-        if user.organisation_id is None:
-            return self.none()
-        return self.filter(organisation_id=user.organisation_id)
+        return self.filter(organisation_id=visible)
 
     def open(self) -> ActionPlanQuerySet:
+        """Not finished: the workflow may still move them (stages "with the force" and "awaiting verification")."""
         return self.filter(status__in=ActionPlan.OPEN_STATUSES)
 
+    def returned(self) -> ActionPlanQuerySet:
+        """Work sent back to the force: in progress, and its last change of status was a manager returning
+        a submission or an inspector reopening a signed-off plan. Its owner's action, until resubmitted."""
+        return (
+            self.filter(status=ActionPlan.Status.IN_PROGRESS)
+            .alias(last_move_from=Subquery(_last_status_change().values("status_from")[:1]))
+            .filter(last_move_from__in=RETURNED_FROM)
+        )
+
+    def with_return(self) -> ActionPlanQuerySet:
+        """Annotate who returned the work, when and why (`returned_by`, `returned_at`, `returned_note`)."""
+        last = _last_status_change().filter(status_from__in=RETURNED_FROM)
+        return self.annotate(
+            returned_at=Subquery(last.values("created_at")[:1]),
+            returned_note=Subquery(last.values("note")[:1]),
+            returned_by=Subquery(last.values("author__username")[:1]),
+        )
+
+    def longest_waiting_first(self) -> ActionPlanQuerySet:
+        """A queue of submitted or signed-off plans as it is shown (home page, `sort=waiting` on /plans/):
+        by when each came into its present status, oldest first (never changed: first of all)."""
+        return self.with_waiting().order_by(F("waiting_since").asc(nulls_first=True), "pk")
+
+    def oldest_returned_first(self) -> ActionPlanQuerySet:
+        """Returned work as its queue shows it (home page, digest): with who returned it, when and why,
+        the longest waiting first."""
+        return self.with_return().order_by(F("returned_at").asc(nulls_last=True), "pk")
+
+    def with_date_reason(self) -> ActionPlanQuerySet:
+        """Annotate `date_reason`: the reason given with the last change of target date."""
+        last = Update.objects.filter(plan=OuterRef("pk"), kind=Update.Kind.TARGET_DATE).order_by("-created_at", "-pk")
+        return self.annotate(date_reason=Subquery(last.values("note")[:1]))
+
+    def with_waiting(self) -> ActionPlanQuerySet:
+        """Annotate `waiting_since`: when the plan came into its present status (its last change of status
+        to it; None if it never changed)."""
+        since = Update.objects.filter(plan=OuterRef("pk"), status_to=OuterRef("status")).order_by("-created_at", "-pk")
+        return self.annotate(waiting_since=Subquery(since.values("created_at")[:1]))
+
+    def in_stage(self, *stages: str) -> ActionPlanQuerySet:
+        """Plans in any of these stages (`ActionPlan.Stage`): a filter on the status column, so it uses the
+        status indexes."""
+        return self.filter(status__in=statuses_of(*stages))
+
+    def with_stage(self) -> ActionPlanQuerySet:
+        """Annotate `stage_value` with exactly the rule of `ActionPlan.stage`."""
+        return self.annotate(stage_value=stage_expression())
+
+    def without_active_owner(self) -> ActionPlanQuerySet:
+        """Plans nobody answers for (`unowned`)."""
+        return self.filter(unowned())
+
     def overdue(self, today: dt.date | None = None) -> ActionPlanQuerySet:
-        today = today or timezone.localdate()
-        return self.filter(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=today)
+        return self.filter(overdue(today))
 
     def due_soon(self, days: int = AMBER_WINDOW_DAYS, today: dt.date | None = None) -> ActionPlanQuerySet:
-        today = today or timezone.localdate()
-        return self.filter(
-            status__in=ActionPlan.OVERDUE_STATUSES,
-            target_date__gte=today,
-            target_date__lte=today + dt.timedelta(days=days),
-        )
+        return self.filter(due_soon(days, today))
 
     def with_rag(self, today: dt.date | None = None) -> ActionPlanQuerySet:
         """Annotate `rag_value` with exactly the rule of `ActionPlan.rag` (DESIGN section 4)."""
         return self.annotate(rag_value=rag_expression(today))
 
     def for_list(self) -> ActionPlanQuerySet:
-        return self.select_related("finding__inspection", "organisation", "owner").with_rag()
+        return (
+            self.select_related("finding__inspection", "organisation", "owner")
+            .with_rag()
+            .with_recurrence()
+            .annotate(brought_forward_value=brought_forward_count())
+        )
+
+    def brought_forward(self) -> ActionPlanQuerySet:
+        """Plans whose target date was ever moved earlier."""
+        return self.filter(Exists(_brought_forward_updates()))
+
+    def repeats(self) -> ActionPlanQuerySet:
+        """Plans whose finding repeats an earlier finding that the same organisation had a plan on."""
+        return self.filter(_linked_findings(), repeat_expression())
+
+    def recurrences(self) -> ActionPlanQuerySet:
+        """Repeats whose earlier plan had been closed as verified complete: the problem came back."""
+        return self.filter(_linked_findings(), repeat_expression(closed=True))
+
+    def with_recurrence(self) -> ActionPlanQuerySet:
+        """Annotate `is_recurrence` with exactly the rule of `recurrences()`."""
+        return self.annotate(is_recurrence=repeat_expression(closed=True))
 
     def completion(self, *group_by: str, today: dt.date | None = None, distinct: bool = False) -> models.QuerySet:
         """Counts per group, computed in the database: total, open, reported complete, verified, overdue.
@@ -113,25 +334,164 @@ class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
         """
         return self.values(*group_by).annotate(**completion_counts(today, distinct=distinct)).order_by(*group_by)
 
+    def status_figures(self, *group_by: str, today: dt.date | None = None) -> list[dict[str, Any]]:
+        """The figures of `completion_counts` per group, with the RAG counts (`rag_<value>`) and the
+        deferrals (`deferred`, `deferred_with_force`), from one query grouped by the groups and the status.
+
+        Per group and status the database gives four plain counts (`status_counts`: all, target date
+        passed, due soon with little progress, deferred), which an index holding the grouped columns,
+        the status, target date, progress and deferrals answers alone; the stage, overdue and RAG rules
+        are then applied once per status (`fold_status_counts`) rather than per plan in SQL. Groups
+        come in the order of `group_by`.
+        """
+        today = today or timezone.localdate()
+        rows = self.values(*group_by, "status").annotate(**status_counts(today)).order_by(*group_by, "status")
+        return fold_status_counts(rows, group_by, today)
+
     def completion_totals(self, today: dt.date | None = None) -> dict[str, int]:
         """The same counts as `completion` over the whole queryset, in one aggregate query."""
         return self.aggregate(**completion_counts(today))
 
+    def with_open_milestone_of(self, user: User | None = None, *, username: str = "") -> ActionPlanQuerySet:
+        """Plans in which this person (a user, or a username) owns a milestone not yet done."""
+        person = Q(owner=user) if user is not None else Q(owner__username=username)
+        return self.filter(Exists(Milestone.objects.filter(person, plan=OuterRef("pk"), done_on__isnull=True)))
+
+    def milestone_overdue(self, today: dt.date | None = None) -> ActionPlanQuerySet:
+        """Plans with the force with a milestone past its date (`milestone_overdue`)."""
+        return self.filter(milestone_overdue(today))
+
     def for_detail(self) -> ActionPlanQuerySet:
-        return self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
+        return (
+            self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
+            .prefetch_related(models.Prefetch("milestones", queryset=Milestone.objects.select_related("owner")))
+            .with_recurrence()
+            .annotate(brought_forward_value=brought_forward_count())
+        )
+
+
+def status_counts(today: dt.date) -> dict[str, models.Count]:
+    """The counts `fold_status_counts` turns into figures, per status (see `status_figures`)."""
+    window_end = today + dt.timedelta(days=AMBER_WINDOW_DAYS)
+    return {
+        "n": models.Count("pk"),
+        "past": models.Count("pk", filter=Q(target_date__lt=today)),
+        "soon_low": models.Count(
+            "pk",
+            filter=Q(target_date__gte=today, target_date__lte=window_end, percent_complete__lt=AMBER_PERCENT_BELOW),
+        ),
+        "deferred": models.Count("pk", filter=Q(deferral_count__gt=0)),
+    }
+
+
+def fold_status_counts(
+    rows: Iterable[dict[str, Any]], group_by: Sequence[str], today: dt.date
+) -> list[dict[str, Any]]:
+    """Rows of `status_counts` per group and status, summed up per group into the figures of
+    `completion_counts`, the RAG counts and the deferrals. The RAG of each count is `ActionPlan.rag_on`
+    of a plan standing for it (target date passed; due soon with little progress; neither), so the
+    rule has one home."""
+    stage_of = {
+        str(status): str(stage) for stage, statuses in ActionPlan.STAGE_STATUSES.items() for status in statuses
+    }
+    names = ["total", *(str(stage) for stage in ActionPlan.STAGE_STATUSES), "reported", "overdue", "deferred",
+             "deferred_with_force", *(f"rag_{value}" for value in ActionPlan.Rag.values)]  # fmt: skip
+    rag_of: dict[tuple[str, str], str] = {}
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        group = tuple(row[name] for name in group_by)
+        into = groups.get(group)
+        if into is None:
+            into = groups[group] = {**dict(zip(group_by, group, strict=True)), **dict.fromkeys(names, 0)}
+        status, n, past, soon_low = row["status"], row["n"], row["past"], row["soon_low"]
+        stage = stage_of[status]
+        into["total"] += n
+        into[stage] += n
+        if status in ActionPlan.REPORTED_COMPLETE_STATUSES:
+            into["reported"] += n
+        if status in ActionPlan.OVERDUE_STATUSES:
+            into["overdue"] += past
+        into["deferred"] += row["deferred"]
+        if stage == str(ActionPlan.Stage.WITH_FORCE):
+            into["deferred_with_force"] += row["deferred"]
+        for case, count, target_date, percent in (
+            ("past", past, today - dt.timedelta(days=1), 0), ("soon_low", soon_low, today, 0),
+            ("other", n - past - soon_low, None, 100),
+        ):  # fmt: skip
+            rag = rag_of.get((status, case))
+            if rag is None:
+                plan = ActionPlan(status=status, target_date=target_date, percent_complete=percent)
+                rag = rag_of[(status, case)] = plan.rag_on(today)
+            into[f"rag_{rag}"] += count
+    return list(groups.values())
 
 
 def completion_counts(today: dt.date | None = None, *, distinct: bool = False) -> dict[str, models.Count]:
+    """The figures every count of plans shows (dashboard, board pack, inspection pages): the total, the
+    plans in each stage (keyed by the stage's value; they add up to the total), the two headline rates'
+    numerators "reported" (awaiting verification or verified) and "verified" (the stage of that name),
+    and "overdue" (a part of "with the force")."""
     today = today or timezone.localdate()
     return {
         "total": models.Count("pk", distinct=distinct),
-        "open": models.Count("pk", filter=Q(status__in=ActionPlan.OPEN_STATUSES), distinct=distinct),
+        **{
+            stage: models.Count("pk", filter=Q(status__in=statuses), distinct=distinct)
+            for stage, statuses in ActionPlan.STAGE_STATUSES.items()
+        },
         "reported": models.Count("pk", filter=Q(status__in=ActionPlan.REPORTED_COMPLETE_STATUSES), distinct=distinct),
-        "verified": models.Count("pk", filter=Q(status=ActionPlan.Status.CLOSED), distinct=distinct),
-        "overdue": models.Count(
-            "pk", filter=Q(status__in=ActionPlan.OVERDUE_STATUSES, target_date__lt=today), distinct=distinct
-        ),
+        "overdue": models.Count("pk", filter=overdue(today), distinct=distinct),
     }
+
+
+def repeat_expression(*, closed: bool = False) -> Exists:
+    """Whether a plan's finding repeats (FindingLink kind "repeats") an earlier finding on which the same
+    organisation had a plan, closed as verified complete if `closed`: one home for "repeat" and "recurrence"."""
+    from inspections.models import FindingLink
+
+    # One filter() call, so that the organisation and the status are those of the same earlier plan.
+    same_plan: dict[str, Any] = {"earlier__action_plans__organisation_id": OuterRef("organisation_id")}
+    if closed:
+        same_plan["earlier__action_plans__status"] = ActionPlan.Status.CLOSED
+    return Exists(
+        FindingLink.objects.filter(kind=FindingLink.Kind.REPEATS, finding_id=OuterRef("finding_id"), **same_plan)
+    )
+
+
+def _linked_findings() -> Q:
+    """Plans on findings that repeat anything: a cheap first cut (few findings are linked) before the
+    per-plan check of `repeat_expression`."""
+    from inspections.models import FindingLink
+
+    return Q(finding_id__in=FindingLink.objects.filter(kind=FindingLink.Kind.REPEATS).values("finding_id"))
+
+
+def _brought_forward_updates() -> models.QuerySet:
+    return Update.objects.filter(
+        plan=OuterRef("pk"), kind=Update.Kind.TARGET_DATE, target_date_to__lt=F("target_date_from")
+    )
+
+
+def brought_forward_count() -> Coalesce:
+    """How many times a plan's target date was moved earlier, read from its timeline (the one record)."""
+    moves = _brought_forward_updates().order_by().values("plan").annotate(n=models.Count("pk")).values("n")
+    return Coalesce(Subquery(moves[:1]), 0)
+
+
+def _last_status_change() -> models.QuerySet:
+    return Update.objects.filter(plan=OuterRef("pk")).exclude(status_to="").order_by("-created_at", "-pk")
+
+
+def statuses_of(*stages: str) -> list[str]:
+    """The statuses that make up these stages, in workflow order."""
+    return [str(status) for stage in stages for status in ActionPlan.STAGE_STATUSES[ActionPlan.Stage(stage)]]
+
+
+def stage_expression() -> Case:
+    """The stage as a database expression; `ActionPlan.stage` is the same rule in Python."""
+    return Case(
+        *[When(status__in=statuses, then=Value(str(stage))) for stage, statuses in ActionPlan.STAGE_STATUSES.items()],
+        output_field=models.CharField(),
+    )
 
 
 def rag_expression(today: dt.date | None = None) -> Case:
@@ -141,11 +501,10 @@ def rag_expression(today: dt.date | None = None) -> Case:
     S = ActionPlan.Status
     return Case(
         When(status__in=ActionPlan.TERMINAL_STATUSES, then=Value(ActionPlan.Rag.GREY)),
-        When(
-            Q(target_date__lt=today) & Q(status__in=ActionPlan.OVERDUE_STATUSES),
-            then=Value(ActionPlan.Rag.RED),
-        ),
+        When(overdue(today), then=Value(ActionPlan.Rag.RED)),
         When(status=S.BLOCKED, then=Value(ActionPlan.Rag.AMBER)),
+        # A milestone past its date puts a plan with the force at amber at least.
+        When(milestone_overdue(today), then=Value(ActionPlan.Rag.AMBER)),
         When(
             Q(target_date__gte=today, target_date__lte=window_end, percent_complete__lt=AMBER_PERCENT_BELOW),
             then=Value(ActionPlan.Rag.AMBER),
@@ -183,17 +542,40 @@ class ActionPlan(models.Model):
         GREEN = "green", "Green: on track"
         GREY = "grey", "Grey: finished"
 
-    TERMINAL_STATUSES = (Status.CLOSED, Status.SUPERSEDED, Status.NO_FURTHER_ACTION)
-    OPEN_STATUSES = (
-        Status.NOT_STARTED,
-        Status.IN_PROGRESS,
-        Status.BLOCKED,
-        Status.SUBMITTED,
-        Status.SIGNED_OFF,
-    )
-    # Not yet reported complete by the force: these go red when the target date passes.
-    OVERDUE_STATUSES = (Status.NOT_STARTED, Status.IN_PROGRESS, Status.BLOCKED, Status.SUBMITTED)
-    REPORTED_COMPLETE_STATUSES = (Status.SIGNED_OFF, Status.CLOSED)
+    class Stage(models.TextChoices):
+        """Where a plan stands, in words every page, export, digest and the API use (DESIGN section 4).
+
+        Every status belongs to exactly one stage (`STAGE_STATUSES`), so the stages of any set of plans
+        add up to its total. "Reported complete" is awaiting verification or verified.
+        """
+
+        WITH_FORCE = "with_force", "With the force"
+        AWAITING_VERIFICATION = "awaiting_verification", "Awaiting verification"
+        VERIFIED = "verified", "Verified complete"
+        ENDED = "ended", "Ended without completion"
+
+    STAGE_STATUSES: dict[Stage, tuple[Status, ...]] = {
+        Stage.WITH_FORCE: (Status.NOT_STARTED, Status.IN_PROGRESS, Status.BLOCKED, Status.SUBMITTED),
+        Stage.AWAITING_VERIFICATION: (Status.SIGNED_OFF,),
+        Stage.VERIFIED: (Status.CLOSED,),
+        Stage.ENDED: (Status.SUPERSEDED, Status.NO_FURTHER_ACTION),
+    }
+    # What each stage holds, in words (filters' help, dashboard keys).
+    STAGE_HELP: dict[Stage, str] = {
+        Stage.WITH_FORCE: "not started, in progress, blocked or submitted for sign-off",
+        Stage.AWAITING_VERIFICATION: "signed off by the force, not yet verified by the inspectorate",
+        Stage.VERIFIED: "closed by the inspectorate as verified complete",
+        Stage.ENDED: "superseded or no further action",
+    }
+
+    # The workflow's groupings, from the stages. Finished: verified complete or ended.
+    TERMINAL_STATUSES = STAGE_STATUSES[Stage.VERIFIED] + STAGE_STATUSES[Stage.ENDED]
+    # Open: the workflow may still move them (with the force, or awaiting verification).
+    OPEN_STATUSES = STAGE_STATUSES[Stage.WITH_FORCE] + STAGE_STATUSES[Stage.AWAITING_VERIFICATION]
+    # With the force, not yet reported complete: these go red when the target date passes.
+    OVERDUE_STATUSES = STAGE_STATUSES[Stage.WITH_FORCE]
+    # Reported complete by the force: awaiting verification or verified.
+    REPORTED_COMPLETE_STATUSES = STAGE_STATUSES[Stage.AWAITING_VERIFICATION] + STAGE_STATUSES[Stage.VERIFIED]
 
     finding = models.ForeignKey("inspections.Finding", models.PROTECT, related_name="action_plans")
     organisation = models.ForeignKey("inspections.Organisation", models.PROTECT, related_name="action_plans")
@@ -203,7 +585,7 @@ class ActionPlan(models.Model):
     )
     target_date = models.DateField(null=True, blank=True, help_text="The agreed target date.")
     original_target_date = models.DateField(null=True, blank=True, editable=False)
-    deferral_count = models.PositiveIntegerField(default=0, editable=False)
+    deferral_count = models.PositiveIntegerField(default=0, editable=False)  # later than any date agreed before
     percent_complete = models.PositiveSmallIntegerField(default=0)
     summary = models.TextField("response", blank=True)
     superseded_by = models.ForeignKey(
@@ -212,9 +594,15 @@ class ActionPlan(models.Model):
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    # The earliest target date among the plan's open milestones, kept by tracker.workflow with every
+    # change of milestone, so that RAG (a milestone past its date is amber) needs no join.
+    next_milestone_date = models.DateField(null=True, blank=True, editable=False)
     history = HistoricalRecords(
-        excluded_fields=["status", "percent_complete", "version", "updated_at", "deferral_count", "superseded_by"]
-    )
+        excluded_fields=[
+            "status", "percent_complete", "version", "updated_at", "deferral_count", "superseded_by",
+            "next_milestone_date",
+        ]
+    )  # fmt: skip
 
     objects = ActionPlanQuerySet.as_manager()
 
@@ -250,6 +638,35 @@ class ActionPlan(models.Model):
                 F("id"),
                 name="actionplan_org_status_due_idx",
             ),
+            # The dashboard's counts per organisation and per theme (`status_figures`) read these alone,
+            # never the table: every column they count by is in the index.
+            models.Index(
+                fields=["organisation", "status", "target_date", "percent_complete", "deferral_count"],
+                name="actionplan_org_figures_idx",
+            ),
+            models.Index(
+                fields=["finding", "status", "target_date", "organisation"],
+                name="actionplan_finding_figures_idx",
+            ),
+            # The most deferred plans (dashboard), everyone's and one organisation's: the first five are
+            # read in order from these, which hold only deferred plans.
+            models.Index(
+                F("deferral_count").desc(),
+                F("target_date"),
+                F("id"),
+                F("status"),
+                condition=Q(deferral_count__gt=0),
+                name="actionplan_deferred_idx",
+            ),
+            models.Index(
+                F("organisation"),
+                F("deferral_count").desc(),
+                F("target_date"),
+                F("id"),
+                F("status"),
+                condition=Q(deferral_count__gt=0),
+                name="actionplan_org_deferred_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -258,10 +675,16 @@ class ActionPlan(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("tracker:plan-detail", kwargs={"pk": self.pk})
 
-    def can_move_to(self, new_status: str) -> bool:
-        from .workflow import ALLOWED_TRANSITIONS
+    @property
+    def stage(self) -> str:
+        """The plan's stage (`Stage`); the same rule as `stage_expression`."""
+        for stage, statuses in self.STAGE_STATUSES.items():
+            if self.status in statuses:
+                return str(stage)
+        raise ValueError(f"No stage for status {self.status!r}.")
 
-        return new_status in ALLOWED_TRANSITIONS.get(self.status, ())
+    def get_stage_display(self) -> str:
+        return self.Stage(self.stage).label
 
     @property
     def is_open(self) -> bool:
@@ -271,9 +694,11 @@ class ActionPlan(models.Model):
         """RAG on a given day; the same rule as `rag_expression` (tested to agree)."""
         if self.status in self.TERMINAL_STATUSES:
             return self.Rag.GREY
-        if self.target_date and self.target_date < today and self.status in self.OVERDUE_STATUSES:
+        if self.is_overdue_on(today):
             return self.Rag.RED
         if self.status == self.Status.BLOCKED:
+            return self.Rag.AMBER
+        if self.has_milestone_overdue_on(today):
             return self.Rag.AMBER
         if (
             self.target_date
@@ -290,17 +715,173 @@ class ActionPlan(models.Model):
     def get_rag_display(self) -> str:
         return self.Rag(self.rag).label
 
+    def is_overdue_on(self, today: dt.date) -> bool:
+        """The rule of `overdue()` for this plan."""
+        return bool(self.status in self.OVERDUE_STATUSES and self.target_date and self.target_date < today)
+
+    def has_milestone_overdue_on(self, today: dt.date) -> bool:
+        """The rule of `milestone_overdue()` for this plan."""
+        return bool(
+            self.status in self.OVERDUE_STATUSES and self.next_milestone_date and self.next_milestone_date < today
+        )
+
+    def is_due_soon_on(self, today: dt.date, days: int = AMBER_WINDOW_DAYS) -> bool:
+        """The rule of `due_soon()` for this plan."""
+        return bool(
+            self.status in self.OVERDUE_STATUSES
+            and self.target_date
+            and today <= self.target_date <= today + dt.timedelta(days=days)
+        )
+
+    def may_be_owned_by(self, user: User | None) -> bool:
+        """Whether `user` can answer for the plan: an active member of its organisation (`unowned()` is
+        every plan whose owner is not)."""
+        return user is not None and user.is_active and user.organisation_id == self.organisation_id
+
+    @property
+    def active_owner(self) -> User | None:
+        """The owner who answers for the plan, or None when the plan is unowned: the rule of `unowned()`."""
+        return self.owner if self.may_be_owned_by(self.owner) else None
+
     @property
     def is_overdue(self) -> bool:
-        return bool(
-            self.target_date and self.target_date < timezone.localdate() and self.status in self.OVERDUE_STATUSES
-        )
+        return self.is_overdue_on(timezone.localdate())
+
+    @property
+    def brought_forward_count(self) -> int:
+        """Moves of the target date to an earlier one (annotated by `for_list`/`for_detail`, else read)."""
+        value = getattr(self, "brought_forward_value", None)
+        if value is None:
+            value = self.updates.filter(kind=Update.Kind.TARGET_DATE, target_date_to__lt=F("target_date_from")).count()
+        return value
+
+    @property
+    def date_moves(self) -> str:
+        """How the target date has moved, in words ("deferred 2 times, brought forward 1 time, +30 days":
+        the last figure against the original date); empty if it never has."""
+        parts = [
+            f"{what} {count} time{'s' if count != 1 else ''}"
+            for count, what in (
+                (self.deferral_count, "deferred"),
+                (self.brought_forward_count, "brought forward"),
+            )
+            if count
+        ]
+        if not parts:
+            return ""
+        days = self.deferred_days
+        return ", ".join([*parts, f"+{days} days" if days >= 0 else f"{days} days"])
 
     @property
     def deferred_days(self) -> int:
         if self.target_date and self.original_target_date:
             return (self.target_date - self.original_target_date).days
         return 0
+
+
+class MilestoneQuerySet(models.QuerySet["Milestone"]):
+    def visible_to(self, user: User) -> MilestoneQuerySet:
+        """Milestones of the plans this user may see (`ActionPlan.objects.visible_to`)."""
+        visible = visible_organisation(user)
+        if visible is None:
+            return self.none()
+        if visible is True:
+            return self
+        return self.filter(plan__organisation_id=visible)
+
+    def open(self) -> MilestoneQuerySet:
+        """Not done yet."""
+        return self.filter(done_on__isnull=True)
+
+    def with_force(self) -> MilestoneQuerySet:
+        """Open, in plans still with the force (the only milestones that can be due or overdue)."""
+        return self.open().filter(plan__status__in=ActionPlan.OVERDUE_STATUSES)
+
+    def overdue(self, today: dt.date | None = None) -> MilestoneQuerySet:
+        """Open, past their target date, in plans still with the force (`overdue_milestone`)."""
+        return self.filter(overdue_milestone(today))
+
+    def due_soon(self, days: int = AMBER_WINDOW_DAYS, today: dt.date | None = None) -> MilestoneQuerySet:
+        """Open, due today or within `days`, in plans still with the force."""
+        today = today or timezone.localdate()
+        return self.with_force().filter(target_date__gte=today, target_date__lte=today + dt.timedelta(days=days))
+
+
+def overdue_milestone(today: dt.date | None = None) -> Q:
+    """A milestone overdue: open, past its target date, in a plan still with the force (`Milestone.is_late_on`
+    for one milestone)."""
+    today = today or timezone.localdate()
+    return Q(done_on__isnull=True, target_date__lt=today, plan__status__in=ActionPlan.OVERDUE_STATUSES)
+
+
+def attach_milestone_progress(plans: Any) -> list[ActionPlan]:
+    """Give each plan `milestones_done` and `milestones_total` ("3 of 5"), for a page of plans in one query."""
+    plans = list(plans)
+    counts = {
+        row["plan"]: row
+        for row in Milestone.objects.filter(plan__in=[p.pk for p in plans])
+        .order_by()
+        .values("plan")
+        .annotate(total=models.Count("pk"), done=models.Count("pk", filter=Q(done_on__isnull=False)))
+    } if plans else {}  # fmt: skip
+    for plan in plans:
+        row = counts.get(plan.pk, {})
+        plan.milestones_total = row.get("total", 0)
+        plan.milestones_done = row.get("done", 0)
+    return plans
+
+
+class Milestone(models.Model):
+    """One step of a plan, with its own owner and date. Written only by tracker.workflow, which keeps the
+    plan's percentage (done out of all) and `next_milestone_date` in step and puts each change on the
+    plan's timeline."""
+
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="milestones")
+    position = models.PositiveIntegerField(default=0)
+    title = models.CharField(max_length=200)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="owned_milestones"
+    )
+    target_date = models.DateField(null=True, blank=True)
+    done_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = MilestoneQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plan", "position", "pk"]
+        indexes = [
+            models.Index(fields=["plan", "position"], name="milestone_plan_position_idx"),
+            # A person's open milestones (home page, digests, the list's milestone-owner filter).
+            models.Index(fields=["owner", "done_on"], name="milestone_owner_done_idx"),
+            # Open milestones by date (digests: due and overdue).
+            models.Index(fields=["done_on", "target_date"], name="milestone_done_target_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_done(self) -> bool:
+        return self.done_on is not None
+
+    def is_overdue_on(self, today: dt.date) -> bool:
+        return self.done_on is None and self.target_date is not None and self.target_date < today
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.is_overdue_on(timezone.localdate())
+
+    def is_late_on(self, today: dt.date, plan: ActionPlan | None = None) -> bool:
+        """The rule of `overdue_milestone()` for this milestone (of `plan`, when it is at hand)."""
+        plan = plan or self.plan
+        return self.is_overdue_on(today) and plan.status in ActionPlan.OVERDUE_STATUSES
+
+
+# A plan moved back to in progress from these was returned (by its manager) or reopened (by an inspector).
+RETURNED_FROM = [ActionPlan.Status.SUBMITTED, ActionPlan.Status.SIGNED_OFF]
 
 
 class Update(models.Model):
@@ -314,6 +895,8 @@ class Update(models.Model):
         VERIFICATION = "verification", "Verification"
         COMMENT = "comment", "Comment"
         OWNER = "owner", "Owner change"
+        RESPONSE = "response", "Response change"
+        MILESTONE = "milestone", "Milestone"
 
     plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="updates")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="updates")
@@ -332,6 +915,28 @@ class Update(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.plan_id} by {self.author_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def change_label(self) -> str:
+        """What the entry did, in words: a return is a return, a reopening a reopening, a date brought
+        forward is not a deferral."""
+        S = ActionPlan.Status
+        if self.status_to == S.IN_PROGRESS and self.status_from == S.SUBMITTED:
+            return "Returned to the owner"
+        if self.status_to == S.IN_PROGRESS and self.status_from == S.SIGNED_OFF:
+            return "Reopened by the inspectorate"
+        if self.kind == self.Kind.TARGET_DATE and self.target_date_to:
+            if self.target_date_from is None:
+                return "Target date set"
+            if self.target_date_to < self.target_date_from:
+                return "Target date brought forward"
+            return "Target date moved later"
+        if self.status_to:
+            return {
+                S.SUBMITTED: "Submitted for sign-off", S.SIGNED_OFF: "Signed off", S.CLOSED: "Verified and closed",
+                S.SUPERSEDED: "Superseded", S.NO_FURTHER_ACTION: "No further action", S.BLOCKED: "Marked blocked",
+            }.get(self.status_to, self.get_kind_display())  # fmt: skip
+        return self.get_kind_display()
 
 
 def evidence_path(instance: Evidence, filename: str) -> str:
@@ -395,6 +1000,82 @@ class ApiToken(models.Model):
         return token, secret
 
 
+class GroupMapping(models.Model):
+    """Single sign-on: one identity-provider group (or claim value) and the organisation and role it grants.
+
+    An administrator keeps these in the admin. At each sign-in the user's groups are looked up here
+    (tracker/sso.py): no match refuses the sign-in; several matches must agree on one organisation (or
+    on none, for inspectors), and the highest role among them is taken.
+    """
+
+    value = models.CharField(
+        "group",
+        max_length=255,
+        unique=True,
+        help_text="Exactly as the provider sends it in the groups claim: for Entra ID the group's object ID "
+        "(or the app role's value, with the roles claim).",
+    )
+    organisation = models.ForeignKey(
+        "inspections.Organisation",
+        models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="group_mappings",
+        help_text="Empty for inspectors.",
+    )
+    role = models.CharField(max_length=20, choices=User.Role)
+    description = models.CharField(
+        max_length=200, blank=True, help_text="What the group is, for other administrators."
+    )
+
+    class Meta:
+        ordering = ["organisation__name", "role", "value"]
+        verbose_name = "sign-in group mapping"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role="inspector", organisation__isnull=True)
+                | (~Q(role="inspector") & Q(organisation__isnull=False)),
+                name="groupmapping_organisation_matches_role",
+                violation_error_message="Inspectors see every organisation, so leave the organisation empty for "
+                "them; staff and managers need one.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        where = self.organisation.short_name if self.organisation_id else "every organisation"
+        return f"{self.value} -> {self.get_role_display()}, {where}"
+
+
+class SignInIdentity(models.Model):
+    """The provider's account behind a user who signs in with single sign-on (issuer + subject)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, models.CASCADE, related_name="sign_in_identity")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    groups = models.JSONField(default=list, blank=True, help_text="The groups sent at the last sign-in.")
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+    refresh_token = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The provider's refresh token, encrypted with a key derived from SECRET_KEY, for "
+        "check_sign_in_accounts (needs the offline_access scope).",
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    deactivated_by_provider = models.BooleanField(
+        default=False,
+        help_text="Deactivated because the provider no longer grants access; a later sign-in that the "
+        "provider grants makes the account active again. An account an administrator deactivated stays so.",
+    )
+
+    class Meta:
+        verbose_name = "sign-in identity"
+        verbose_name_plural = "sign-in identities"
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="signinidentity_issuer_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
 class DigestLog(models.Model):
     """One row per person per day a reminder digest went out; the unique constraint stops doubles."""
 
@@ -412,17 +1093,310 @@ class DigestLog(models.Model):
 
 
 class DataVersion(models.Model):
-    """A counter that moves whenever data behind a cached page changes (tracker/freshness.py).
+    """A counter that moves whenever data behind cached pages changes (tracker/freshness.py).
 
-    One row. Cached figures are keyed on its value, so a change anywhere makes every cached copy
-    unreachable at once, on every server, without a cache that all servers share.
+    One row per organisation (`organisation-<id>`: its plans, their timelines, its gradings), one for
+    what every organisation's pages read (`global`: inspections, findings, their links, themes,
+    regions, organisations, people) and one for the past (`history`). Cached figures are keyed on the
+    counters of the scope they were computed for, so a change makes exactly the copies it affects
+    unreachable, on every server. Counters move after the change commits, never inside it: no write
+    holds one of these rows while it works.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    key = models.CharField(max_length=40, primary_key=True)
     value = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = "data version"
 
     def __str__(self) -> str:
-        return f"Data version {self.value}"
+        return f"Data version {self.key} {self.value}"
+
+
+class FlowSet(models.Model):
+    """A complete set of `MonthlyFlow` rows: every organisation's months before `before`, computed from the
+    timelines at history version `history` (tracker/freshness.py). Written last, so a set is read only
+    once all its rows are in."""
+
+    history = models.BigIntegerField()
+    before = models.DateField()
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["history", "before"], name="flowset_unique")]
+
+    def __str__(self) -> str:
+        return f"Months before {self.before} at history {self.history}"
+
+
+class MonthlyFlow(models.Model):
+    """What changed in one organisation's plans in one month, for the dashboard's trend
+    (tracker/flows.py): plans opened, status changes into minus out of "reported complete", into
+    "verified" and into the other finished states.
+
+    Kept only for months before last month, which change only when the history version moves
+    (deletions, bulk loads of past-dated rows; the workflow dates everything now): so the trend reads
+    about 120 rows per organisation rather than every timeline entry, and no write maintains them.
+    Derived data: a set whose history version is not the current one is never read, and is deleted
+    when the next set is written.
+    """
+
+    history = models.BigIntegerField()
+    before = models.DateField()
+    organisation = models.ForeignKey("inspections.Organisation", models.CASCADE, related_name="+")
+    month = models.DateField()
+    created = models.IntegerField(default=0)
+    reported = models.IntegerField(default=0)
+    verified = models.IntegerField(default=0)
+    ended = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["history", "before", "organisation", "month"], name="monthlyflow_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.month:%Y-%m}"
+
+
+class SearchEntry(models.Model):
+    """One searchable text: a finding, a plan's response, a progress note or comment, an evidence file's name.
+
+    The search index (`tracker/search/`), kept by the database itself: triggers on the source tables
+    write, rewrite and delete these rows in the same statement as the change (installed by migration
+    0008 and checked after every `migrate`: `tracker.search.schema`), so every way of writing (pages,
+    API, admin, imports, bulk loads) is followed. On PostgreSQL a trigger also fills `vector`
+    (full-text, GIN index); on SQLite an FTS5 table follows these rows. Never written by the app.
+    """
+
+    class Kind(models.TextChoices):
+        FINDING = "finding", "Findings"
+        PLAN = "plan", "Responses"
+        NOTE = "note", "Progress notes"
+        COMMENT = "comment", "Comments"
+        EVIDENCE = "evidence", "Evidence files"
+
+    kind = models.CharField(max_length=10, choices=Kind)
+    object_id = models.BigIntegerField()
+    # What the entry belongs to, for filters, visibility and links; kept by the triggers, so no constraints.
+    finding = models.ForeignKey(
+        "inspections.Finding", models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    inspection = models.ForeignKey(
+        "inspections.Inspection", models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    plan = models.ForeignKey(
+        ActionPlan, models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        "inspections.Organisation", models.DO_NOTHING, db_constraint=False, db_index=False, null=True, related_name="+"
+    )
+    date = models.DateField(null=True)
+    body = models.TextField()
+    vector = SearchVectorField(null=True)  # PostgreSQL only
+
+    class Meta:
+        verbose_name_plural = "search entries"
+        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="searchentry_one_per_object")]
+        # What the triggers look up. PostgreSQL's search indexes are in migration 0008 (SQLite's FTS5
+        # tables serve its searches).
+        indexes = [
+            models.Index(fields=["plan"], name="searchentry_plan_idx"),
+            models.Index(fields=["finding"], name="searchentry_finding_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id}"
+
+
+def job_file_path(instance: Job, filename: str) -> str:
+    # A random folder per job: the name a person downloads is kept in `result_name`.
+    return f"jobs/{timezone.now():%Y/%m}/{instance.pk.hex}/{uuid.uuid4().hex}"
+
+
+class Job(models.Model):
+    """Long work done by a worker process (tracker/jobs.py, docs/JOBS.md), as its owner sees it.
+
+    The queue itself is django-tasks-db's table (`task_id` names the queued task); this row is what
+    the status page shows: progress, the outcome or why it failed, and the file it made. A job with no
+    user was started by a scheduled command (reminder digests) and has no status page.
+    """
+
+    class Kind(models.TextChoices):
+        EXPORT_XLSX = "export_xlsx", "Action plans export (Excel)"
+        REMINDERS = "reminders", "Reminder digests"
+        BOARD_PACK_PDF = "board_pack_pdf", "Board pack (PDF)"
+        IMPORT_CHECK = "import_check", "Checking a findings file"
+        IMPORT_APPLY = "import_apply", "Importing findings"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Waiting for a worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Finished"
+        FAILED = "failed", "Failed"
+
+    FINISHED_STATUSES = (Status.SUCCEEDED, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, null=True, blank=True, related_name="jobs")
+    # `permissions.plan_scope` of the user when they asked: what the job may read, and what the
+    # user must still be able to see to download its file.
+    scope = models.CharField(max_length=40, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status, default=Status.QUEUED)
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # times a worker began it: one, always
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    stage = models.CharField(max_length=60, blank=True)  # what it is doing now, for a job of several steps
+    message = models.TextField(blank=True)  # the outcome, or why it failed, in words for its owner
+    file = models.FileField(upload_to=job_file_path, max_length=200, blank=True)
+    file_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="job_user_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("tracker:job-detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED_STATUSES
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.SUCCEEDED:
+            return 100
+        if not self.total:
+            return 0
+        return min(100, self.done * 100 // self.total)
+
+
+class OrganisationSettings(models.Model):
+    """An organisation's own choices, made by its managers on its settings page: for now, whether its
+    progress is published on a public page (`/public/<slug>/`, tracker/public.py)."""
+
+    organisation = models.OneToOneField("inspections.Organisation", models.CASCADE, related_name="tracker_settings")
+    public_progress = models.BooleanField(
+        "publish a public progress page",
+        default=False,
+        help_text="Anyone, signed in or not, may read the organisation's published inspections, gradings, "
+        "each finding's stage and target date, and the public statements a manager has approved.",
+    )
+    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+")
+    changed_at = models.DateTimeField(default=timezone.now)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = "organisation settings"
+        verbose_name_plural = "organisation settings"
+
+    def __str__(self) -> str:
+        return f"Settings of {self.organisation}"
+
+
+class PublicStatement(models.Model):
+    """A short statement of a plan's progress for the public page, written by the organisation's staff or
+    managers and shown there only once a manager has approved it. Changing the text withdraws the approval
+    (`tracker.public.write_statement`): what the public reads is always what a manager approved."""
+
+    MAX_LENGTH = 600
+
+    plan = models.OneToOneField(ActionPlan, models.CASCADE, related_name="public_statement")
+    text = models.TextField(max_length=MAX_LENGTH)
+    written_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    written_at = models.DateTimeField(default=timezone.now)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approved_by__isnull=True, approved_at__isnull=True)
+                | Q(approved_by__isnull=False, approved_at__isnull=False),
+                name="publicstatement_approved_by_and_at",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Public statement on {self.plan_id}"
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
+
+
+# --- the police and crime commissioner's 56-day response ---------------------------------------
+
+# Days from an inspection report's publication within which the local policing body must publish its
+# comments on it (Police Act 1996, s.55).
+RESPONSE_DAYS = 56
+
+
+def response_deadline(published_on: dt.date | None) -> dt.date | None:
+    return published_on + dt.timedelta(days=RESPONSE_DAYS) if published_on else None
+
+
+def response_path(instance: PccResponse, filename: str) -> str:
+    # A random name, as for evidence: the uploader's file name is kept in the database, never in storage.
+    return f"responses/{timezone.now():%Y/%m}/{uuid.uuid4().hex}"
+
+
+class PccResponse(models.Model):
+    """The published 56-day response of an organisation (its police and crime commissioner) to an
+    inspection: the file as published, and the day it was published. One per organisation and inspection."""
+
+    inspection = models.ForeignKey("inspections.Inspection", models.PROTECT, related_name="+")
+    organisation = models.ForeignKey("inspections.Organisation", models.PROTECT, related_name="+")
+    published_on = models.DateField()
+    file = models.FileField(upload_to=response_path, max_length=200)
+    original_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=120)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["inspection", "organisation"]
+        verbose_name = "PCC response"
+        constraints = [
+            models.UniqueConstraint(fields=["inspection", "organisation"], name="pccresponse_one_per_organisation")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}'s response to {self.inspection_id}"
+
+    @property
+    def deadline(self) -> dt.date | None:
+        return response_deadline(self.inspection.published_on)
+
+
+class ResponseReminder(models.Model):
+    """One row per manager, organisation, inspection and warning (14 or 7 days before the 56-day
+    deadline) that reached a digest: the unique constraint keeps each warning to exactly one."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    inspection = models.ForeignKey("inspections.Inspection", models.CASCADE, related_name="+")
+    organisation = models.ForeignKey("inspections.Organisation", models.CASCADE, related_name="+")
+    days_before = models.PositiveSmallIntegerField()
+    sent_on = models.DateField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "inspection", "organisation", "days_before"], name="responsereminder_once_each"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.days_before}-day warning to {self.user_id} on {self.sent_on}"

@@ -1,4 +1,4 @@
-"""Reminder digests: one email per person a day about due-soon, overdue and unowned action plans.
+"""Reminder digests: one email per person a day about returned, due-soon, overdue and unowned action plans.
 
 `build_digests` works out who gets what (a constant number of queries, whatever the number of
 people); `send_digests` claims each person's `DigestLog` row for the day and then sends. The database's
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -22,9 +22,21 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from inspections.models import Organisation
+from inspections.models import Finding, Grading, Inspection, Organisation
 
-from .models import ActionPlan, ActionPlanQuerySet, DigestLog, User
+from . import permissions
+from .models import (
+    RESPONSE_DAYS,
+    ActionPlan,
+    ActionPlanQuerySet,
+    DigestLog,
+    Milestone,
+    PccResponse,
+    ResponseReminder,
+    User,
+    response_deadline,
+    visible_organisation,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -51,15 +63,17 @@ class DigestLine:
 
     @property
     def is_overdue(self) -> bool:
-        return self.days_left is not None and self.days_left < 0
+        return self.plan.is_overdue_on(self.today)
 
     @property
     def when(self) -> str:
         days = self.days_left
         if days is None:
             return "no target date"
-        if days < 0:
+        if days < 0 and self.is_overdue:
             return f"{_plural(-days, 'day')} overdue"
+        if days < 0:  # reported complete: no longer overdue
+            return f"target date {_plural(-days, 'day')} ago"
         if days == 0:
             return "due today"
         return f"{_plural(days, 'day')} left"
@@ -71,11 +85,62 @@ class DigestLine:
             return "No owner"
         if not owner.is_active:
             return f"{owner} (deactivated)"
+        if owner.organisation_id != self.plan.organisation_id:
+            return "No owner (theirs has moved to another organisation)"
         return str(owner)
+
+    @property
+    def returned_on(self) -> dt.date | None:
+        """The day the work was sent back (`ActionPlanQuerySet.with_return`), in local time."""
+        returned_at = getattr(self.plan, "returned_at", None)
+        return timezone.localtime(returned_at).date() if returned_at else None
+
+    @property
+    def returned_days(self) -> str:
+        if self.returned_on is None:
+            return ""
+        return _plural((self.today - self.returned_on).days, "day")
+
+    @property
+    def returned_by(self) -> str:
+        return getattr(self.plan, "returned_by", None) or ""
+
+    @property
+    def returned_note(self) -> str:
+        return getattr(self.plan, "returned_note", None) or ""
 
     @property
     def url(self) -> str:
         return settings.SITE_URL + self.plan.get_absolute_url()
+
+
+@dataclass(frozen=True)
+class MilestoneLine:
+    """One milestone as a digest shows it: its owner's, due within the digest's days or overdue."""
+
+    milestone: Milestone
+    today: dt.date
+
+    @property
+    def plan(self) -> ActionPlan:
+        return self.milestone.plan
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.milestone.is_overdue_on(self.today)
+
+    @property
+    def when(self) -> str:
+        days = (self.milestone.target_date - self.today).days if self.milestone.target_date else 0
+        if days < 0:
+            return f"{_plural(-days, 'day')} overdue"
+        if days == 0:
+            return "due today"
+        return f"{_plural(days, 'day')} left"
+
+    @property
+    def url(self) -> str:
+        return f"{settings.SITE_URL}{self.plan.get_absolute_url()}#milestone-{self.milestone.pk}"
 
 
 @dataclass(frozen=True)
@@ -86,6 +151,29 @@ class Section:
     title: str
     lines: list[DigestLine]
     show_owner: bool = False
+    returned: bool = False  # lines show who returned the work, when and why
+
+
+RESPONSE_WARNING_DAYS = (14, 7)  # days before a 56-day response deadline that managers are warned
+
+
+@dataclass(frozen=True)
+class ResponseWarning:
+    """An organisation's 56-day response to an inspection, due soon and not yet recorded."""
+
+    inspection: Inspection
+    organisation: Organisation
+    deadline: dt.date
+    days_before: int  # the warning this is (14 or 7), sent once each
+    today: dt.date
+
+    @property
+    def days_left(self) -> int:
+        return (self.deadline - self.today).days
+
+    @property
+    def url(self) -> str:
+        return f"{settings.SITE_URL}{self.inspection.get_absolute_url()}#responses-heading"
 
 
 @dataclass
@@ -95,30 +183,53 @@ class Digest:
     user: User
     today: dt.date
     days: int
+    own_returned: list[ActionPlan] = field(default_factory=list)
     own_overdue: list[ActionPlan] = field(default_factory=list)
     own_due_soon: list[ActionPlan] = field(default_factory=list)
     organisation: Organisation | None = None
     organisation_overdue: list[ActionPlan] = field(default_factory=list)
     organisation_unowned: list[ActionPlan] = field(default_factory=list)
+    response_warnings: list[ResponseWarning] = field(default_factory=list)
+    # Milestones this person owns, open, overdue or due within `days`, in plans with the force.
+    own_milestones: list[Milestone] = field(default_factory=list)
+
+    @property
+    def milestone_lines(self) -> list[MilestoneLine]:
+        return [MilestoneLine(milestone, self.today) for milestone in self.own_milestones]
 
     @property
     def plans(self) -> list[ActionPlan]:
-        return self.own_overdue + self.own_due_soon + self.organisation_overdue + self.organisation_unowned
+        return (
+            self.own_returned
+            + self.own_overdue
+            + self.own_due_soon
+            + self.organisation_overdue
+            + self.organisation_unowned
+        )
 
     @property
     def is_empty(self) -> bool:
-        return not self.plans
+        return not self.plans and not self.response_warnings and not self.own_milestones
 
     @property
     def subject(self) -> str:
         overdue = len(self.own_overdue) + len(self.organisation_overdue)
         parts = []
+        if self.own_returned:
+            parts.append(f"{len(self.own_returned)} returned to you")
         if overdue:
             parts.append(f"{overdue} overdue")
         if self.own_due_soon:
             parts.append(f"{len(self.own_due_soon)} due soon")
         if self.organisation_unowned:
             parts.append(f"{len(self.organisation_unowned)} without an owner")
+        if self.response_warnings:
+            soonest = min(warning.days_left for warning in self.response_warnings)
+            parts.append(f"56-day response due in {_plural(soonest, 'day')}")
+        if self.own_milestones:
+            late = sum(1 for line in self.milestone_lines if line.is_overdue)
+            words = _plural(len(self.own_milestones), "milestone")
+            parts.append(f"{words} of yours due or overdue" if late else f"{words} of yours due soon")
         return f"Action plan reminders: {', '.join(parts)}"
 
     def sections(self) -> list[Section]:
@@ -127,6 +238,12 @@ class Digest:
 
         mine = "Plans you own"
         sections = [
+            Section(
+                "Returned: your action",
+                f"Returned to you, with the reviewer's comment ({len(self.own_returned)})",
+                lines(self.own_returned),
+                returned=True,
+            ),
             Section(mine, f"Overdue ({len(self.own_overdue)})", lines(self.own_overdue)),
             Section(
                 mine,
@@ -136,15 +253,15 @@ class Digest:
         ]
         if self.organisation is not None:
             theirs = f"Your organisation: {self.organisation.name}"
-            sections += [
-                Section(theirs, f"Overdue ({len(self.organisation_overdue)})", lines(self.organisation_overdue), True),
-                Section(
-                    theirs,
-                    f"Open, without an active owner ({len(self.organisation_unowned)})",
-                    lines(self.organisation_unowned),
-                    True,
-                ),
-            ]
+            sections.append(
+                Section(theirs, f"Overdue ({len(self.organisation_overdue)})", lines(self.organisation_overdue), True)
+            )
+            # Unowned plans by stage, named as every page names them (`ActionPlan.Stage`).
+            for stage in (ActionPlan.Stage.WITH_FORCE, ActionPlan.Stage.AWAITING_VERIFICATION):
+                in_stage = [plan for plan in self.organisation_unowned if plan.stage == stage]
+                sections.append(
+                    Section(theirs, f"{stage.label}, without an active owner ({len(in_stage)})", lines(in_stage), True)
+                )
         return [section for section in sections if section.lines]
 
     def context(self) -> dict[str, object]:
@@ -178,34 +295,27 @@ def _plan_order(plan: ActionPlan) -> tuple[bool, dt.date, int]:
     return (plan.target_date is None, plan.target_date or dt.date.min, plan.pk)
 
 
-def reminder_plans(*, today: dt.date, days: int) -> ActionPlanQuerySet:
+def reminder_plans(*, today: dt.date, days: int, plans: ActionPlanQuerySet | None = None) -> ActionPlanQuerySet:
     """Every plan some digest may list: overdue, due within `days`, or open with no active owner.
 
     Bounded by what needs attention, not by the size of the database; one query.
     """
-    no_active_owner = Q(owner__isnull=True) | Q(owner__is_active=False)
-    return (
-        ActionPlan.objects.overdue(today)
-        | ActionPlan.objects.due_soon(days, today)
-        | ActionPlan.objects.open().filter(no_active_owner)
-    ).select_related("finding__inspection", "organisation", "owner")
-
-
-# The same rules as ActionPlan.objects.overdue() / .due_soon(), applied to rows already fetched.
-def _is_overdue(plan: ActionPlan, today: dt.date) -> bool:
-    return bool(plan.target_date and plan.target_date < today and plan.status in ActionPlan.OVERDUE_STATUSES)
-
-
-def _is_due_soon(plan: ActionPlan, today: dt.date, days: int) -> bool:
-    return bool(
-        plan.target_date
-        and today <= plan.target_date <= today + dt.timedelta(days=days)
-        and plan.status in ActionPlan.OVERDUE_STATUSES
+    plans = ActionPlan.objects.all() if plans is None else plans
+    return (plans.overdue(today) | plans.due_soon(days, today) | plans.open().without_active_owner()).select_related(
+        "finding__inspection", "organisation", "owner"
     )
 
 
-def _has_active_owner(plan: ActionPlan) -> bool:
-    return plan.owner is not None and plan.owner.is_active
+def returned_plans(plans: ActionPlanQuerySet | None = None) -> ActionPlanQuerySet:
+    """Returned work, oldest return first, with who returned it, when and why: the home page's
+    "Returned: your action" queue (`ActionPlanQuerySet.returned`), for every owner at once; one query."""
+    plans = ActionPlan.objects.all() if plans is None else plans
+    return (
+        plans.returned()
+        .filter(owner__isnull=False)
+        .oldest_returned_first()
+        .select_related("finding__inspection", "organisation", "owner")
+    )
 
 
 def _wants_digest(user: User | None) -> bool:
@@ -213,14 +323,38 @@ def _wants_digest(user: User | None) -> bool:
 
 
 def build_digests(*, today: dt.date, days: int = DEFAULT_DAYS) -> list[Digest]:
-    """One digest per person with something to hear about, sorted by username. Two queries in all.
+    """One digest per person with something to hear about, sorted by username.
 
-    Owners hear about their own open plans that are overdue or due within `days`. Managers hear about
+    Owners hear first about their own returned work (the home page's "Returned: your action" queue, with
+    the reviewer's comment and date), then about their own open plans that are overdue or due within
+    `days`. Managers hear about
     their organisation's overdue plans and its open plans without an active owner (plans they own
     themselves are in their own section instead). People who are inactive or have `receive_digest`
     off get nothing. People without an email address still get a digest here; `send_digests` skips them.
+
+    Every line of a person's digest is a plan of `ActionPlan.objects.visible_to(person)`, the rule
+    the pages follow, whatever the plan's owner says: someone moved to another organisation (or a plan
+    given to someone outside its organisation) hears nothing more of plans they may not open.
+
+    Queries: the plans needing attention, the returned plans, the managers, and the visible ones among
+    them once for each scope (`permissions.plan_scope`: an organisation, or everything) of the people
+    concerned; the same whatever the number of people.
     """
     plans = sorted(reminder_plans(today=today, days=days), key=_plan_order)
+
+    visible_by_scope: dict[str, set[int]] = {}
+
+    def visible(user: User) -> set[int]:
+        scope = permissions.plan_scope(user)
+        if scope is None:
+            return set()
+        if scope not in visible_by_scope:
+            needing_attention = Q(pk__in=reminder_plans(today=today, days=days).values("pk")) | Q(
+                pk__in=ActionPlan.objects.returned().values("pk")
+            )
+            seen = ActionPlan.objects.visible_to(user).filter(needing_attention)
+            visible_by_scope[scope] = set(seen.values_list("pk", flat=True))
+        return visible_by_scope[scope]
 
     digests: dict[int, Digest] = {}
 
@@ -230,31 +364,48 @@ def build_digests(*, today: dt.date, days: int = DEFAULT_DAYS) -> list[Digest]:
         return digests[user.pk]
 
     # Owners: the plan's owner came with the plan (select_related), so no query per person.
+    returned: set[int] = set()
+    for plan in returned_plans():
+        if _wants_digest(plan.owner) and plan.pk in visible(plan.owner):
+            digest_for(plan.owner).own_returned.append(plan)
+            returned.add(plan.pk)
+
     by_organisation: dict[int, list[ActionPlan]] = defaultdict(list)
     for plan in plans:
         by_organisation[plan.organisation_id].append(plan)
-        if not _wants_digest(plan.owner):
-            continue
-        if _is_overdue(plan, today):
+        if plan.pk in returned or not _wants_digest(plan.owner) or plan.pk not in visible(plan.owner):
+            continue  # returned work is in the owner's first section already
+        if plan.is_overdue_on(today):
             digest_for(plan.owner).own_overdue.append(plan)
-        elif _is_due_soon(plan, today, days):
+        elif plan.is_due_soon_on(today, days):
             digest_for(plan.owner).own_due_soon.append(plan)
 
+    # Milestones: each open one due within `days` or overdue, in a plan with the force, to its owner if
+    # the owner may see the plan (the pages' rule: `visible_organisation`); one query.
+    milestones = (
+        Milestone.objects.with_force()
+        .filter(target_date__lte=today + dt.timedelta(days=days))
+        .exclude(owner=None)
+        .select_related("owner", "plan__finding__inspection", "plan__organisation")
+        .order_by("target_date", "plan_id", "position")
+    )
+    for milestone in milestones:
+        owner = milestone.owner
+        visible_to_owner = visible_organisation(owner)
+        if _wants_digest(owner) and visible_to_owner in (True, milestone.plan.organisation_id):
+            digest_for(owner).own_milestones.append(milestone)
+
     if by_organisation:
-        managers = User.objects.filter(
-            role=User.Role.MANAGER,
-            organisation_id__in=by_organisation,
-            is_active=True,
-            receive_digest=True,
-        ).select_related("organisation")
+        managers = permissions.digest_managers(by_organisation).select_related("organisation")
         for manager in managers:
             overdue, unowned = [], []
+            seen = visible(manager)
             for plan in by_organisation[manager.organisation_id]:
-                if plan.owner_id == manager.pk:
-                    continue  # already in the manager's own section
-                if _is_overdue(plan, today):
+                if plan.owner_id == manager.pk or plan.pk not in seen:
+                    continue  # already in the manager's own section, or not theirs to see
+                if plan.is_overdue_on(today):
                     overdue.append(plan)
-                elif plan.status in ActionPlan.OPEN_STATUSES and not _has_active_owner(plan):
+                elif plan.is_open and plan.active_owner is None:
                     unowned.append(plan)
             if overdue or unowned:
                 digest = digest_for(manager)
@@ -262,7 +413,61 @@ def build_digests(*, today: dt.date, days: int = DEFAULT_DAYS) -> list[Digest]:
                 digest.organisation_overdue = overdue
                 digest.organisation_unowned = unowned
 
+    for manager, warnings in response_warnings(today=today).items():
+        digest_for(manager).response_warnings = warnings
+
     return sorted(digests.values(), key=lambda digest: digest.user.username)
+
+
+def response_warnings(*, today: dt.date) -> dict[User, list[ResponseWarning]]:
+    """For each manager who should hear of it: their organisation's 56-day responses due within 14 days
+    (or 7) that are not recorded yet and whose 14-day (or 7-day) warning they have not had. Each warning
+    goes out once (`ResponseReminder`, written when the digest is claimed); a response due in 5 days
+    whose 14-day warning never went out gets the 7-day one only.
+
+    Managers hear of their own organisation's responses only (`permissions.can_record_response`, the
+    people who record them). Queries: inspections due, their addressees, the recorded responses, the
+    warnings already given and the managers: the same whatever their number.
+    """
+    latest = today - dt.timedelta(days=RESPONSE_DAYS)  # published on or after this: deadline today or later
+    earliest = today - dt.timedelta(days=RESPONSE_DAYS - max(RESPONSE_WARNING_DAYS))
+    inspections = list(Inspection.objects.filter(published_on__gte=latest, published_on__lte=earliest))
+    if not inspections:
+        return {}
+    addressed = set(
+        Finding.objects.filter(inspection__in=inspections)
+        .values_list("inspection_id", "addressed_to")
+        .exclude(addressed_to=None)
+    ) | set(Grading.objects.filter(inspection__in=inspections).values_list("inspection_id", "organisation_id"))
+    recorded = set(
+        PccResponse.objects.filter(inspection__in=inspections).values_list("inspection_id", "organisation_id")
+    )
+    given = set(
+        ResponseReminder.objects.filter(inspection__in=inspections).values_list(
+            "user_id", "inspection_id", "organisation_id", "days_before"
+        )
+    )
+    due = [(i, o) for i, o in addressed if (i, o) not in recorded]
+    if not due:
+        return {}
+    by_id = {inspection.pk: inspection for inspection in inspections}
+    managers = permissions.digest_managers({o for _, o in due}).select_related("organisation")
+    warnings: dict[User, list[ResponseWarning]] = {}
+    for manager in managers:
+        for inspection_id, organisation_id in sorted(due):
+            if not permissions.can_record_response(manager, organisation_id):
+                continue
+            inspection = by_id[inspection_id]
+            deadline = response_deadline(inspection.published_on)
+            days_left = (deadline - today).days
+            # The tightest warning that applies: 7 days once within 7, else 14.
+            days_before = min(d for d in RESPONSE_WARNING_DAYS if days_left <= d)
+            if (manager.pk, inspection_id, organisation_id, days_before) in given:
+                continue
+            warnings.setdefault(manager, []).append(
+                ResponseWarning(inspection, manager.organisation, deadline, days_before, today)
+            )
+    return warnings
 
 
 @dataclass
@@ -284,7 +489,9 @@ class SendResult:
         return text + "."
 
 
-def claim_digest(*, user: User, today: dt.date, plan_count: int) -> DigestLog | None:
+def claim_digest(
+    *, user: User, today: dt.date, plan_count: int, warnings: Sequence[ResponseWarning] = ()
+) -> DigestLog | None:
     """Record that `user` gets today's digest, or return None if someone already has.
 
     The unique constraint (user, sent_on) decides: when two processes insert at once, PostgreSQL makes
@@ -293,12 +500,22 @@ def claim_digest(*, user: User, today: dt.date, plan_count: int) -> DigestLog | 
     """
     try:
         with transaction.atomic():
-            return DigestLog.objects.create(user=user, sent_on=today, plan_count=plan_count)
+            claim = DigestLog.objects.create(user=user, sent_on=today, plan_count=plan_count)
+            for warning in warnings:
+                # Unique per person, response and warning: a warning already given (by another run) stops
+                # this claim too, and the next build leaves it out.
+                ResponseReminder.objects.create(
+                    user=user, inspection=warning.inspection, organisation=warning.organisation,
+                    days_before=warning.days_before, sent_on=today,
+                )  # fmt: skip
+            return claim
     except IntegrityError:
         return None
 
 
-def send_digests(digests: Iterable[Digest], *, mailer: BaseEmailBackend | None = None) -> SendResult:
+def send_digests(
+    digests: Iterable[Digest], *, mailer: BaseEmailBackend | None = None, progress: Callable[[int], None] | None = None
+) -> SendResult:
     """Claim, then send, each digest; at most one per person per day.
 
     Call it outside any transaction (as the command does): each claim must commit on its own, before
@@ -311,12 +528,16 @@ def send_digests(digests: Iterable[Digest], *, mailer: BaseEmailBackend | None =
     reminder costs less than duplicates that teach people to ignore the email, so we claim first, and
     undo the claim when the send fails so that a later run the same day can retry. One more edge: if
     the mail server accepted the message but the connection then failed, the retry sends a second copy.
+
+    `progress` is told how many digests have been dealt with after each one.
     """
     result = SendResult()
     if mailer is None:
         mailer = mailers.default  # settings.MAILERS (or the older EMAIL_* settings)
     with mailer:  # one SMTP session for the whole run
-        for digest in digests:
+        for done, digest in enumerate(digests, start=1):
+            if progress is not None and done > 1:
+                progress(done - 1)
             user = digest.user
             if digest.is_empty:
                 continue
@@ -324,7 +545,9 @@ def send_digests(digests: Iterable[Digest], *, mailer: BaseEmailBackend | None =
                 result.no_email.append(user)
                 continue
             message = digest.message()  # rendered before the claim, to keep claim-to-send short
-            claim = claim_digest(user=user, today=digest.today, plan_count=len(digest.plans))
+            claim = claim_digest(
+                user=user, today=digest.today, plan_count=len(digest.plans), warnings=digest.response_warnings
+            )
             if claim is None:
                 result.already_sent.append(user)
                 continue
@@ -334,6 +557,7 @@ def send_digests(digests: Iterable[Digest], *, mailer: BaseEmailBackend | None =
             except Exception:
                 logger.exception("Reminder digest to %s failed; releasing today's claim for a retry", user.username)
                 DigestLog.objects.filter(pk=claim.pk).delete()
+                ResponseReminder.objects.filter(user=user, sent_on=digest.today).delete()
                 result.failed.append(user)
             else:
                 result.sent.append(user)

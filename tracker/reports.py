@@ -1,4 +1,4 @@
-"""Pages that count and export: dashboard, CSV/XLSX exports and the board pack.
+"""Pages that count and export: dashboard, CSV/XLSX exports and the board pack (HTML and PDF: tracker/papers.py).
 
 All counting happens in the database (`ActionPlanQuerySet.completion`, aggregates); exports stream
 rows from an iterator so memory stays flat however many rows there are.
@@ -13,58 +13,28 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_safe
 
-from inspections.models import Finding, Grading, Inspection, Organisation
+from inspections.models import Finding, Grading, Inspection, Organisation, Theme, heading_of
 
-from . import freshness, xlsx
+from . import flows, forms, freshness, papers, permissions, xlsx
+from .figures import REPORTED, REPORTED_STAGES, STAGES, Stage, cell, pct, plans_link
 from .filters import DEFAULT_ORDERING, ActionPlanFilter
-from .models import ActionPlan, Update, completion_counts
-from .views import AuthedRequest
+from .finding_links import repeat_labels
+from .http import AuthedRequest, bad_query
+from .models import ActionPlan, Milestone, OrganisationSettings, Update, overdue_milestone, repeat_expression
+from .models import overdue as overdue_rule
 
 S = ActionPlan.Status
 MATRIX_INSPECTIONS = 10
-BOARD_PACK_CHANGES = 200
-
-
-def pct(part: int, total: int) -> int:
-    return round(100 * part / total) if total else 0
-
-
-def plans_link(**params: Any) -> str:
-    """A /plans/ query string that reproduces a number (status may be a list)."""
-    pairs: list[tuple[str, str]] = []
-    for key, value in params.items():
-        if value in (None, ""):
-            continue
-        for item in value if isinstance(value, list | tuple) else [value]:
-            pairs.append((key, str(item)))
-    return "/plans/?" + urlencode(pairs)
-
-
-OPEN = [str(s) for s in ActionPlan.OPEN_STATUSES]
-REPORTED = [str(s) for s in ActionPlan.REPORTED_COMPLETE_STATUSES]
-
-
-def _cell(row: dict[str, Any], **scope: Any) -> dict[str, Any]:
-    return {
-        **row,
-        "reported_pct": pct(row["reported"], row["total"]),
-        "verified_pct": pct(row["verified"], row["total"]),
-        "links": {
-            "total": plans_link(**scope),
-            "open": plans_link(**scope, status=OPEN),
-            "reported": plans_link(**scope, status=REPORTED),
-            "verified": plans_link(**scope, status="closed"),
-            "overdue": plans_link(**scope, overdue=1),
-        },
-    }
 
 
 TREND_KEYS = ("created", "reported", "verified", "ended")
@@ -115,24 +85,40 @@ def _month_deltas(
 
 def trend(
     plans: QuerySet[ActionPlan], months: int = 12, *, updates: QuerySet[Update] | None = None,
-    cache_key: str = "",
+    cache_key: str = "", scope: str | None = None, kept: bool = False, organisation: Organisation | None = None,
 ) -> list[dict[str, Any]]:  # fmt: skip
-    """Month-end counts of open, reported complete and verified plans, from the update history.
+    """Month-end counts of plans in each stage (keyed by the stage's value) and in all, from the update
+    history: the stages add up to the total each month.
 
     `updates` are the timelines of `plans` (by default found through them). Running totals of each
-    month's changes give each month's position. With `cache_key`, the months before last month, which
+    month's changes give each month's position. With `cache_key` (and the `scope` the plans were
+    chosen by, `permissions.plan_scope`), the months before last month, which
     at national scale means reading a million updates, are computed once and kept until the history
     version moves (tracker/freshness.py: only deletions and bulk loads of past-dated rows change the
     past; the workflow dates everything now); last month and this month are read afresh each time.
+    With `kept`, for `plans` that are every plan or one `organisation`'s, those months come from the
+    rows kept in the database (tracker/flows.py) instead, which outlast the cache.
     """
     if updates is None:
         updates = Update.objects.filter(plan__in=plans)
+    if cache_key and not scope:
+        raise ValueError("A cached trend needs the scope (permissions.plan_scope) its figures are computed for.")
     this_month = timezone.localdate().replace(day=1)
-    if cache_key:
+    if kept:
+        last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
+        deltas = flows.past(organisation.pk if organisation else None, last_month)
+        for month, delta in flows.recent(plans, updates, [last_month, this_month]).items():
+            merged = deltas.setdefault(month, dict.fromkeys(TREND_KEYS, 0))
+            for key, value in delta.items():
+                merged[key] += value
+        deltas = {month: delta for month, delta in deltas.items() if any(delta.values())}
+    elif cache_key:
         last_month = (this_month - dt.timedelta(days=1)).replace(day=1)
         boundary = timezone.make_aware(dt.datetime.combine(last_month, dt.time.min))
         deltas = freshness.cached_history(
-            f"{cache_key}:before:{last_month.isoformat()}", lambda: _month_deltas(plans, updates, before=boundary)
+            scope,
+            f"{cache_key}:before:{last_month.isoformat()}",
+            lambda: _month_deltas(plans, updates, before=boundary),
         )
         deltas = {month: dict(delta) for month, delta in deltas.items()}
         for month, delta in _month_deltas(plans, updates, since=boundary).items():
@@ -159,9 +145,11 @@ def trend(
         series.append(
             {
                 "month": month,
-                "open": totals["created"] - totals["reported"] - totals["ended"],
-                "reported": totals["reported"],
-                "verified": totals["verified"],
+                "total": totals["created"],
+                str(Stage.WITH_FORCE): totals["created"] - totals["reported"] - totals["ended"],
+                str(Stage.AWAITING_VERIFICATION): totals["reported"] - totals["verified"],
+                str(Stage.VERIFIED): totals["verified"],
+                str(Stage.ENDED): totals["ended"],
             }
         )
     return series
@@ -170,7 +158,8 @@ def trend(
 def trend_svg(series: list[dict[str, Any]], width: int = 640, height: int = 220) -> dict[str, Any]:
     """Coordinates for a server-rendered SVG line chart (no JavaScript, no inline styles)."""
     left, right, top, bottom = 40, 10, 10, 30
-    peak = max([1] + [max(p["open"], p["reported"], p["verified"]) for p in series])
+    lines_of = (Stage.WITH_FORCE, Stage.AWAITING_VERIFICATION, Stage.VERIFIED)
+    peak = max([1] + [max(p[key] for key in lines_of) for p in series])
     n = max(len(series) - 1, 1)
 
     def x(i: int) -> float:
@@ -179,9 +168,7 @@ def trend_svg(series: list[dict[str, Any]], width: int = 640, height: int = 220)
     def y(v: int) -> float:
         return round(top + (height - top - bottom) * (1 - v / peak), 1)
 
-    lines = {
-        key: " ".join(f"{x(i)},{y(p[key])}" for i, p in enumerate(series)) for key in ("open", "reported", "verified")
-    }
+    lines = {str(key): " ".join(f"{x(i)},{y(p[key])}" for i, p in enumerate(series)) for key in lines_of}
     labels = [{"x": x(i), "text": p["month"].strftime("%b %y")} for i, p in enumerate(series) if i % 2 == 0]
     ticks = [{"y": y(v), "value": v} for v in sorted({0, peak // 2, peak})]
     return {"width": width, "height": height, "lines": lines, "labels": labels, "ticks": ticks,
@@ -191,45 +178,73 @@ def trend_svg(series: list[dict[str, Any]], width: int = 640, height: int = 220)
 @require_safe
 def dashboard(request: AuthedRequest) -> HttpResponse:
     user = request.user
+    scope = permissions.plan_scope(user)
+    if scope is None:  # may see nothing: signed out by tracker.middleware, refused here too
+        raise PermissionDenied
+    form = forms.DashboardForm(request.GET)
+    if not form.is_valid():
+        return bad_query(request, form)
     plans = ActionPlan.objects.visible_to(user)
+    every_organisation = permissions.sees_every_organisation(user)
     organisation = None
-    org_slug = request.GET.get("organisation", "")
+    org_slug = form.cleaned_data["organisation"]
     if org_slug:
-        organisation = get_object_or_404(
-            Organisation.objects.filter(pk__in=plans.values("organisation_id")) if not user.sees_everything
-            else Organisation.objects, slug=org_slug
-        )  # fmt: skip
+        choices = (
+            Organisation.objects
+            if every_organisation
+            else Organisation.objects.filter(pk__in=plans.values("organisation_id"))
+        )
+        organisation = get_object_or_404(choices, slug=org_slug)
         plans = plans.filter(organisation=organisation)
-    elif not user.sees_everything:
+    elif not every_organisation:
         organisation = user.organisation
     # Every figure below reads all of the user's plans (at national scale 100,000 plans and their
     # 1,000,000 updates), so they are computed once per data version (tracker/freshness.py), day
     # (RAG and overdue move at midnight) and scope: figures in docs/BENCHMARKS.md.
-    scope = "all" if user.sees_everything else f"organisation-{user.organisation_id}"
-    key = f"dashboard:{scope}:{organisation.pk if organisation else '-'}:{timezone.localdate().isoformat()}"
+    key = f"dashboard:{organisation.pk if organisation else '-'}:{timezone.localdate().isoformat()}"
     context = freshness.cached(
-        key, lambda: dashboard_figures(plans, organisation, sees_everything=user.sees_everything)
+        scope,
+        key,
+        lambda: {
+            **dashboard_figures(plans, organisation, every_organisation=every_organisation, cache_scope=scope),
+            # Whether to link to the organisation's public page: its settings move its data version too.
+            "public_page": organisation is not None
+            and OrganisationSettings.objects.filter(organisation=organisation, public_progress=True).exists(),
+        },
     )
-    return render(request, "tracker/dashboard.html", {**context, "organisation": organisation})
+    # Organisations by name, or by risk: most overdue first (then by name).
+    order = "risk" if request.GET.get("order") == "risk" else "name"
+    if order == "risk":
+        context = {**context, "matrix": sorted(context["matrix"], key=lambda row: (-row["overdue"], row["name"]))}
+    manages = organisation is not None and permissions.can_manage_organisation(user, organisation.pk)
+    context = {**context, "organisation": organisation, "order": order, "can_manage_organisation": manages}
+    return render(request, "tracker/dashboard.html", context)
 
 
-def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | None, *, sees_everything: bool
-                      ) -> dict[str, Any]:  # fmt: skip
+def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | None, *, every_organisation: bool,
+                      cache_scope: str) -> dict[str, Any]:  # fmt: skip
     scope = {"organisation": organisation.slug} if organisation else {}
 
+    # Newest first, each checked for a visible plan until ten are found (no join of every plan).
     recent = list(
-        Inspection.objects.filter(findings__action_plans__in=plans)
-        .distinct()
+        Inspection.objects.filter(Exists(plans.filter(finding__inspection=OuterRef("pk"))))
         .order_by("-published_on", "-pk")
-        .values("pk", "slug", "title")[:MATRIX_INSPECTIONS]
+        .values("pk", "slug", "title", "published_on")[:MATRIX_INSPECTIONS]
     )
+    for inspection in recent:
+        inspection["heading"] = heading_of(inspection["title"])
+    # Headings must tell the columns apart: two alike get their year of publication.
+    headings = [inspection["heading"] for inspection in recent]
+    for inspection in recent:
+        if headings.count(inspection["heading"]) > 1 and inspection["published_on"]:
+            inspection["heading"] += f" ({inspection['published_on'].year})"
     matrix_rows = plans.filter(finding__inspection_id__in=[i["pk"] for i in recent]).completion(
         "organisation__slug", "organisation__name", "finding__inspection__slug"
     )
     matrix: dict[str, dict[str, Any]] = {}
     for row in matrix_rows:
         org = matrix.setdefault(row["organisation__slug"], {"name": row["organisation__name"], "cells": {}})
-        org["cells"][row["finding__inspection__slug"]] = _cell(
+        org["cells"][row["finding__inspection__slug"]] = cell(
             row, organisation=row["organisation__slug"], inspection=row["finding__inspection__slug"]
         )
     grades = dict(Grading.Grade.choices)
@@ -237,41 +252,33 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
         inspection_id__in=[i["pk"] for i in recent], organisation__slug__in=list(matrix)
     ).values_list("organisation__slug", "inspection__slug", "area", "grade")
     for org_slug, inspection_slug, area, grade in gradings.order_by("area"):
-        cell = matrix[org_slug]["cells"].get(inspection_slug)
-        if cell is not None:
-            cell.setdefault("gradings", []).append({"area": area, "grade": grade, "label": grades.get(grade, grade)})
+        found = matrix[org_slug]["cells"].get(inspection_slug)
+        if found is not None:
+            found.setdefault("gradings", []).append({"area": area, "grade": grade, "label": grades.get(grade, grade)})
     matrix_table = [
-        {"slug": slug, "name": org["name"], "cells": [org["cells"].get(i["slug"]) for i in recent]}
+        {
+            "slug": slug,
+            "name": org["name"],
+            "cells": [org["cells"].get(i["slug"]) for i in recent],
+            "overdue": sum(cell["overdue"] for cell in org["cells"].values()),
+        }  # fmt: skip
         for slug, org in sorted(matrix.items(), key=lambda item: item[1]["name"])
     ]
-    by_theme = [
-        _cell(row, **scope, theme=row["finding__themes__slug"])
-        for row in plans.filter(finding__themes__isnull=False).completion(
-            "finding__themes__slug", "finding__themes__name", distinct=True
-        )
-    ]
+    by_theme = [cell(row, **scope, theme=row["finding__themes__slug"]) for row in theme_figures(plans)]
     # The headline figures, the RAG counts and the deferrals per organisation in one grouped query (no
-    # join); the totals and the regions' figures are their sums.
-    per_organisation = list(
-        plans.with_rag()
-        .values("organisation_id")
-        .annotate(
-            **completion_counts(),
-            **{f"rag_{value}": Count("pk", filter=Q(rag_value=value)) for value in ActionPlan.Rag.values},
-            deferred=Count("pk", filter=Q(deferral_count__gt=0)),
-        )
-        .order_by()
-    )
-    figures = ["total", "open", "reported", "verified", "overdue", "deferred",
+    # join, read from the index actionplan_org_figures_idx alone); the totals and the regions' figures
+    # are their sums.
+    per_organisation = plans.status_figures("organisation_id")
+    figures = ["total", *STAGES, "reported", "overdue", "deferred", "deferred_with_force",
                *(f"rag_{value}" for value in ActionPlan.Rag.values)]  # fmt: skip
     totals = {key: sum(row[key] for row in per_organisation) for key in figures}
     organisations = (
         list(Organisation.objects.select_related("region").only("slug", "name", "region__slug", "region__name"))
-        if sees_everything
+        if every_organisation
         else []
     )
     by_region = []
-    if sees_everything and not organisation:  # one organisation is in one region
+    if every_organisation and not organisation:  # one organisation is in one region
         region_of = {o.pk: o.region for o in organisations}
         regions: dict[str, dict[str, Any]] = {}
         for row in per_organisation:
@@ -281,22 +288,28 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
             for key in figures:
                 into[key] += row[key]
         by_region = [
-            _cell(row, **scope, region=slug)
+            cell(row, **scope, region=slug)
             for slug, row in sorted(regions.items(), key=lambda item: (item[0] == "none", item[1]["region"]))
         ]
-    overall = _cell(totals, **scope) if totals["total"] else None
+    overall = cell(totals, **scope) if totals["total"] else None
     rag = [
         {"value": value, "label": label, "count": totals[f"rag_{value}"], "link": plans_link(**scope, rag=value)}
         for value, label in ActionPlan.Rag.choices
     ]
     deferred = totals["deferred"]
     most_deferred = list(
-        plans.open().filter(deferral_count__gt=0).for_list().order_by("-deferral_count", "target_date", "pk")[:5]
+        plans.in_stage(Stage.WITH_FORCE)
+        .filter(deferral_count__gt=0)
+        .for_list()
+        .with_date_reason()
+        .order_by("-deferral_count", "target_date", "pk")[:5]
     )
     # Timelines by organisation rather than `plan__in=plans` (for an inspector, every plan as a subquery).
     updates = Update.objects.filter(plan__organisation=organisation) if organisation else Update.objects.all()
-    series = trend(plans, updates=updates, cache_key=f"trend:{organisation.pk if organisation else 'all'}")
+    series = trend(plans, updates=updates, kept=True, organisation=organisation)
+    repeats = repeat_figures(plans, scope, per_organisation, by_theme)
     context = {
+        "repeats": repeats,
         "organisations": organisations,
         "recent": recent,
         "matrix": matrix_table,
@@ -306,18 +319,104 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
         "rag": rag,
         "deferred": deferred,
         "deferred_link": plans_link(**scope, deferred=1, sort="-deferrals"),
+        "most_deferred_link": plans_link(**scope, stage=Stage.WITH_FORCE, deferred=1, sort="-deferrals"),
         "most_deferred": most_deferred,
+        "deferred_with_force": totals["deferred_with_force"],
         "series": series,
         "chart": trend_svg(series) if series else None,
     }
     return context
 
 
+SLUG, NAME = "finding__themes__slug", "finding__themes__name"  # as `completion` would name them
+
+
+def theme_figures(plans: QuerySet[ActionPlan]) -> list[dict[str, Any]]:
+    """The figures of `completion_counts` per theme (with its slug and name, keyed as `completion`
+    would key them), in the order of the themes' slugs.
+
+    The plans are counted per finding first (a count per stage and the overdue), from the index
+    `actionplan_finding_figures_idx` alone and in its order; those 8,000 rows at national scale are
+    then joined to the findings' themes and summed. A finding has each theme once, so no plan counts
+    twice in a theme and no COUNT(DISTINCT) is needed. (Joining every plan to its themes and grouping
+    that cost several times more.)
+    """
+    today = timezone.localdate()
+    stages = {
+        str(stage): Count("pk", filter=Q(status__in=statuses)) for stage, statuses in ActionPlan.STAGE_STATUSES.items()
+    }
+    per_finding = (
+        plans.order_by().values("finding_id").annotate(**stages, overdue=Count("pk", filter=overdue_rule(today)))
+    )
+    inner, params = per_finding.query.sql_with_params()
+    q = connection.ops.quote_name
+    sums = ", ".join(f"SUM(s.{q(name)}) AS {q(name)}" for name in [*stages, "overdue"])
+    sql = (
+        f"SELECT t.{q('slug')} AS {q(SLUG)}, t.{q('name')} AS {q(NAME)}, {sums} FROM ({inner}) s "
+        f"INNER JOIN {q(Finding.themes.through._meta.db_table)} ft ON ft.{q('finding_id')} = s.{q('finding_id')} "
+        f"INNER JOIN {q(Theme._meta.db_table)} t ON t.{q('id')} = ft.{q('theme_id')} "
+        f"GROUP BY t.{q('slug')}, t.{q('name')} ORDER BY 1, 2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [column[0] for column in cursor.description]
+        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+    for row in rows:
+        for name in [*stages, "overdue"]:
+            row[name] = int(row[name])  # PostgreSQL's SUM of counts is a numeric
+        row["total"] = sum(row[stage] for stage in stages)
+        row["reported"] = sum(row[stage] for stage in REPORTED_STAGES)
+    return rows
+
+
+def repeat_figures(
+    plans: QuerySet[ActionPlan], scope: dict[str, Any], per_organisation: list[dict[str, Any]],
+    by_theme: list[dict[str, Any]],
+) -> dict[str, Any] | None:  # fmt: skip
+    """Repeats and recurrences (ActionPlan.objects.repeats()/recurrences()) per organisation and theme, each
+    with the share of that organisation's or theme's plans (the repeat rate), every count linked to the
+    /plans/ list that shows exactly those plans."""
+    recurrence = Q(repeat_expression(closed=True))
+    counts = {"repeats": Count("pk"), "recurrences": Count("pk", filter=recurrence)}
+    rows = list(
+        plans.repeats().values("organisation__slug", "organisation__name", "organisation_id").annotate(**counts)
+    )
+    if not rows:
+        return None
+    totals = {row["organisation_id"]: row["total"] for row in per_organisation}
+
+    def figure(row: dict[str, Any], total: int, **where: Any) -> dict[str, Any]:
+        return {
+            **row, "total": total, "rate": pct(row["repeats"], total),
+            "links": {"repeats": plans_link(**{**scope, **where, "repeat": 1}),
+                      "recurrences": plans_link(**{**scope, **where, "recurrence": 1}),
+                      "total": plans_link(**{**scope, **where})},
+        }  # fmt: skip
+
+    organisations = [
+        figure(row, totals.get(row["organisation_id"], 0), organisation=row["organisation__slug"])
+        for row in sorted(rows, key=lambda r: (-r["repeats"], r["organisation__name"]))
+    ]
+    theme_totals = {row["finding__themes__slug"]: row["total"] for row in by_theme}
+    themes = [
+        figure(row, theme_totals.get(row["finding__themes__slug"], 0), theme=row["finding__themes__slug"])
+        for row in plans.repeats()
+        .filter(finding__themes__isnull=False)
+        .values("finding__themes__slug", "finding__themes__name")
+        .annotate(repeats=Count("pk", distinct=True), recurrences=Count("pk", filter=recurrence, distinct=True))
+        .order_by("-repeats", "finding__themes__name")
+    ]
+    all_plans = sum(totals.values())
+    overall = {"repeats": sum(r["repeats"] for r in rows), "recurrences": sum(r["recurrences"] for r in rows)}
+    return {"organisations": organisations, "themes": themes, "overall": figure(overall, all_plans)}
+
+
 # --- exports ---------------------------------------------------------------------------------
 
 EXPORT_HEADER = [
-    "Inspection", "Reference", "Kind", "Finding", "Organisation", "Status", "RAG", "Percent complete",
+    "Inspection", "Reference", "Kind", "Finding", "Organisation", "Stage", "Status", "RAG", "Percent complete",
     "Target date", "Original target date", "Deferrals", "Owner", "Response", "Last update", "Link",
+    "Links to earlier findings", "Recurrence",
 ]  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_CHUNK = 2000
@@ -336,8 +435,13 @@ def export_queryset(request: AuthedRequest) -> QuerySet[ActionPlan]:
     Built (and the filters checked) before the response starts, so that nothing can fail mid-stream.
     An invalid filter gives no rows, as it does on the list.
     """
-    base = ActionPlan.objects.visible_to(request.user).with_rag().order_by(*DEFAULT_ORDERING)
-    filterset = ActionPlanFilter(request.GET, queryset=base, user=request.user)
+    return plans_to_export(request.user, request.GET)
+
+
+def plans_to_export(user: Any, query: Any) -> QuerySet[ActionPlan]:
+    """`export_queryset` for a user and a query string's parameters (also read by the export job)."""
+    base = ActionPlan.objects.visible_to(user).with_rag().with_recurrence().order_by(*DEFAULT_ORDERING)
+    filterset = ActionPlanFilter(query, queryset=base, user=user)
     return filterset.qs if filterset.is_valid() else base.none()
 
 
@@ -345,19 +449,28 @@ def export_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
     """One list of cell values per plan, read from the database in chunks (flat memory)."""
     kinds = dict(Finding.Kind.choices)
     statuses = dict(S.choices)
+    stages = {
+        status: ActionPlan.Stage(stage).label
+        for stage, members in ActionPlan.STAGE_STATUSES.items()
+        for status in members
+    }
     rags = dict(ActionPlan.Rag.choices)
+    # Few findings are linked: every link's label, read once, rather than a lookup per row.
+    linked = repeat_labels()
     rows = plans.values_list(
         "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
         "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
-        "owner__username", "summary", "updated_at", "pk",
+        "owner__username", "summary", "updated_at", "pk", "finding_id", "is_recurrence",
     )  # fmt: skip
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
-         updated, pk) = row  # fmt: skip
+         updated, pk, finding_id, recurrence) = row  # fmt: skip
         yield [
-            inspection, ref, kinds.get(kind, kind), text, org, statuses.get(status, status), rags.get(rag, rag),
+            inspection, ref, kinds.get(kind, kind), text, org, stages.get(status, ""), statuses.get(status, status),
+            rags.get(rag, rag),
             percent, target, original, deferrals, owner or "", summary,
             timezone.localtime(updated).replace(tzinfo=None), f"{settings.SITE_URL}/plans/{pk}/",
+            linked.get(finding_id, ""), "yes" if recurrence else "",
         ]  # fmt: skip
 
 
@@ -384,16 +497,66 @@ def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     return response
 
 
+XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10]
+
+
+MILESTONE_HEADER = [
+    "Inspection", "Reference", "Organisation", "Number", "Milestone", "Owner", "Target date", "Done on",
+    "Overdue", "Note", "Link",
+]  # fmt: skip
+MILESTONE_WIDTHS = [30, 10, 30, 8, 50, 16, 12, 12, 9, 50, 40]
+
+
+def milestone_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
+    """The exported plans' milestones, one row each, by plan and in each plan's order (chunked reads)."""
+    today = timezone.localdate()
+    rows = (
+        Milestone.objects.filter(plan__in=plans.order_by().values("pk"))
+        .annotate(late=ExpressionWrapper(overdue_milestone(today), output_field=BooleanField()))
+        .order_by("plan_id", "position", "pk")
+        .values_list(
+            "plan__finding__inspection__title", "plan__finding__reference", "plan__organisation__name", "position",
+            "title", "owner__username", "target_date", "done_on", "note", "plan_id", "late",
+        )
+    )  # fmt: skip
+    number, last_plan = 0, None
+    for inspection, ref, org, _position, title, owner, target, done, note, plan_id, late in rows.iterator(
+        chunk_size=EXPORT_CHUNK
+    ):
+        number = number + 1 if plan_id == last_plan else 1
+        last_plan = plan_id
+        yield [
+            inspection, ref, org, number, title, owner or "", target, done, "yes" if late else "", note,
+            f"{settings.SITE_URL}/plans/{plan_id}/",
+        ]  # fmt: skip
+
+
+def xlsx_workbook(plans: QuerySet[ActionPlan], rows_per_chunk: int = 500) -> Iterator[bytes]:
+    """The export workbook's bytes, row by row (the page streams them; the export job stores them): the
+    plans, then a Milestones sheet with the milestones of the same plans."""
+    return xlsx.stream_workbook(
+        EXPORT_HEADER, export_rows(plans), sheet_name="Action plans", widths=XLSX_WIDTHS,
+        rows_per_chunk=rows_per_chunk,
+        more_sheets=[xlsx.Sheet("Milestones", MILESTONE_HEADER, milestone_rows(plans), MILESTONE_WIDTHS)],
+    )  # fmt: skip
+
+
 @require_safe
-def export_xlsx(request: AuthedRequest) -> StreamingHttpResponse:
+def export_xlsx(request: AuthedRequest) -> HttpResponse:
     """The same rows as the CSV, as a workbook streamed row by row (tracker/xlsx.py): memory stays
-    flat and the first bytes leave at once, however many rows there are (figures in docs/EXPORTS.md)."""
-    rows = ([neutralise(value) for value in row] for row in export_rows(export_queryset(request)))
-    widths = [30, 10, 20, 60, 30, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40]
-    response = StreamingHttpResponse(
-        xlsx.stream_workbook(EXPORT_HEADER, rows, sheet_name="Action plans", widths=widths),
-        content_type=xlsx.CONTENT_TYPE,
-    )
+    flat and the first bytes leave at once, however many rows there are (figures in docs/EXPORTS.md).
+    Text goes in as it is: an inline string cell is never run as a formula, so unlike the CSV it
+    needs no neutralising apostrophe.
+
+    More than settings.EXPORT_IN_WORKER_ROWS rows are made by a worker instead (docs/JOBS.md): this
+    page offers to start that job, which writes nothing until it is asked for with a POST.
+    """
+    plans = export_queryset(request)
+    count = plans.count()
+    if count > settings.EXPORT_IN_WORKER_ROWS:
+        context = {"count": count, "query": request.GET.urlencode()}
+        return render(request, "tracker/export_in_worker.html", context)
+    response = StreamingHttpResponse(xlsx_workbook(plans), content_type=xlsx.CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="action-plans-{timezone.localdate():%Y-%m-%d}.xlsx"'
     return response
 
@@ -401,44 +564,56 @@ def export_xlsx(request: AuthedRequest) -> StreamingHttpResponse:
 # --- board pack ------------------------------------------------------------------------------
 
 
+def board_pack_organisation(user: Any, slug: str) -> Organisation:
+    """The organisation whose pack is asked for: any for those who see everything, else only their own
+    (another organisation's is a 404, as its pages are)."""
+    organisations = Organisation.objects.select_related("tracker_settings")  # the public page link: no query more
+    if permissions.sees_every_organisation(user):
+        return get_object_or_404(organisations, slug=slug)
+    return get_object_or_404(organisations, slug=slug, pk=user.organisation_id)
+
+
 @require_safe
 def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
     user = request.user
-    if user.sees_everything:
-        organisation = get_object_or_404(Organisation, slug=slug)
-    else:
-        organisation = get_object_or_404(Organisation, slug=slug, pk=user.organisation_id)
-    plans = ActionPlan.objects.visible_to(user).filter(organisation=organisation)
+    organisation = board_pack_organisation(user, slug)
     today = timezone.localdate()
-    since = parse_date(request.GET.get("since", "") or "") or (today - dt.timedelta(days=90))
-    plan_rows = plans.for_list().order_by("finding__inspection__published_on", "finding__reference", "pk")
-    # The latest explanation on each overdue plan: a status note (e.g. what it is blocked on), a
-    # target-date reason or a progress note.
-    latest_reason = (
-        Update.objects.filter(
-            plan=OuterRef("pk"), kind__in=[Update.Kind.STATUS, Update.Kind.TARGET_DATE, Update.Kind.PROGRESS]
-        )
-        .exclude(note="")
-        .order_by("-created_at", "-pk")
-        .values("note")[:1]
+    form = forms.BoardPackForm(request.GET)
+    # A date that does not exist is refused (400) with the field's error, over the default period.
+    valid = form.is_valid()
+    since = (valid and form.cleaned_data["since"]) or papers.default_since(today)
+    chart = valid and form.cleaned_data["chart"] == "1"
+    context = papers.board_pack_context(
+        plans=ActionPlan.objects.visible_to(user), organisation=organisation, since=since, today=today, chart=chart
     )
-    overdue = plans.overdue(today).for_list().annotate(reason=Subquery(latest_reason)).order_by("target_date", "pk")
-    changes = list(
-        Update.objects.filter(plan__in=plans, created_at__date__gte=since)
-        .select_related("author", "plan__finding")
-        .order_by("-created_at", "-pk")[: BOARD_PACK_CHANGES + 1]
-    )
-    gradings = Grading.objects.filter(organisation=organisation).select_related("inspection")
-    totals = plans.completion_totals()
-    context = {
-        "organisation": organisation,
-        "gradings": gradings,
-        "plans": plan_rows,
-        "overdue": overdue,
-        "changes": changes[:BOARD_PACK_CHANGES],
-        "more_changes": len(changes) > BOARD_PACK_CHANGES,
-        "since": since,
-        "today": today,
-        "summary": _cell(totals, organisation=organisation.slug) if totals["total"] else None,
+    pdf_query = urlencode({"since": since.isoformat(), **({"chart": "1"} if chart else {})})
+    context |= {
+        "form": form,
+        "pdf_url": f"{reverse('tracker:board-pack-pdf', args=[organisation.slug])}?{pdf_query}",
+        "public_page": getattr(getattr(organisation, "tracker_settings", None), "public_progress", False),
+        "can_manage_organisation": permissions.can_manage_organisation(user, organisation.pk),
     }
-    return render(request, "tracker/board_pack.html", context)
+    return render(request, "tracker/board_pack.html", context, status=200 if valid else 400)
+
+
+@require_safe
+def board_pack_pdf(request: AuthedRequest, slug: str) -> HttpResponse:
+    """The board pack as an A4 PDF (WeasyPrint), from the page's data and template. A pack of more than
+    settings.BOARD_PACK_PDF_IN_WORKER_PLANS plans is made by a worker: this page offers to start it."""
+    user = request.user
+    organisation = board_pack_organisation(user, slug)
+    form = forms.BoardPackForm(request.GET)
+    if not form.is_valid():
+        return bad_query(request, form)
+    today = timezone.localdate()
+    since = form.cleaned_data["since"] or papers.default_since(today)
+    chart = form.cleaned_data["chart"] == "1"
+    plans = ActionPlan.objects.visible_to(user)
+    count = plans.filter(organisation=organisation).count()
+    if count > settings.BOARD_PACK_PDF_IN_WORKER_PLANS:
+        offer = {"organisation": organisation, "count": count, "since": since, "chart": chart}
+        return render(request, "tracker/board_pack_in_worker.html", offer)
+    context = papers.board_pack_context(plans=plans, organisation=organisation, since=since, today=today, chart=chart)
+    response = HttpResponse(papers.board_pack_pdf(context), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{papers.board_pack_filename(organisation, today)}"'
+    return response

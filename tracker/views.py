@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 from urllib.parse import urlencode
@@ -13,8 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -24,21 +21,22 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_filters.views import FilterView
 
-from inspections.models import Finding, Inspection, Organisation
+from inspections import links as finding_links_service
+from inspections.models import Finding, FindingLink, Inspection, Organisation
 
-from . import bulk, forms, freshness, permissions, workflow
-from .filters import DEFAULT_ORDERING, ActionPlanFilter
-from .models import ActionPlan, Evidence, Update, User
-
-
-class AuthedRequest(HttpRequest):
-    user: User
-
+from . import actions, bulk, figures, forms, freshness, health, permissions, responses, suggestions, workflow
+from .filters import DEFAULT_ORDERING, ActionPlanFilter, OnOffCheckbox
+from .finding_links import links_of
+from .http import AuthedRequest, evidence_file_response
+from .models import RETURNED_FROM, ActionPlan, Evidence, Milestone, Update, User, attach_milestone_progress
+from .search import search
 
 # --- health ----------------------------------------------------------------------------------
 
@@ -47,12 +45,11 @@ class AuthedRequest(HttpRequest):
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # any database failure means unhealthy
-        return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+    """Each dependency's state (tracker.health). Only the database fails the check (503, not ready): the
+    cache, a file store or scanner that is down stops nothing but speed, uploads and downloads, on every
+    server alike, so taking servers out would not help."""
+    ready, body = health.report()
+    return JsonResponse(body, status=200 if ready else 503)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -72,45 +69,74 @@ def home(request: AuthedRequest) -> HttpResponse:
     since = user.last_home_visit
     context: dict[str, Any] = {"since": since, "today": today}
 
-    sections: list[tuple[str, str, Any, str]] = []  # (id, heading, queryset, query string for "see all")
-    if user.sees_everything:
+    # (id, heading, queryset, query string for "see all": exactly the queue, how long each item waited)
+    sections: list[tuple[str, str, Any, str, str]] = []
+    S = ActionPlan.Status
+    if permissions.sees_every_organisation(user):
         sections.append(
-            ("awaiting-verification", "Awaiting verification", plans.filter(status=ActionPlan.Status.SIGNED_OFF),
-             "status=signed_off")
-        )  # fmt: skip
-        sections.append(("overdue", "Overdue across all organisations", plans.overdue(), "overdue=1"))
-    elif user.role == User.Role.MANAGER:
-        sections.append(
-            ("awaiting-sign-off", "Awaiting your sign-off", plans.filter(status=ActionPlan.Status.SUBMITTED),
-             "status=submitted")
+            ("awaiting-verification", "Awaiting verification", plans.filter(status=S.SIGNED_OFF),
+             "stage=awaiting_verification&sort=waiting", "signed off")
         )  # fmt: skip
         sections.append(
-            ("unowned", "Open plans with no owner",
-             plans.open().filter(Q(owner__isnull=True) | Q(owner__is_active=False)), "owner=unassigned")
+            ("overdue", "Overdue across all organisations", plans.overdue(), "overdue=1&sort=target_date", "overdue")
+        )
+    elif permissions.manages_an_organisation(user):
+        sections.append(
+            ("awaiting-sign-off", "Awaiting your sign-off", plans.filter(status=S.SUBMITTED),
+             "status=submitted&sort=waiting", "submitted")
         )  # fmt: skip
-        sections.append(("overdue", "Overdue", plans.overdue(), "overdue=1"))
+        sections.append(
+            ("returned", "Returned, waiting on the owner", plans.returned(), "returned=1&sort=returned", "returned")
+        )  # fmt: skip
+        sections.append(
+            ("unowned", "With the force, no owner",
+             plans.in_stage(ActionPlan.Stage.WITH_FORCE).without_active_owner(), "stage=with_force&owner=unassigned",
+             "")
+        )  # fmt: skip
+        sections.append(
+            ("my-milestones", "Your milestones (plans with a milestone of yours open)",
+             plans.in_stage(ActionPlan.Stage.WITH_FORCE).with_open_milestone_of(user),
+             "stage=with_force&milestone_owner=me", "milestone")
+        )  # fmt: skip
+        sections.append(("overdue", "Overdue", plans.overdue(), "overdue=1&sort=target_date", "overdue"))
     else:
-        sections.append(("my-actions", "My actions", plans.open().filter(owner=user), "owner=me"))
-        sections.append(("overdue", "Overdue in your organisation", plans.overdue(), "overdue=1"))
         sections.append(
-            ("due-soon", "Due in the next 30 days", plans.due_soon(), "sort=target_date&status=in_progress")
+            ("returned", "Returned: your action", plans.returned().filter(owner=user),
+             "returned=1&owner=me&sort=returned",
+             "returned")
         )  # fmt: skip
+        sections.append(
+            ("my-actions", "My actions (with the force)",
+             plans.in_stage(ActionPlan.Stage.WITH_FORCE).filter(owner=user), "stage=with_force&owner=me", "")
+        )  # fmt: skip
+        sections.append(
+            ("my-milestones", "Your milestones (plans with a milestone of yours open)",
+             plans.in_stage(ActionPlan.Stage.WITH_FORCE).with_open_milestone_of(user),
+             "stage=with_force&milestone_owner=me", "milestone")
+        )  # fmt: skip
+        sections.append(
+            ("overdue", "Overdue in your organisation", plans.overdue(), "overdue=1&sort=target_date", "overdue")
+        )
+        sections.append(
+            ("due-soon", "Due in the next 30 days", plans.due_soon(), "due_soon=1&sort=target_date", "due")
+        )
 
     context["sections"] = [
         {
             "id": sid,
             "heading": heading,
-            "rows": list(qs.for_list().order_by(*DEFAULT_ORDERING)[:HOME_ROWS]),
+            "rows": _waiting_texts(list(_queue(qs, wait)[:HOME_ROWS]), wait, today, user),
             "count": qs.count(),
             "query": query,
+            "wait": wait,
         }
-        for sid, heading, qs, query in sections
+        for sid, heading, qs, query, wait in sections
     ]
     if since is not None:
         # By organisation, not `plan__in=plans`: for an inspector that would be every plan as a subquery.
         updates = (
             Update.objects.all()
-            if user.sees_everything
+            if permissions.sees_every_organisation(user)
             else Update.objects.filter(plan__organisation_id=user.organisation_id)
         )
         changed = (
@@ -122,6 +148,58 @@ def home(request: AuthedRequest) -> HttpResponse:
         context["changes"] = list(changed[:HOME_ROWS])
     User.objects.filter(pk=user.pk).update(last_home_visit=timezone.now())
     return render(request, "tracker/home.html", context)
+
+
+def _queue(plans: Any, wait: str) -> Any:
+    """A home page queue, oldest first: by when each plan came into its status (submitted, signed off),
+    when it was returned, or its target date (overdue: most overdue first; due soon: soonest first)."""
+    rows = plans.for_list()
+    if wait == "returned":
+        return rows.oldest_returned_first()
+    if wait in {"submitted", "signed off"}:
+        return rows.longest_waiting_first()
+    return rows.order_by(*DEFAULT_ORDERING)
+
+
+def _waiting_texts(rows: list[ActionPlan], wait: str, today: Any, user: User | None = None) -> list[ActionPlan]:
+    """Each row's wait in words: "submitted 4 Aug 2026, 117 days", "12 days overdue", "due in 5 days"; for
+    a person's milestones, theirs still open in the plan, soonest first ("“Recruit” 3 days overdue")."""
+    if wait == "milestone":
+        mine: dict[int, list[str]] = {}
+        for milestone in (
+            Milestone.objects.open()
+            .filter(plan__in=[p.pk for p in rows], owner=user)
+            .order_by(F("target_date").asc(nulls_last=True), "position")
+        ):
+            mine.setdefault(milestone.plan_id, []).append(_milestone_when(milestone, today))
+        for plan in rows:
+            plan.waiting_text = "; ".join(mine.get(plan.pk, []))
+        return rows
+    for plan in rows:
+        if wait == "overdue" and plan.target_date:
+            days = (today - plan.target_date).days
+            plan.waiting_text = f"{days} day{'s' if days != 1 else ''} overdue"
+        elif wait == "due" and plan.target_date:
+            days = (plan.target_date - today).days
+            plan.waiting_text = "due today" if days == 0 else f"due in {days} day{'s' if days != 1 else ''}"
+        elif wait in {"submitted", "signed off", "returned"}:
+            since = getattr(plan, "returned_at" if wait == "returned" else "waiting_since", None) or plan.updated_at
+            days = (today - timezone.localtime(since).date()).days
+            plan.waiting_text = (
+                f"{wait} {date_format(timezone.localtime(since), 'j M Y')}, {days} day{'s' if days != 1 else ''}"
+            )
+    return rows
+
+
+def _milestone_when(milestone: Milestone, today: Any) -> str:
+    if milestone.target_date is None:
+        return f"“{milestone.title}”, no date"
+    days = (milestone.target_date - today).days
+    if days < 0:
+        return f"“{milestone.title}” {-days} day{'s' if days != -1 else ''} overdue"
+    if days == 0:
+        return f"“{milestone.title}” due today"
+    return f"“{milestone.title}” due in {days} day{'s' if days != 1 else ''}"
 
 
 # --- plans list ------------------------------------------------------------------------------
@@ -142,10 +220,11 @@ class PlanPaginator(Paginator):
 
     DEEP = 250  # rows skipped before a page is read ids first
 
-    def __init__(self, *args: Any, limit: int | None = None, count_key: str = "",
+    def __init__(self, *args: Any, limit: int | None = None, count_scope: str = "", count_key: str = "",
                  versions: freshness.Versions | None = None, **kwargs: Any) -> None:  # fmt: skip
         super().__init__(*args, **kwargs)
         self.limit = limit
+        self.count_scope = count_scope
         self.count_key = count_key
         self.versions = versions
 
@@ -156,8 +235,8 @@ class PlanPaginator(Paginator):
 
     @cached_property
     def counted(self) -> int:
-        if self.versions is not None and self.count_key:
-            return self.versions.cached(self.count_key, self._count)
+        if self.versions is not None and self.count_scope and self.count_key:
+            return self.versions.cached(self.count_scope, self.count_key, self._count)
         return self._count()
 
     @cached_property
@@ -182,6 +261,7 @@ class PlanPaginator(Paginator):
 
 
 SEARCH_COUNT_LIMIT = 1000
+DATE_MOVE_FILTERS = ("deferred", "brought_forward")
 
 
 class PlanListView(FilterView):
@@ -191,7 +271,12 @@ class PlanListView(FilterView):
     request: AuthedRequest
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return ActionPlan.objects.visible_to(self.request.user).for_list().order_by(*DEFAULT_ORDERING)
+        plans = ActionPlan.objects.visible_to(self.request.user).for_list().order_by(*DEFAULT_ORDERING)
+        if any(OnOffCheckbox().value_from_datadict(self.request.GET, None, name) for name in DATE_MOVE_FILTERS):
+            plans = plans.with_date_reason()  # a list of moved dates shows why each moved
+        if OnOffCheckbox().value_from_datadict(self.request.GET, None, "returned"):
+            plans = plans.with_return()  # returned work shows who returned it, when and why
+        return plans
 
     @cached_property
     def versions(self) -> freshness.Versions:
@@ -206,7 +291,8 @@ class PlanListView(FilterView):
         searching = bool(self.request.GET.get("q", "").strip())
         return PlanPaginator(
             queryset, per_page, orphans=orphans, allow_empty_first_page=allow_empty_first_page,
-            limit=SEARCH_COUNT_LIMIT if searching else None, count_key=key, versions=self.versions, **kwargs,
+            limit=SEARCH_COUNT_LIMIT if searching else None, count_scope=permissions.plan_scope(self.request.user),
+            count_key=key, versions=self.versions, **kwargs,
         )  # fmt: skip
 
     def get_filterset_kwargs(self, filterset_class):  # type: ignore[no-untyped-def]
@@ -216,13 +302,19 @@ class PlanListView(FilterView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
+        if context.get("object_list") is not None:
+            context["object_list"] = attach_milestone_progress(context["object_list"])  # "3 of 5" in one query
         query = self.request.GET.copy()
         query.pop("page", None)
         context["query_without_page"] = query.urlencode()
         context["filter_fields"] = partial(
             filter_fields, self.request.user, context["filter"].form, query, self.versions
         )
-        context["show_organisation"] = self.request.user.sees_everything
+        context["show_organisation"] = permissions.sees_every_organisation(self.request.user)
+        filterset = context["filter"]
+        if self.request.GET and context.get("paginator") is not None:
+            context["heading"] = filterset.describe(context["paginator"].count)
+
         bulk_form = forms.BulkForm(user=self.request.user, initial={"query": context["query_without_page"]})
         if bulk_form.allowed_actions:
             context.update(_bulk_context(bulk_form))
@@ -256,96 +348,79 @@ def filter_fields(user: User, form: Form, query: QueryDict, versions: freshness.
     template, so an htmx request for the results alone never renders it.
     """
     key = f"plan-filters:{user.pk}:{query_key(query)}"
-    return versions.cached(key, lambda: render_to_string("tracker/includes/filter_fields.html", {"form": form}))
+    return versions.cached(permissions.plan_scope(user), key, lambda: _render_filter_fields(form))
+
+
+# Bootstrap's class for each kind of widget, after the widget's own name (as crispy-forms gave them).
+WIDGET_CLASSES = {"TextInput": "textinput form-control", "FastSelect": "fastselect form-select",
+                  "OnOffCheckbox": "onoffcheckbox form-check-input"}  # fmt: skip
+
+
+def _render_filter_fields(form: Form) -> str:
+    for name, field in form.fields.items():
+        css = WIDGET_CLASSES.get(type(field.widget).__name__)
+        if css:
+            field.widget.attrs["class"] = css + (" is-invalid" if form.errors.get(name) else "")
+    return render_to_string("tracker/includes/filter_fields.html", {"form": form})
 
 
 # --- plan detail and actions -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Action:
-    """One form on the plan page: who sees it, what it calls."""
-
-    slug: str
-    title: str
-    form: type[Form]
-    allowed: Callable[[User, ActionPlan], bool]
-    states: tuple[str, ...]
-    call: Callable[..., Update]
-    success: str
-    button: str
-    style: str = "primary"
-
-
-S = ActionPlan.Status
-OPEN = ActionPlan.OPEN_STATUSES
-
-ACTIONS: dict[str, Action] = {
-    a.slug: a
-    for a in [
-        Action("progress", "Add progress", forms.ProgressForm, permissions.can_record_progress,
-               (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED),
-               lambda p, u, d, f: workflow.record_progress(plan=p, user=u, note=d["note"],
-                                                           percent_complete=d["percent_complete"], files=f,
-                                                           expected_version=d["version"]),
-               "Progress recorded.", "Save progress"),
-        Action("block", "Mark as blocked", forms.BlockedForm, permissions.can_record_progress, (S.IN_PROGRESS,),
-               lambda p, u, d, f: workflow.mark_blocked(plan=p, user=u, note=d["note"], expected_version=d["version"]),
-               "Plan marked as blocked.", "Mark blocked", "warning"),
-        Action("unblock", "Unblock", forms.NoteForm, permissions.can_record_progress, (S.BLOCKED,),
-               lambda p, u, d, f: workflow.unblock(plan=p, user=u, note=d["note"], expected_version=d["version"]),
-               "Plan is in progress again.", "Unblock"),
-        Action("submit", "Submit for sign-off", forms.SubmitForm, permissions.can_record_progress, (S.IN_PROGRESS,),
-               lambda p, u, d, f: workflow.submit_for_sign_off(plan=p, user=u, statement=d["statement"], files=f,
-                                                               expected_version=d["version"]),
-               "Submitted for sign-off.", "Submit for sign-off"),
-        Action("sign-off", "Sign off", forms.CommentForm, permissions.can_manage, (S.SUBMITTED,),
-               lambda p, u, d, f: workflow.sign_off(plan=p, user=u, comment=d["comment"],
-                                                    expected_version=d["version"]),
-               "Plan signed off.", "Sign off", "success"),
-        Action("return", "Return to the owner", forms.RequiredReasonForm, permissions.can_manage, (S.SUBMITTED,),
-               lambda p, u, d, f: workflow.return_submission(plan=p, user=u, comment=d["comment"],
-                                                             expected_version=d["version"]),
-               "Submission returned.", "Return submission", "warning"),
-        Action("target-date", "Change target date", forms.TargetDateForm, permissions.can_manage, OPEN,
-               lambda p, u, d, f: workflow.change_target_date(plan=p, user=u, target_date=d["target_date"],
-                                                              reason=d["reason"], expected_version=d["version"]),
-               "Target date changed.", "Change target date", "secondary"),
-        Action("owner", "Assign owner", forms.OwnerForm, permissions.can_manage, OPEN,
-               lambda p, u, d, f: workflow.assign_owner(plan=p, user=u, owner=d["owner"],
-                                                        expected_version=d["version"]),
-               "Owner updated.", "Assign owner", "secondary"),
-        Action("close", "Verify and close", forms.CommentForm, permissions.can_verify, (S.SIGNED_OFF,),
-               lambda p, u, d, f: workflow.close(plan=p, user=u, comment=d["comment"], expected_version=d["version"]),
-               "Plan closed as verified complete.", "Close as verified", "success"),
-        Action("reopen", "Reopen", forms.RequiredReasonForm, permissions.can_verify, (S.SIGNED_OFF,),
-               lambda p, u, d, f: workflow.reopen(plan=p, user=u, comment=d["comment"], expected_version=d["version"]),
-               "Plan reopened.", "Reopen", "warning"),
-        Action("supersede", "Mark superseded", forms.SupersedeForm, permissions.can_verify, OPEN,
-               lambda p, u, d, f: workflow.supersede(plan=p, user=u, superseding_finding=d["superseding_finding"],
-                                                     comment=d["comment"], expected_version=d["version"]),
-               "Plan marked as superseded.", "Mark superseded", "secondary"),
-        Action("no-further-action", "No further action", forms.RequiredReasonForm, permissions.can_verify, OPEN,
-               lambda p, u, d, f: workflow.no_further_action(plan=p, user=u, comment=d["comment"],
-                                                             expected_version=d["version"]),
-               "Plan marked as needing no further action.", "Record no further action", "secondary"),
-    ]
-}  # fmt: skip
+def _make_form(action: actions.Action, plan: ActionPlan, data: Any = None, files: Any = None, **extra: Any) -> Form:
+    assert action.form_class is not None
+    form = action.form_class(data, files, prefix=action.slug, plan=plan, **extra)
+    milestones = getattr(plan, "milestone_list", None)
+    if milestones is not None and data is None:
+        # The page knows the plan's milestones: the percentage follows them, and a submission with one
+        # still open asks why.
+        if milestones and "percent_complete" in form.fields and action.slug == "progress":
+            del form.fields["percent_complete"]
+        if action.slug == "submit" and not any(m.done_on is None for m in milestones):
+            del form.fields["open_milestones"]
+    return form
 
 
-def _make_form(action: Action, plan: ActionPlan, data: Any = None, files: Any = None) -> Form:
-    kwargs: dict[str, Any] = {"prefix": action.slug, "initial": {"version": plan.version}}
-    if action.form is forms.OwnerForm:
-        kwargs["organisation_id"] = plan.organisation_id
-    if action.form is forms.SupersedeForm:
-        kwargs["finding"] = plan.finding
-    if action.form is forms.TargetDateForm:
-        kwargs["initial"]["target_date"] = plan.target_date
-    return action.form(data, files, **kwargs)
-
-
-def available_actions(user: User, plan: ActionPlan) -> list[Action]:
-    return [a for a in ACTIONS.values() if plan.status in a.states and a.allowed(user, plan)]
+def _milestone_rows(user: User, plan: ActionPlan, bound: Form | None, bound_slug: str) -> list[dict[str, Any]]:
+    """Each milestone with the forms this user may use on it (one per milestone, ids of their own)."""
+    today = timezone.localdate()
+    specs = {action.slug: action for action in actions.for_items(user, plan, "milestone")}
+    # One list of possible owners for every milestone's form, read once (each form's field would read it).
+    owner_choices: list[tuple[Any, str]] | None = None
+    if "milestone-edit" in specs:
+        people = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
+        owner_choices = [("", "Nobody yet"), *((person.pk, str(person)) for person in people)]
+    bound_pk = None
+    if bound is not None and bound_slug in specs:
+        bound_pk = str(bound.data.get(bound.add_prefix("milestone"), ""))
+    rows = []
+    milestones = plan.milestone_list
+    for index, milestone in enumerate(milestones):
+        forms_: dict[str, Form] = {}
+        for slug in specs:
+            if slug == "milestone-complete" and milestone.done_on is not None:
+                continue
+            if slug == "milestone-reopen" and milestone.done_on is None:
+                continue
+            if bound_pk == str(milestone.pk) and slug == bound_slug:
+                forms_[slug] = bound  # type: ignore[assignment]
+                continue
+            initial: dict[str, Any] = {"milestone": milestone.pk}
+            if slug == "milestone-edit":
+                initial |= {"title": milestone.title, "owner": milestone.owner_id,
+                            "target_date": milestone.target_date, "note": milestone.note}  # fmt: skip
+            forms_[slug] = _make_form(specs[slug], plan, initial=initial, auto_id=f"m{milestone.pk}-{slug}-%s")
+            if owner_choices is not None and "owner" in forms_[slug].fields:
+                forms_[slug].fields["owner"].choices = owner_choices
+        rows.append({
+            "milestone": milestone,
+            "overdue": milestone.is_late_on(today, plan),
+            "forms": forms_,
+            "first": index == 0,
+            "last": index == len(milestones) - 1,
+            "open": bound_pk == str(milestone.pk),
+        })  # fmt: skip
+    return rows
 
 
 def _plan_page(
@@ -359,32 +434,86 @@ def _plan_page(
     stale: bool = False,
     partial: str = "",
     comment_added: bool = False,
+    statement_form: Form | None = None,
+    approve_form: Form | None = None,
 ) -> HttpResponse:
     user = request.user
+    plan.milestone_list = list(plan.milestones.all())  # prefetched with their owners (`for_detail`)
     action_forms = []
-    for action in available_actions(user, plan):
+    milestone_add = None
+    for action in actions.on_page(user, plan):
         form = bound if action.slug == bound_slug and bound is not None else _make_form(action, plan)
-        action_forms.append({"action": action, "form": form, "open": action.slug == bound_slug})
-    updates = plan.updates.select_related("author").prefetch_related(
-        Prefetch("evidence", queryset=Evidence.objects.order_by("pk"))
+        item = {"action": action, "form": form, "open": action.slug == bound_slug}
+        if action.slug == "milestone-add":
+            milestone_add = item  # shown in the milestones section
+        else:
+            action_forms.append(item)
+    updates = list(
+        plan.updates.select_related("author").prefetch_related(
+            Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("pk"))
+        )
+    )
+    # Every file on the plan, oldest first, for whoever reviews it (read with the timeline: no query more).
+    evidence = sorted(
+        (file for update in updates for file in update.evidence.all()), key=lambda f: (f.uploaded_at, f.pk)
+    )
+    last_move = next((u for u in updates if u.status_to), None)
+    returned = (
+        last_move
+        if last_move and plan.status == ActionPlan.Status.IN_PROGRESS and last_move.status_from in RETURNED_FROM
+        else None
     )
     context = {
         "plan": plan,
         "finding": plan.finding,
         "updates": updates,
         "action_forms": action_forms,
+        "milestones": _milestone_rows(user, plan, bound, bound_slug),
+        "milestone_add": milestone_add,
+        "milestones_done": sum(1 for m in plan.milestone_list if m.done_on is not None),
+        # A milestone form that failed: its errors head the milestones section.
+        "milestone_error": bound if bound is not None and bound_slug.startswith("milestone-") else None,
         "can_comment": permissions.can_comment(user, plan),
+        "links": links_of(plan.finding, user, organisation_id=plan.organisation_id),
+        "can_link": permissions.can_link_findings(user),
         "discussion_form": discussion or forms.DiscussionForm(prefix="comment"),
         "stale": stale,
         "comment_added": comment_added,
         "today": timezone.localdate(),
+        "evidence_files": evidence,
+        "returned": returned,
+        # Why the date last moved, for the summary box (read with the timeline: no query more).
+        "last_date_reason": next((u for u in updates if u.kind == Update.Kind.TARGET_DATE), None),
+        **_statement_context(user, plan, statement_form, approve_form),
     }
     template = "tracker/actionplan_detail.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context, status=status)
 
 
+def _statement_context(user: User, plan: ActionPlan, form: Form | None, approve_form: Form | None) -> dict[str, Any]:
+    """The plan's public statement panel (tracker/public.py): read with the plan (`for_detail`)."""
+    statement = getattr(plan, "public_statement", None)
+    settings = getattr(plan.organisation, "tracker_settings", None)
+    can_write = permissions.can_write_statement(user, plan)
+    if form is None and can_write:
+        form = forms.PublicStatementForm(prefix="statement", initial={"text": statement.text if statement else ""})
+    return {
+        "statement": statement,
+        "organisation_is_public": bool(settings and settings.public_progress),
+        "can_write_statement": can_write,
+        "can_approve_statement": permissions.can_approve_statement(user, plan),
+        "statement_form": form,
+        "approve_errors": approve_form.non_field_errors() if approve_form is not None else [],
+    }
+
+
 def _get_plan(request: AuthedRequest, pk: int) -> ActionPlan:
-    return get_object_or_404(ActionPlan.objects.visible_to(request.user).for_detail(), pk=pk)
+    plans = ActionPlan.objects.visible_to(request.user).for_detail()
+    # The public statement panel's facts, in the same query.
+    plans = plans.select_related(
+        "organisation__tracker_settings", "public_statement__written_by", "public_statement__approved_by"
+    )
+    return get_object_or_404(plans, pk=pk)
 
 
 @require_GET
@@ -397,16 +526,15 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
     plan = _get_plan(request, pk)
     if action == "comment":
         return _plan_comment(request, plan)
-    spec = ACTIONS.get(action)
-    if spec is None:
+    spec = actions.ACTIONS.get(action)
+    if spec is None or spec.form_class is None:
         raise Http404("No such action.")
     if not spec.allowed(request.user, plan):
         raise PermissionDenied
     form = _make_form(spec, plan, request.POST, request.FILES)
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            spec.call(plan, request.user, data, data.get("files") or [])
+            spec.call(plan=plan, user=request.user, data=form.cleaned_data)
         except workflow.StaleVersion as error:
             plan = _get_plan(request, pk)
             # Keep the typed text, but with the version now on the page: once the person has read the
@@ -454,21 +582,6 @@ def evidence_download(request: AuthedRequest, pk: int) -> FileResponse:
     return evidence_file_response(evidence)
 
 
-def evidence_file_response(evidence: Evidence) -> FileResponse:
-    """The file as an attachment that no browser will render or sniff (shared with the API)."""
-    try:
-        handle = evidence.file.open("rb")
-    except FileNotFoundError as error:
-        raise Http404("The file is missing from storage.") from error
-    response = FileResponse(
-        handle, as_attachment=True, filename=evidence.original_name, content_type="application/octet-stream"
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 # --- inspections and findings ----------------------------------------------------------------
 
 
@@ -499,10 +612,7 @@ def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     afis = [f for f in findings if f.kind == Finding.Kind.AREA_FOR_IMPROVEMENT]
     rows = []
     for row in visible.completion("organisation__name", "organisation__slug"):
-        row["reported_pct"] = round(100 * row["reported"] / row["total"])
-        row["verified_pct"] = round(100 * row["verified"] / row["total"])
-        row["query"] = urlencode({"inspection": inspection.slug, "organisation": row["organisation__slug"]})
-        rows.append(row)
+        rows.append(figures.cell(row, inspection=inspection.slug, organisation=row["organisation__slug"]))
     gradings = inspection.gradings.select_related("organisation")
     context = {
         "inspection": inspection,
@@ -511,14 +621,23 @@ def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
         "recommendations": recommendations,
         "afis": afis,
         "completion": rows,
+        **responses.inspection_context(request, inspection),
     }
     return render(request, "inspections/inspection_detail.html", context)
 
 
 @require_safe
 def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern", "supersedes"), pk=pk)
-    plans = (
+    finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern"), pk=pk)
+    return render(
+        request,
+        "inspections/finding_detail.html",
+        _finding_context(request, finding, _finding_plans(request, finding)),
+    )
+
+
+def _finding_plans(request: AuthedRequest, finding: Finding) -> Any:
+    return (
         ActionPlan.objects.visible_to(request.user)
         .filter(finding=finding)
         .select_related("organisation", "owner")
@@ -530,15 +649,84 @@ def finding_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         )
         .order_by("organisation__name")
     )
+
+
+def _finding_context(
+    request: AuthedRequest, finding: Finding, plans: Any, link_form: forms.FindingLinkForm | None = None
+) -> dict[str, Any]:
     context = {
         "finding": finding,
         "plans": plans,
         "themes": finding.themes.all(),
+        "links": links_of(finding, request.user),
+        "can_link": permissions.can_link_findings(request.user),
         "show_history": permissions.can_see_history(request.user),
     }
+    if context["can_link"]:
+        context["link_form"] = link_form or forms.FindingLinkForm(prefix="link")
+        context["suggestions"] = suggestions.for_finding(finding)
     if context["show_history"]:
         context["history"] = history_with_changes(finding.history.select_related("history_user"))
-    return render(request, "inspections/finding_detail.html", context)
+    return context
+
+
+def _back_to(request: AuthedRequest, finding: Finding) -> HttpResponse:
+    """Back where the form was (the finding page, or an import's results), never off this site."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(finding)
+
+
+@require_POST
+def finding_link(request: AuthedRequest, pk: int) -> HttpResponse:
+    """Link this finding to one of an earlier inspection (also how a suggested link is accepted)."""
+    if not permissions.can_link_findings(request.user):
+        raise PermissionDenied
+    finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern"), pk=pk)
+    form = forms.FindingLinkForm(request.POST, prefix="link")
+    if form.is_valid():
+        try:
+            link = finding_links_service.link_findings(
+                finding=finding, earlier=form.cleaned_data["earlier"], kind=form.cleaned_data["kind"],
+                user=request.user, note=form.cleaned_data["note"],
+            )  # fmt: skip
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error("earlier", message)
+        else:
+            messages.success(
+                request, f"{finding.reference} now {link.get_kind_display().lower()} {link.earlier.reference} "
+                f"of {link.earlier.inspection.title}."
+            )  # fmt: skip
+            return _back_to(request, finding)
+    context = _finding_context(request, finding, _finding_plans(request, finding), link_form=form)
+    return render(request, "inspections/finding_detail.html", context, status=400)
+
+
+@require_POST
+def finding_unlink(request: AuthedRequest, pk: int, link_pk: int) -> HttpResponse:
+    if not permissions.can_link_findings(request.user):
+        raise PermissionDenied
+    link = get_object_or_404(
+        FindingLink.objects.select_related("finding", "earlier"), Q(finding_id=pk) | Q(earlier_id=pk), pk=link_pk
+    )
+    finding = link.finding if link.finding_id == pk else link.earlier
+    finding_links_service.unlink_findings(link=link)
+    messages.success(request, f"Link between {link.finding.reference} and {link.earlier.reference} removed.")
+    return _back_to(request, finding)
+
+
+@require_POST
+def finding_dismiss_suggestion(request: AuthedRequest, pk: int, earlier_pk: int) -> HttpResponse:
+    """Not linked: the earlier finding is never suggested for this one again."""
+    if not permissions.can_link_findings(request.user):
+        raise PermissionDenied
+    finding = get_object_or_404(Finding, pk=pk)
+    earlier = get_object_or_404(Finding.objects.exclude(pk=pk), pk=earlier_pk)
+    finding_links_service.dismiss_suggestion(finding=finding, earlier=earlier, user=request.user)
+    messages.success(request, f"{earlier.reference} of {earlier.inspection.title} will not be suggested again.")
+    return _back_to(request, finding)
 
 
 def history_with_changes(records: Any, limit: int = 20) -> list[Any]:
@@ -604,20 +792,38 @@ def plan_bulk(request: AuthedRequest) -> HttpResponse:
         base = ActionPlan.objects.visible_to(request.user).with_rag().order_by(*DEFAULT_ORDERING)
         filterset = ActionPlanFilter(QueryDict(data["query"]), queryset=base, user=request.user)
         ids = list(filterset.qs.values_list("pk", flat=True)[: bulk.MAX_BULK + 1]) if filterset.is_valid() else []
-    result = bulk.apply_bulk(
-        user=request.user,
-        plan_ids=ids,
-        action=data["action"],
-        owner=data.get("owner"),
-        target_date=data.get("target_date"),
-        reason=data.get("reason", ""),
-        comment=data.get("comment", ""),
-    )
+    action = form.allowed_actions[data["action"]]
+    fields = {name: data[name] for name in form.fields_of(action)}
+    result = bulk.apply_bulk(user=request.user, plan_ids=ids, action=action.slug, **fields)
     context = {
         "result": result,
-        "action": forms.BulkForm.ACTIONS[data["action"]],
+        "action": action.bulk,
         "truncated": len(ids) > bulk.MAX_BULK,
         "max": bulk.MAX_BULK,
         "back": back,
     }
     return render(request, "tracker/bulk_result.html", context)
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+@require_safe
+def search_page(request: AuthedRequest) -> HttpResponse:
+    """One search over what the user may see; without words, how to search."""
+    form = forms.SearchForm(request.GET or None, user=request.user)
+    context: dict[str, Any] = {"form": form}
+    status = 200
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        context["results"] = search(user=request.user, text=data["q"], filters=form.filters(), page=data["page"] or 1)
+        query = request.GET.copy()
+        for name in ("page", "kind"):
+            query.pop(name, None)
+        context["query_without_kind"] = query.urlencode()
+        query = request.GET.copy()
+        query.pop("page", None)
+        context["query_without_page"] = query.urlencode()
+    elif form.is_bound:
+        status = 400
+    return render(request, "tracker/search.html", context, status=status)

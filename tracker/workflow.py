@@ -1,8 +1,10 @@
 """Every change to an action plan goes through here (DESIGN section 4).
 
-Each function checks the role rules (`permissions`), the current state (`ALLOWED_TRANSITIONS`) and
-the plan's version (optimistic locking), locks the plan's row, and writes the plan and its Update in
-one transaction. Views, the API, bulk actions and commands call these; nothing else sets `status`.
+Each function checks the role rules, the current state and the plan's version (optimistic locking),
+locks the plan's row, and writes the plan and its Update in one transaction. Who may, from which
+statuses, to which status and with which kind of entry are the facts of the action's entry in
+`tracker.actions` (`ALLOWED_TRANSITIONS` is derived from them); the functions here hold what each action
+does with its input. Views, the API, bulk actions and commands call these; nothing else sets `status`.
 """
 
 from __future__ import annotations
@@ -20,21 +22,14 @@ from django.utils.formats import date_format
 from inspections.models import Finding, Inspection
 
 from . import freshness, permissions
+from .actions import ACTIONS, TRANSITIONS
 from .evidence import check_upload
-from .models import ActionPlan, Evidence, Update, User
+from .models import ActionPlan, Evidence, Milestone, Update, User
 
 S = ActionPlan.Status
 
-ALLOWED_TRANSITIONS: dict[str, tuple[str, ...]] = {
-    S.NOT_STARTED: (S.IN_PROGRESS, S.SUPERSEDED, S.NO_FURTHER_ACTION),
-    S.IN_PROGRESS: (S.BLOCKED, S.SUBMITTED, S.SUPERSEDED, S.NO_FURTHER_ACTION),
-    S.BLOCKED: (S.IN_PROGRESS, S.SUPERSEDED, S.NO_FURTHER_ACTION),
-    S.SUBMITTED: (S.SIGNED_OFF, S.IN_PROGRESS, S.SUPERSEDED, S.NO_FURTHER_ACTION),
-    S.SIGNED_OFF: (S.CLOSED, S.IN_PROGRESS, S.SUPERSEDED, S.NO_FURTHER_ACTION),
-    S.CLOSED: (),
-    S.SUPERSEDED: (),
-    S.NO_FURTHER_ACTION: (),
-}
+# Each status and the statuses it may become, derived from the actions' entries (tracker.actions).
+ALLOWED_TRANSITIONS: dict[str, tuple[str, ...]] = TRANSITIONS
 
 
 class StaleVersion(ValidationError):
@@ -72,10 +67,11 @@ def _require(text: str, message: str) -> str:
     return text
 
 
-def _expect(plan: ActionPlan, statuses: Sequence[str], action: str) -> None:
-    if plan.status not in statuses:
+def _expect(plan: ActionPlan, slug: str) -> None:
+    action = ACTIONS[slug]
+    if plan.status not in action.sources:
         raise ValidationError(
-            f"{action} is not possible while the plan is {plan.get_status_display().lower()}.",
+            f"{action.doing} is not possible while the plan is {plan.get_status_display().lower()}.",
             code="invalid_transition",
         )
 
@@ -104,13 +100,13 @@ def _apply(
     """
     if not allowed(user, plan):
         raise PermissionDenied
-    checked = [check_upload(f) for f in files]  # refuse bad files before anything is written
+    checked = [check_upload(f, user=user.get_username()) for f in files]  # refuse bad files before any write
     locked = _lock(plan, expected_version)
     if not allowed(user, locked):
         raise PermissionDenied
     change = build(locked)
     status_from = locked.status
-    if change.status_to and change.status_to != status_from and not locked.can_move_to(change.status_to):
+    if change.status_to and change.status_to != status_from and change.status_to not in TRANSITIONS[status_from]:
         raise ValidationError(
             f"A plan that is {locked.get_status_display().lower()} cannot become {S(change.status_to).label.lower()}.",
             code="invalid_transition",
@@ -155,6 +151,7 @@ def _apply(
     # Keep the caller's object current so it can redirect or re-render without another read.
     plan.refresh_from_db()
     plan.__dict__.pop("rag_value", None)  # a `with_rag()` annotation would describe the old state
+    plan.__dict__.pop("brought_forward_value", None)  # likewise `for_list()`'s count of dates brought forward
     return update
 
 
@@ -177,59 +174,70 @@ def record_progress(
         raise ValidationError("Percent complete must be between 0 and 100.", code="percent")
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED), "Adding progress")
-        status_to = S.IN_PROGRESS if locked.status == S.NOT_STARTED else None
-        return Change(kind=Update.Kind.PROGRESS, note=note, percent=percent_complete, status_to=status_to)
+        _expect(locked, "progress")
+        if percent_complete is not None and locked.milestones.exists():
+            raise ValidationError(
+                "This plan's percentage follows its milestones: complete a milestone instead of typing a figure.",
+                code="percent_from_milestones",
+            )
+        # Progress on a plan not yet started starts it, as "start" would.
+        status_to = ACTIONS["start"].target if locked.status in ACTIONS["start"].sources else None
+        return Change(kind=ACTIONS["progress"].kind, note=note, percent=percent_complete, status_to=status_to)
 
-    return _apply(plan=plan, user=user, allowed=permissions.can_record_progress, build=build,
-                  expected_version=expected_version, files=files)  # fmt: skip
+    return _apply(
+        plan=plan,
+        user=user,
+        allowed=ACTIONS["progress"].allowed,
+        build=build,
+        expected_version=expected_version,
+        files=files,
+    )
 
 
 def _status_change(
-    *,
-    plan: ActionPlan,
-    user: User,
-    allowed: Callable[[User, ActionPlan], bool],
-    sources: Sequence[str],
-    action: str,
-    kind: str,
-    note: str,
-    status_to: str,
-    expected_version: int | None,
-    **extra: object,
+    slug: str, *, plan: ActionPlan, user: User, note: str, expected_version: int | None, **extra: object
 ) -> Update:
-    def build(locked: ActionPlan) -> Change:
-        _expect(locked, sources, action)
-        return Change(kind=kind, note=note, status_to=status_to, **extra)  # type: ignore[arg-type]
+    """The action `slug` as its entry describes it: its role check, its sources, its target and kind."""
+    action = ACTIONS[slug]
 
-    return _apply(plan=plan, user=user, allowed=allowed, build=build, expected_version=expected_version)
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, slug)
+        return Change(kind=action.kind, note=note, status_to=action.target, **extra)  # type: ignore[arg-type]
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
 def start(*, plan: ActionPlan, user: User, note: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_record_progress, sources=(S.NOT_STARTED,),
-        action="Starting", kind=Update.Kind.STATUS, status_to=S.IN_PROGRESS,
-        note=_require(note, "Say how work on this plan is starting."), expected_version=expected_version,
-    )  # fmt: skip
+        "start",
+        plan=plan,
+        user=user,
+        note=_require(note, "Say how work on this plan is starting."),
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
 def mark_blocked(*, plan: ActionPlan, user: User, note: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_record_progress, sources=(S.IN_PROGRESS,),
-        action="Marking blocked", kind=Update.Kind.STATUS, status_to=S.BLOCKED,
-        note=_require(note, "Say what the plan is waiting on."), expected_version=expected_version,
-    )  # fmt: skip
+        "block",
+        plan=plan,
+        user=user,
+        note=_require(note, "Say what the plan is waiting on."),
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
 def unblock(*, plan: ActionPlan, user: User, note: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_record_progress, sources=(S.BLOCKED,),
-        action="Unblocking", kind=Update.Kind.STATUS, status_to=S.IN_PROGRESS,
-        note=_require(note, "Say what has unblocked the plan."), expected_version=expected_version,
-    )  # fmt: skip
+        "unblock",
+        plan=plan,
+        user=user,
+        note=_require(note, "Say what has unblocked the plan."),
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
@@ -239,19 +247,247 @@ def submit_for_sign_off(
     user: User,
     statement: str,
     files: Sequence[UploadedFile] = (),
+    open_milestones: str = "",
     expected_version: int | None = None,
 ) -> Update:
-    """Closure statement plus at least one evidence file (new, or already on the plan)."""
+    """Closure statement plus at least one evidence file (new, or already on the plan). A plan with a
+    milestone still open is submitted only with `open_milestones`, the submitter's explanation of why
+    it is ready without them, which goes on the timeline with the statement."""
     statement = _require(statement, "Write a closure statement: what was done and how it answers the finding.")
+    explanation = (open_milestones or "").strip()
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, (S.IN_PROGRESS,), "Submitting for sign-off")
-        return Change(
-            kind=Update.Kind.STATUS, note=statement, status_to=S.SUBMITTED, plan_fields={"summary": statement}
-        )
+        _expect(locked, "submit")
+        note = statement
+        still_open = list(locked.milestones.open().values_list("title", flat=True))
+        if still_open:
+            count = len(still_open)
+            names = "; ".join(still_open)
+            if not explanation:
+                raise ValidationError(
+                    f"{count} milestone{'s are' if count != 1 else ' is'} still open ({names}): explain why "
+                    f"the plan is ready for sign-off without {'them' if count != 1 else 'it'}.",
+                    code="open_milestones",
+                )
+            note += f"\n\nSubmitted with {count} open milestone{'s' if count != 1 else ''} ({names}): {explanation}"
+        return Change(kind=action.kind, note=note, status_to=action.target, plan_fields={"summary": statement})
 
-    return _apply(plan=plan, user=user, allowed=permissions.can_record_progress, build=build,
-                  expected_version=expected_version, files=files, needs_evidence=True)  # fmt: skip
+    action = ACTIONS["submit"]
+    return _apply(
+        plan=plan,
+        user=user,
+        allowed=action.allowed,
+        build=build,
+        expected_version=expected_version,
+        files=files,
+        needs_evidence=True,
+    )
+
+
+# --- milestones (staff and managers of the organisation) --------------------------------------
+
+
+def _check_milestone_owner(plan: ActionPlan, owner: User | None) -> None:
+    if owner is not None and (not owner.is_active or owner.organisation_id != plan.organisation_id):
+        raise ValidationError("A milestone's owner must be an active member of the plan's organisation.", code="owner")
+
+
+def _milestone_figures(locked: ActionPlan) -> dict[str, object]:
+    """The plan's percentage and next milestone date, from its milestones as they are now (after the
+    change, inside the same transaction)."""
+    rows = list(locked.milestones.values_list("done_on", "target_date"))
+    if not rows:
+        return {"next_milestone_date": None}
+    done = sum(1 for done_on, _ in rows if done_on is not None)
+    dates = [target for done_on, target in rows if done_on is None and target is not None]
+    return {"percent": done * 100 // len(rows), "next_milestone_date": min(dates, default=None)}
+
+
+def _milestone_change(locked: ActionPlan, note: str) -> Change:
+    figures = _milestone_figures(locked)
+    percent = figures.pop("percent", None)
+    return Change(kind=Update.Kind.MILESTONE, note=note, percent=percent, plan_fields=figures)  # type: ignore[arg-type]
+
+
+def _describe(milestone: Milestone) -> str:
+    parts = []
+    if milestone.owner_id:
+        parts.append(f"owner {milestone.owner}")
+    if milestone.target_date:
+        parts.append(f"due {date_format(milestone.target_date, 'j M Y')}")
+    return f"“{milestone.title}”" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _locked_milestone(locked: ActionPlan, milestone: Milestone | int) -> Milestone:
+    pk = milestone.pk if isinstance(milestone, Milestone) else milestone
+    found = locked.milestones.select_for_update(of=("self",)).select_related("owner").filter(pk=pk).first()
+    if found is None:
+        raise ValidationError("That milestone is not one of this plan's.", code="milestone")
+    return found
+
+
+def _milestone_text(title: str) -> str:
+    title = _require(title, "Give the milestone a title.")
+    if len(title) > 200:
+        raise ValidationError("A milestone's title is at most 200 characters.", code="title")
+    return title
+
+
+@transaction.atomic
+def add_milestone(
+    *,
+    plan: ActionPlan,
+    user: User,
+    title: str,
+    owner: User | None = None,
+    target_date: dt.date | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+) -> Update:
+    """A new milestone at the end of the plan's list. From then on the plan's percentage is derived."""
+    title = _milestone_text(title)
+    _check_milestone_owner(plan, owner)
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "milestone-add")
+        last = locked.milestones.order_by("-position").values_list("position", flat=True).first()
+        milestone = Milestone.objects.create(
+            plan=locked, title=title, owner=owner, target_date=target_date, note=(note or "").strip(),
+            position=(last or 0) + 1,
+        )  # fmt: skip
+        return _milestone_change(locked, f"Milestone added: {_describe(milestone)}.")
+
+    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-add"].allowed, build=build,
+                  expected_version=expected_version)  # fmt: skip
+
+
+@transaction.atomic
+def edit_milestone(
+    *,
+    plan: ActionPlan,
+    user: User,
+    milestone: Milestone | int,
+    title: str,
+    owner: User | None = None,
+    target_date: dt.date | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+) -> Update:
+    """Change a milestone's title, owner, date or note; the timeline says what changed."""
+    title = _milestone_text(title)
+    _check_milestone_owner(plan, owner)
+    note = (note or "").strip()
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "milestone-edit")
+        row = _locked_milestone(locked, milestone)
+        changes = []
+        if row.title != title:
+            changes.append(f"title “{row.title}” → “{title}”")
+        if row.owner_id != (owner.pk if owner else None):
+            changes.append(f"owner {row.owner or 'nobody'} → {owner or 'nobody'}")
+        if row.target_date != target_date:
+            old = date_format(row.target_date, "j M Y") if row.target_date else "none"
+            new = date_format(target_date, "j M Y") if target_date else "none"
+            changes.append(f"date {old} → {new}")
+        if row.note != note:
+            changes.append("note changed")
+        if not changes:
+            raise ValidationError("Nothing about the milestone has changed.", code="unchanged")
+        row.title, row.owner, row.target_date, row.note = title, owner, target_date, note
+        row.updated_at = timezone.now()
+        row.save()
+        return _milestone_change(locked, f"Milestone “{title}” changed: {'; '.join(changes)}.")
+
+    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-edit"].allowed, build=build,
+                  expected_version=expected_version)  # fmt: skip
+
+
+@transaction.atomic
+def complete_milestone(
+    *,
+    plan: ActionPlan,
+    user: User,
+    milestone: Milestone | int,
+    done_on: dt.date | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+) -> Update:
+    """Mark a milestone done (today, or the day it was done: not in the future)."""
+    today = timezone.localdate()
+    done_on = done_on or today
+    if done_on > today:
+        raise ValidationError("A milestone cannot be done on a day still to come.", code="future")
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "milestone-complete")
+        row = _locked_milestone(locked, milestone)
+        if row.done_on is not None:
+            raise ValidationError(f"“{row.title}” is already done.", code="unchanged")
+        row.done_on = done_on
+        row.updated_at = timezone.now()
+        row.save(update_fields=["done_on", "updated_at"])
+        text = (
+            f"Milestone done: “{row.title}”"
+            + (f" on {date_format(done_on, 'j M Y')}" if done_on != today else "")
+            + "."
+        )
+        if note.strip():
+            text += f" {note.strip()}"
+        return _milestone_change(locked, text)
+
+    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-complete"].allowed, build=build,
+                  expected_version=expected_version)  # fmt: skip
+
+
+@transaction.atomic
+def reopen_milestone(
+    *, plan: ActionPlan, user: User, milestone: Milestone | int, reason: str, expected_version: int | None = None
+) -> Update:
+    """A milestone marked done that is not: open again, with the reason."""
+    reason = _require(reason, "Say why the milestone is open again.")
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "milestone-reopen")
+        row = _locked_milestone(locked, milestone)
+        if row.done_on is None:
+            raise ValidationError(f"“{row.title}” is not done.", code="unchanged")
+        row.done_on = None
+        row.updated_at = timezone.now()
+        row.save(update_fields=["done_on", "updated_at"])
+        return _milestone_change(locked, f"Milestone reopened: “{row.title}”. {reason}")
+
+    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-reopen"].allowed, build=build,
+                  expected_version=expected_version)  # fmt: skip
+
+
+@transaction.atomic
+def move_milestone(
+    *, plan: ActionPlan, user: User, milestone: Milestone | int, direction: str, expected_version: int | None = None
+) -> Update:
+    """Move a milestone one place up or down the plan's list."""
+    if direction not in ("up", "down"):
+        raise ValidationError("Move a milestone up or down.", code="direction")
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "milestone-move")
+        row = _locked_milestone(locked, milestone)
+        order = list(locked.milestones.select_for_update().order_by("position", "pk"))
+        index = next(i for i, m in enumerate(order) if m.pk == row.pk)
+        other = index - 1 if direction == "up" else index + 1
+        if not 0 <= other < len(order):
+            raise ValidationError(
+                f"“{row.title}” is already {'first' if direction == 'up' else 'last'}.", code="unchanged"
+            )
+        order[index], order[other] = order[other], order[index]
+        for position, item in enumerate(order, start=1):
+            if item.position != position:
+                item.position = position
+                item.save(update_fields=["position"])
+        return _milestone_change(locked, f"Milestone “{row.title}” moved {direction} to number {other + 1}.")
+
+    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-move"].allowed, build=build,
+                  expected_version=expected_version)  # fmt: skip
 
 
 # --- managers --------------------------------------------------------------------------------
@@ -260,44 +496,84 @@ def submit_for_sign_off(
 @transaction.atomic
 def sign_off(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_manage, sources=(S.SUBMITTED,),
-        action="Signing off", kind=Update.Kind.REVIEW, status_to=S.SIGNED_OFF, percent=100,
-        note=_require(comment, "Add a comment recording the sign-off."), expected_version=expected_version,
-    )  # fmt: skip
+        "sign-off",
+        plan=plan,
+        user=user,
+        percent=100,
+        note=_require(comment, "Add a comment recording the sign-off."),
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
 def return_submission(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_manage, sources=(S.SUBMITTED,),
-        action="Returning", kind=Update.Kind.REVIEW, status_to=S.IN_PROGRESS,
-        note=_require(comment, "Say why the submission is being returned."), expected_version=expected_version,
-    )  # fmt: skip
+        "return",
+        plan=plan,
+        user=user,
+        note=_require(comment, "Say why the submission is being returned."),
+        expected_version=expected_version,
+    )
+
+
+def check_new_target_date(target_date: dt.date, today: dt.date | None = None) -> None:
+    """A new target date is today or later (DESIGN section 4): the one rule the form, bulk changes, the
+    API and `change_target_date` all apply."""
+    today = today or timezone.localdate()
+    if target_date < today:
+        raise ValidationError(
+            f"The new target date cannot be before today ({date_format(today, 'j M Y')}): "
+            "choose today or a later date.",
+            code="past",
+        )
+
+
+class TargetDateMove:
+    """What a change of target date is: a deferral (later than any date agreed before), brought forward
+    (earlier than the current date), or back to a later date already agreed (neither)."""
+
+    DEFERRED = "deferred"
+    BROUGHT_FORWARD = "brought forward"
+    RESTORED = "moved back to a date agreed before"
+
+
+def classify_date_move(*, current: dt.date | None, new: dt.date, furthest: dt.date | None) -> str:
+    if current is not None and new < current:
+        return TargetDateMove.BROUGHT_FORWARD
+    if current is not None and furthest is not None and new <= furthest:
+        return TargetDateMove.RESTORED
+    return TargetDateMove.DEFERRED if current is not None else ""
 
 
 @transaction.atomic
 def change_target_date(
     *, plan: ActionPlan, user: User, target_date: dt.date | None, reason: str, expected_version: int | None = None
 ) -> Update:
-    """Managers only, with a reason. The original date never changes; a later date counts as a deferral."""
+    """Managers only, with a reason, to today or later. The original date never changes. A date later
+    than any agreed before counts as a deferral; an earlier one as brought forward; a return to a date
+    already agreed as neither."""
     reason = _require(reason, "Give the reason for changing the target date.")
     if target_date is None:
         raise ValidationError("Choose the new target date.", code="required")
+    check_new_target_date(target_date)
 
     def build(locked: ActionPlan) -> Change:
-        if not locked.is_open:
+        if locked.status not in action.sources:
             raise ValidationError("The target date of a finished plan cannot change.", code="state")
         if target_date == locked.target_date:
             raise ValidationError("The new target date is the same as the current one.", code="unchanged")
         fields: dict[str, object] = {}
         if locked.original_target_date is None:
             fields["original_target_date"] = locked.target_date or target_date
-        if locked.target_date is not None and target_date > locked.target_date:
+        agreed = [d for d in locked.updates.values_list("target_date_to", flat=True) if d]
+        agreed += [d for d in (locked.original_target_date, locked.target_date) if d]
+        move = classify_date_move(current=locked.target_date, new=target_date, furthest=max(agreed, default=None))
+        if move == TargetDateMove.DEFERRED:
             fields["deferral_count"] = locked.deferral_count + 1
-        return Change(kind=Update.Kind.TARGET_DATE, note=reason, target_date_to=target_date, plan_fields=fields)
+        return Change(kind=action.kind, note=reason, target_date_to=target_date, plan_fields=fields)
 
-    return _apply(plan=plan, user=user, allowed=permissions.can_manage, build=build,
-                  expected_version=expected_version)  # fmt: skip
+    action = ACTIONS["target-date"]
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -305,7 +581,7 @@ def assign_owner(
     *, plan: ActionPlan, user: User, owner: User | None, note: str = "", expected_version: int | None = None
 ) -> Update:
     """Managers give a plan to a person of the same organisation (or to nobody)."""
-    if owner is not None and (not owner.is_active or owner.organisation_id != plan.organisation_id):
+    if owner is not None and not plan.may_be_owned_by(owner):
         raise ValidationError("The owner must be an active member of the plan's organisation.", code="owner")
 
     def build(locked: ActionPlan) -> Change:
@@ -314,32 +590,79 @@ def assign_owner(
         text = f"Owner set to {owner}." if owner else "Owner removed."
         if note.strip():
             text += f" {note.strip()}"
-        return Change(kind=Update.Kind.OWNER, note=text, plan_fields={"owner": owner})
+        return Change(kind=action.kind, note=text, plan_fields={"owner": owner})
 
-    return _apply(plan=plan, user=user, allowed=permissions.can_manage, build=build,
-                  expected_version=expected_version)  # fmt: skip
+    action = ACTIONS["owner"]
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+@transaction.atomic
+def release_owner(*, plan: ActionPlan, user: User, note: str) -> Update:
+    """Take a plan from an owner who left its organisation or was deactivated (`tracker.people`).
+
+    The plan has no owner until a manager assigns one. No role check: `user` (who changed the person's
+    membership, or the person) is not acting on the plan; the membership change is the decision and
+    this is its consequence, recorded on the timeline like any other change of owner.
+    """
+
+    def build(locked: ActionPlan) -> Change:
+        return Change(kind=Update.Kind.OWNER, note=note, plan_fields={"owner": None})
+
+    return _apply(plan=plan, user=user, allowed=_anyone, build=build, expected_version=None)
+
+
+def _anyone(user: User, plan: ActionPlan) -> bool:
+    return True
+
+
+@transaction.atomic
+def edit_response(*, plan: ActionPlan, user: User, summary: str, expected_version: int | None = None) -> Update:
+    """Administrators correct a plan's response (the closure statement submitted for sign-off) in the admin.
+
+    The new text goes on the timeline, so what was submitted and what it became can both be read there.
+    """
+    summary = summary.strip()
+
+    def build(locked: ActionPlan) -> Change:
+        if summary == locked.summary.strip():
+            raise ValidationError("The response is unchanged.", code="unchanged")
+        note = f"Response changed to: {summary}" if summary else "Response cleared."
+        return Change(kind=Update.Kind.RESPONSE, note=note, plan_fields={"summary": summary})
+
+    return _apply(
+        plan=plan, user=user, allowed=permissions.can_edit_response, build=build, expected_version=expected_version
+    )
 
 
 # --- inspectors ------------------------------------------------------------------------------
+
+
+# Closing as verified is final (a closed plan is never reopened): the inspector confirms it, on the plan
+# page (forms.CloseForm) and in bulk (forms.BulkForm, and tracker.bulk refuses an unconfirmed bulk close).
+CLOSE_NOT_CONFIRMED = "Tick to confirm: closing as verified cannot be undone."
 
 
 @transaction.atomic
 def close(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     """Verify a signed-off plan as complete."""
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_verify, sources=(S.SIGNED_OFF,),
-        action="Closing", kind=Update.Kind.VERIFICATION, status_to=S.CLOSED,
-        note=_require(comment, "Add a comment recording the verification."), expected_version=expected_version,
-    )  # fmt: skip
+        "close",
+        plan=plan,
+        user=user,
+        note=_require(comment, "Add a comment recording the verification."),
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
 def reopen(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_verify, sources=(S.SIGNED_OFF,),
-        action="Reopening", kind=Update.Kind.VERIFICATION, status_to=S.IN_PROGRESS,
-        note=_require(comment, "Say why the plan is being reopened."), expected_version=expected_version,
-    )  # fmt: skip
+        "reopen",
+        plan=plan,
+        user=user,
+        note=_require(comment, "Say why the plan is being reopened."),
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
@@ -359,19 +682,24 @@ def supersede(
     if comment.strip():
         note += f" {comment.strip()}"
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_verify, sources=ActionPlan.OPEN_STATUSES,
-        action="Superseding", kind=Update.Kind.VERIFICATION, status_to=S.SUPERSEDED, note=note,
-        plan_fields={"superseded_by": superseding_finding}, expected_version=expected_version,
-    )  # fmt: skip
+        "supersede",
+        plan=plan,
+        user=user,
+        note=note,
+        plan_fields={"superseded_by": superseding_finding},
+        expected_version=expected_version,
+    )
 
 
 @transaction.atomic
 def no_further_action(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
     return _status_change(
-        plan=plan, user=user, allowed=permissions.can_verify, sources=ActionPlan.OPEN_STATUSES,
-        action="Marking no further action", kind=Update.Kind.VERIFICATION, status_to=S.NO_FURTHER_ACTION,
-        note=_require(comment, "Say why no further action is needed."), expected_version=expected_version,
-    )  # fmt: skip
+        "no-further-action",
+        plan=plan,
+        user=user,
+        note=_require(comment, "Say why no further action is needed."),
+        expected_version=expected_version,
+    )
 
 
 # --- anyone who can see the plan -------------------------------------------------------------
@@ -381,9 +709,10 @@ def no_further_action(*, plan: ActionPlan, user: User, comment: str, expected_ve
 def add_comment(*, plan: ActionPlan, user: User, note: str) -> Update:
     """Discussion does not change the plan, so it takes no version: comments never conflict."""
     note = _require(note, "Write a comment.")
-    if not permissions.can_comment(user, plan):
+    action = ACTIONS["comments"]
+    if not action.allowed(user, plan):
         raise PermissionDenied
-    update = Update.objects.create(plan=plan, author=user, kind=Update.Kind.COMMENT, note=note)
+    update = Update.objects.create(plan=plan, author=user, kind=action.kind, note=note)
     ActionPlan.objects.filter(pk=plan.pk).update(updated_at=update.created_at)
     return update
 
@@ -407,5 +736,5 @@ def publish_inspection(*, inspection: Inspection) -> int:
     ]
     ActionPlan.objects.bulk_create(new, ignore_conflicts=True)
     if new:
-        freshness.changed()  # bulk_create sends no signals
+        freshness.changed(*{plan.organisation_id for plan in new})  # bulk_create sends no signals
     return len(new)

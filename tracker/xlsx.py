@@ -1,4 +1,4 @@
-"""A streamed XLSX workbook of one sheet: the first bytes leave before the last row is read.
+"""A streamed XLSX workbook: the first bytes leave before the last row is read.
 
 openpyxl (used for reading imports) builds the whole workbook in a temporary file before anything
 can be sent, which at 100,000 rows takes longer than a proxy or gunicorn waits. An XLSX file is a ZIP
@@ -16,6 +16,7 @@ import datetime as dt
 import re
 import zipfile
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -34,29 +35,46 @@ _REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
-CONTENT_TYPES = (
-    _HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
-    '<Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '<Override PartName="/xl/styles.xml" '
-    'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
-    "</Types>"
-)
+
+def _content_types(sheets: int) -> str:
+    return (
+        _HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        + "".join(
+            f'<Override PartName="/xl/worksheets/sheet{n}.xml" '
+            'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+            for n in range(1, sheets + 1)
+        )
+        + '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        "</Types>"
+    )
+
+
+CONTENT_TYPES = _content_types(1)
 ROOT_RELS = (
     _HEAD + f'<Relationships xmlns="{_PKG_REL_NS}">'
     f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
     "</Relationships>"
 )
-WORKBOOK_RELS = (
-    _HEAD + f'<Relationships xmlns="{_PKG_REL_NS}">'
-    f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_REL_NS}/styles" Target="styles.xml"/>'
-    "</Relationships>"
-)
+
+
+def _workbook_rels(sheets: int) -> str:
+    # The styles take the first id, the sheets the ones after it (rId2 for sheet 1, ...).
+    return (
+        _HEAD + f'<Relationships xmlns="{_PKG_REL_NS}">'
+        f'<Relationship Id="rId1" Type="{_REL_NS}/styles" Target="styles.xml"/>'
+        + "".join(
+            f'<Relationship Id="rId{n + 1}" Type="{_REL_NS}/worksheet" Target="worksheets/sheet{n}.xml"/>'
+            for n in range(1, sheets + 1)
+        )
+        + "</Relationships>"
+    )
+
+
 STYLES = (
     _HEAD + f"<styleSheet {_NS}>"
     '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/>'
@@ -76,11 +94,22 @@ STYLES = (
 )
 
 
-def _workbook(sheet_name: str) -> str:
-    return (
-        _HEAD + f'<workbook {_NS} xmlns:r="{_REL_NS}"><sheets>'
-        f'<sheet name={quoteattr(sheet_name[:31])} sheetId="1" r:id="rId1"/></sheets></workbook>'
+def _workbook(sheet_names: Sequence[str]) -> str:
+    sheets = "".join(
+        f'<sheet name={quoteattr(name[:31])} sheetId="{n}" r:id="rId{n + 1}"/>'
+        for n, name in enumerate(sheet_names, start=1)
     )
+    return _HEAD + f'<workbook {_NS} xmlns:r="{_REL_NS}"><sheets>{sheets}</sheets></workbook>'
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One sheet of a streamed workbook: its rows are read only when the sheet is written."""
+
+    name: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Any]]
+    widths: Sequence[int] = ()
 
 
 def column_letter(index: int) -> str:
@@ -142,38 +171,48 @@ def stream_workbook(
     sheet_name: str = "Sheet1",
     widths: Sequence[int] = (),
     rows_per_chunk: int = 500,
+    more_sheets: Sequence[Sheet] = (),
 ) -> Iterator[bytes]:
-    """Yield an XLSX file: a bold, frozen header row, then `rows`."""
+    """Yield an XLSX file: a bold, frozen header row, then `rows`; then each of `more_sheets` alike."""
+    sheets = [Sheet(sheet_name, header, rows, widths), *more_sheets]
     sink = _Chunks()
-    letters = [column_letter(i) for i in range(len(header))]
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as package:
-        package.writestr("[Content_Types].xml", CONTENT_TYPES)
+        package.writestr("[Content_Types].xml", _content_types(len(sheets)))
         package.writestr("_rels/.rels", ROOT_RELS)
-        package.writestr("xl/workbook.xml", _workbook(sheet_name))
-        package.writestr("xl/_rels/workbook.xml.rels", WORKBOOK_RELS)
+        package.writestr("xl/workbook.xml", _workbook([sheet.name for sheet in sheets]))
+        package.writestr("xl/_rels/workbook.xml.rels", _workbook_rels(len(sheets)))
         package.writestr("xl/styles.xml", STYLES)
         yield sink.take()
-        with package.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as sheet:
-            cols = "".join(
-                f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(widths, start=1)
-            )
-            sheet.write(
-                (
-                    _HEAD + f'<worksheet {_NS}><sheetViews><sheetView workbookViewId="0">'
-                    '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-                    "</sheetView></sheetViews>" + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>"
-                    '<row r="1">'
-                    + "".join(_cell(f"{letters[i]}1", title, _BOLD) for i, title in enumerate(header))
-                    + "</row>"
-                ).encode()
-            )
-            buffer: list[str] = []
-            for number, row in enumerate(rows, start=2):
-                cells = "".join(_cell(f"{letters[i]}{number}", value) for i, value in enumerate(row))
-                buffer.append(f'<row r="{number}">{cells}</row>')
-                if len(buffer) >= rows_per_chunk:
-                    sheet.write("".join(buffer).encode())
-                    buffer.clear()
-                    yield sink.take()
-            sheet.write(("".join(buffer) + "</sheetData></worksheet>").encode())
+        for n, sheet in enumerate(sheets, start=1):
+            yield from _write_sheet(package, sink, f"xl/worksheets/sheet{n}.xml", sheet, rows_per_chunk)
+    yield sink.take()
+
+
+def _write_sheet(
+    package: zipfile.ZipFile, sink: _Chunks, part: str, sheet: Sheet, rows_per_chunk: int
+) -> Iterator[bytes]:
+    letters = [column_letter(i) for i in range(len(sheet.header))]
+    with package.open(part, "w", force_zip64=True) as out:
+        cols = "".join(
+            f'<col min="{i}" max="{i}" width="{w}" customWidth="1"/>' for i, w in enumerate(sheet.widths, start=1)
+        )
+        out.write(
+            (
+                _HEAD + f'<worksheet {_NS}><sheetViews><sheetView workbookViewId="0">'
+                '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
+                "</sheetView></sheetViews>" + (f"<cols>{cols}</cols>" if cols else "") + "<sheetData>"
+                '<row r="1">'
+                + "".join(_cell(f"{letters[i]}1", title, _BOLD) for i, title in enumerate(sheet.header))
+                + "</row>"
+            ).encode()
+        )
+        buffer: list[str] = []
+        for number, row in enumerate(sheet.rows, start=2):
+            cells = "".join(_cell(f"{letters[i]}{number}", value) for i, value in enumerate(row))
+            buffer.append(f'<row r="{number}">{cells}</row>')
+            if len(buffer) >= rows_per_chunk:
+                out.write("".join(buffer).encode())
+                buffer.clear()
+                yield sink.take()
+        out.write(("".join(buffer) + "</sheetData></worksheet>").encode())
     yield sink.take()

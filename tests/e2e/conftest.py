@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
+from devdata.demo import INSPECTION_SLUG, REVISIT_SLUG, seed_demo
 from inspections.models import Finding, Organisation
 from tests.factories import PASSWORD
-from tracker.demo import INSPECTION_SLUG, REVISIT_SLUG, seed_demo
 from tracker.models import ActionPlan, User
 
 CHROMIUM_ARGS = [

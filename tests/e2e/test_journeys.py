@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Locator, Page, expect
 
+from devdata.demo import INSPECTION_SLUG
 from inspections.models import Finding
 from tests.e2e.conftest import log_in
 from tests.factories import PDF_BYTES, ActionPlanFactory, FindingFactory, pdf_upload
@@ -108,7 +109,8 @@ def test_staff_find_their_overdue_plan_record_progress_with_evidence_and_submit_
     expect_message(page, "Progress recorded.")
     expect(page.locator(".plan-facts .progress")).to_have_attribute("aria-valuenow", "70")
     with page.expect_download() as download:
-        page.get_by_role("link", name="grading-audit.pdf").click()
+        # From the Evidence panel (the timeline entry links the same file).
+        page.get_by_role("region", name=re.compile("^Evidence")).get_by_role("link", name="grading-audit.pdf").click()
     assert download.value.suggested_filename == "grading-audit.pdf"
     assert Path(download.value.path()).read_bytes() == PDF_BYTES
 
@@ -196,24 +198,31 @@ def test_inspector_follows_the_dashboard_to_the_plans_closes_one_and_supersedes_
     page = new_page("inspector")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
     matrix = page.get_by_role("table", name="Completion matrix")
-    # Surrey's cell for the 2024 inspection reads "N open, M overdue"; N links to those plans.
-    surrey_open = (
+    # Surrey's cell for the 2024 inspection lists its plans in each stage; "N awaiting verification"
+    # links to those plans (the demo also has the 2026 follow-up, in a column of its own).
+    surrey_awaiting = (
         matrix.get_by_role("row", name=re.compile("^Surrey Police"))
-        .locator("div", has_text=re.compile(r"^\d+ open, \d+ overdue$"))
-        .get_by_role("link")
-        .first
+        .locator("li", has_text=re.compile(r"^\d+ awaiting verification$"))
+        .locator(f'a[href*="inspection={INSPECTION_SLUG}"]')
     )
-    open_count = int(surrey_open.inner_text())
-    assert open_count == ActionPlan.objects.filter(organisation__slug="surrey").open().count()
-    surrey_open.click()
+    awaiting_count = int(surrey_awaiting.inner_text())
+    surrey = ActionPlan.objects.filter(organisation__slug="surrey", finding__inspection__slug=INSPECTION_SLUG)
+    assert awaiting_count == surrey.in_stage(ActionPlan.Stage.AWAITING_VERIFICATION).count() > 0
+    surrey_awaiting.click()
     expect(page.locator(".result-count")).to_have_text(
-        re.compile(rf"^{open_count} action plan{'s' if open_count != 1 else ''}\.")
+        re.compile(rf"^{awaiting_count} action plan{'s' if awaiting_count != 1 else ''}\.")
     )
-    expect(page.locator("table.plan-table tbody tr")).to_have_count(open_count)
+    expect(page.locator("table.plan-table tbody tr")).to_have_count(awaiting_count)
 
     page.locator("table.plan-table").get_by_role("link", name=re.compile("^R4 ")).click()
     expect_status(page, "Signed off by force")
-    send(page, "Verify and close", "Close as verified", Comment="Agreement and profile seen on the revisit.")
+    form = action_form(page, "Verify and close")
+    form.get_by_label("Comment").fill("Agreement and profile seen on the revisit.")
+    form.get_by_role("button", name="Close as verified").click()  # not yet confirmed: refused
+    expect(form.get_by_text("Tick to confirm: closing as verified cannot be undone.", exact=True)).to_be_visible()
+    form = action_form(page, "Verify and close")
+    form.locator('input[name="close-confirm"]').check()
+    form.get_by_role("button", name="Close as verified").click()
     expect_message(page, "Plan closed as verified complete.")
     expect_status(page, "Closed (verified complete)")
     expect(page.locator(".plan-facts .rag")).to_have_text("Grey: finished")
@@ -267,7 +276,8 @@ def test_another_organisations_staff_get_not_found_for_the_plan_and_its_evidence
     own = new_page("surrey.staff")
     own.goto(plan.get_absolute_url())
     with own.expect_download() as download:
-        own.get_by_role("link", name=evidence.original_name).click()
+        panel = own.get_by_role("region", name=re.compile("^Evidence"))
+        panel.get_by_role("link", name=evidence.original_name).click()
     assert download.value.suggested_filename == evidence.original_name
 
 

@@ -7,14 +7,15 @@ on a plan opened, forms sent back with errors, an import file uploaded and previ
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from devdata.demo import INSPECTION_SLUG, REVISIT_SLUG
 from tests.e2e.conftest import Demo
-from tracker.demo import INSPECTION_SLUG, REVISIT_SLUG
 from tracker.imports.columns import COLUMNS
 
 ROLES = {
@@ -76,6 +77,23 @@ def plan_form_errors(reference: str, organisation: str, form: str, button: str) 
     return visit
 
 
+def statement_errors(reference: str, organisation: str) -> Callable[[Page, Demo], None]:
+    """Send a plan's public statement form empty: the page comes back (400) with the error."""
+
+    def visit(page: Page, demo: Demo) -> None:
+        go(demo.plan(reference, organisation).get_absolute_url())(page, demo)
+        form = page.locator("#statement-form")
+        form.locator("summary").click()
+        form.get_by_role("textbox").fill("")
+        with page.expect_response(lambda r: r.request.method == "POST") as response:
+            form.get_by_role("button", name="Save the statement").click()
+        assert response.value.status == 400
+        expect(page.locator("#statement-form .invalid-feedback")).to_be_visible()
+        open_all_forms(page)
+
+    return visit
+
+
 def log_in_wrongly(page: Page, demo: Demo) -> None:
     go("/accounts/login/")(page, demo)
     page.get_by_label("Username").fill("surrey.staff")
@@ -99,14 +117,23 @@ BAD_IMPORT = import_csv(
 )
 
 
-def upload(name: str, content: bytes, *, publish: bool = False) -> Callable[[Page, Demo], None]:
+def upload(name: str, content: bytes, *, publish: bool = False, check: bool = True) -> Callable[[Page, Demo], None]:
+    """Upload a file: the page shows the check's progress; with `check`, the worker checks it and the
+    page moves on to the preview by itself."""
+
     def visit(page: Page, demo: Demo) -> None:
+        from tests.jobs import run_worker
+
         go("/imports/")(page, demo)
         page.get_by_label("Findings file").set_input_files({"name": name, "mimeType": "text/csv", "buffer": content})
         if publish:
             page.get_by_label("Publish: open action plans for every addressee").check()
         page.get_by_role("button", name="Upload and preview").click()
-        expect(page.get_by_role("heading", level=1)).to_have_text(f"Check the import of {name}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Checking {name}")
+        expect(page.get_by_role("progressbar", name="Progress")).to_be_visible()
+        if check:
+            run_worker()
+            expect(page.get_by_role("heading", level=1)).to_have_text(f"Check the import of {name}")
 
     return visit
 
@@ -118,8 +145,12 @@ def upload_nothing(page: Page, demo: Demo) -> None:
 
 
 def import_and_confirm(page: Page, demo: Demo) -> None:
+    from tests.jobs import run_worker
+
     upload("custody.csv", GOOD_IMPORT, publish=True)(page, demo)
     page.get_by_role("button", name="Import 2 rows").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Importing findings")
+    run_worker()
     expect(page.get_by_role("heading", level=1)).to_have_text("Import of custody.csv complete")
 
 
@@ -146,6 +177,8 @@ def bulk_apply(path: str, action: str, status: int, **fields: str) -> Callable[[
             field = form.get_by_label(label)
             if field.evaluate("el => el.tagName") == "SELECT":
                 field.select_option(label=value)
+            elif field.get_attribute("type") == "checkbox":
+                field.check()
             else:
                 field.fill(value)
         with page.expect_response(lambda r: r.request.method == "POST") as response:
@@ -157,8 +190,44 @@ def bulk_apply(path: str, action: str, status: int, **fields: str) -> Callable[[
     return visit
 
 
-def plan_url(reference: str, organisation: str) -> Callable[[Demo], str]:
-    return lambda demo: demo.plan(reference, organisation).get_absolute_url()
+def big_export(*, run: bool = False) -> Callable[[Page, Demo], None]:
+    """Hampshire's plans as an export too big to stream (a lower threshold for the demo): the offer,
+    then the job's page waiting for a worker, or (`run`) finished with its download link."""
+
+    def visit(page: Page, demo: Demo) -> None:
+        from django.test import override_settings
+
+        from tests.jobs import run_worker
+
+        with override_settings(EXPORT_IN_WORKER_ROWS=5):
+            go("/plans/export.xlsx?organisation=hampshire")(page, demo)
+            page.get_by_role("button", name="Make the file").click()
+            expect(page.get_by_role("progressbar", name="Progress")).to_be_visible()
+            if run:
+                run_worker()
+                expect(page.get_by_role("link", name=re.compile("^Download action-plans-"))).to_be_visible()
+
+    return visit
+
+
+def big_export_offer(page: Page, demo: Demo) -> None:
+    from django.test import override_settings
+
+    with override_settings(EXPORT_IN_WORKER_ROWS=5):
+        go("/plans/export.xlsx?organisation=hampshire")(page, demo)
+
+
+def big_board_pack_offer(page: Page, demo: Demo) -> None:
+    """A board pack PDF too big to make in the request (a lower threshold for the demo): the offer."""
+    from django.test import override_settings
+
+    with override_settings(BOARD_PACK_PDF_IN_WORKER_PLANS=2):
+        go("/organisations/surrey/board-pack.pdf?chart=1")(page, demo)
+        expect(page.get_by_role("button", name="Make the PDF")).to_be_visible()
+
+
+def plan_url(reference: str, organisation: str, inspection: str = INSPECTION_SLUG) -> Callable[[Demo], str]:
+    return lambda demo: demo.plan(reference, organisation, inspection).get_absolute_url()
 
 
 def finding_url(reference: str, inspection: str = INSPECTION_SLUG) -> Callable[[Demo], str]:
@@ -181,18 +250,24 @@ TOURS: dict[str, list[Stop]] = {
     "anonymous": [
         Stop("login", go("/accounts/login/")),
         Stop("login with an error", log_in_wrongly),
+        Stop("public progress page", go("/public/surrey/")),
+        Stop("404: an organisation that publishes no public page", go("/public/hampshire/", 404)),
     ],
     "staff": [
         Stop("home", go("/")),
         Stop("plans, filtered", go("/plans/?status=in_progress&status=submitted&owner=me&sort=-target_date")),
         Stop("plan in progress, every form open", plan_with_forms("AFI1", "surrey")),
         Stop("plan, progress form with errors", plan_form_errors("AFI1", "surrey", "progress", "Save progress")),
+        Stop("plan, public statement with errors", statement_errors("AFI2", "surrey")),
         Stop("plan submitted", plan_with_forms("AFI2", "surrey")),
         Stop("dashboard", go("/dashboard/")),
         Stop("inspections", go("/inspections/")),
         Stop("inspection", go("/inspections/south-east-soc-2024/")),
         Stop("finding", go(finding_url("R4"))),
         Stop("board pack", go(f"/organisations/surrey/board-pack/?since={SINCE}")),
+        Stop("search help", go("/search/")),
+        Stop("search results", go("/search/?q=analysts")),
+        Stop("search with a bad filter", go("/search/?q=analysts&date_from=2024-02-30", 400)),
         Stop("account", go("/accounts/")),
         Stop("two-factor setup", go("/accounts/two-factor/setup/")),
         NOT_FOUND,
@@ -217,8 +292,13 @@ TOURS: dict[str, list[Stop]] = {
         ),
         Stop("dashboard", go("/dashboard/")),
         Stop("board pack", go("/organisations/surrey/board-pack/")),
+        Stop("board pack with the trend chart", go("/organisations/surrey/board-pack/?chart=1")),
+        Stop("board pack with a bad date", go("/organisations/surrey/board-pack/?since=2024-02-30", 400)),
+        Stop("big board pack PDF offered", big_board_pack_offer),
         Stop("inspection", go("/inspections/south-east-soc-2024/")),
         Stop("finding", go(finding_url("AFI1"))),
+        Stop("organisation settings", go("/organisations/surrey/settings/")),
+        Stop("public progress page", go("/public/surrey/")),
         Stop("account", go("/accounts/")),
         NOT_FOUND,
         Stop("403: imports", go("/imports/", 403)),
@@ -241,7 +321,7 @@ TOURS: dict[str, list[Stop]] = {
                 "/plans/?status=signed_off",
                 "Verify and close (signed-off plans)",
                 200,
-                **{"Verification comment": "Evidence seen at the revisit."},
+                **{"Verification comment": "Evidence seen at the revisit.", "I confirm these plans": "on"},
             ),
         ),
         Stop("dashboard", go("/dashboard/")),
@@ -250,6 +330,14 @@ TOURS: dict[str, list[Stop]] = {
         Stop("inspection", go("/inspections/south-east-soc-2024/")),
         Stop("finding across organisations", go(finding_url("R4"))),
         Stop("finding with history", go(finding_url("R1", REVISIT_SLUG))),
+        Stop("finding raised again, with its links", go(finding_url("R1"))),
+        Stop("follow-up finding with suggestions", go(finding_url("AFI1", "south-east-soc-follow-up-2026"))),
+        Stop("plan that is a recurrence", go(plan_url("R1", "hampshire", "south-east-soc-follow-up-2026"))),
+        Stop("recurrences", go("/plans/?recurrence=1")),
+        Stop("search, filtered", go("/search/?q=%22local+profile%22&kind=finding&organisation=hampshire")),
+        Stop("big export offered", big_export_offer),
+        Stop("export job waiting for a worker", big_export()),
+        Stop("export job finished", big_export(run=True)),
         Stop("board pack", go("/organisations/hampshire/board-pack/")),
         Stop("account", go("/accounts/")),
         Stop("two-factor setup", go("/accounts/two-factor/setup/")),
@@ -260,6 +348,7 @@ TOURS: dict[str, list[Stop]] = {
         Stop("home", go("/")),
         Stop("import upload", go("/imports/")),
         Stop("import upload with an error", upload_nothing),
+        Stop("import file being checked", upload("bad.csv", BAD_IMPORT, check=False)),
         Stop("import preview with errors", upload("bad.csv", BAD_IMPORT)),
         Stop("import preview", upload("custody.csv", GOOD_IMPORT, publish=True)),
         Stop("import preview, rows to create", lambda page, demo: go(page.url + "?show=create")(page, demo)),

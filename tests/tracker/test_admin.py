@@ -8,12 +8,14 @@ from html.parser import HTMLParser
 import pytest
 from django.contrib import admin
 from django.contrib.messages import get_messages
+from django.core.files.base import ContentFile
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from inspections.models import Finding
 from tests.factories import (
+    PDF_BYTES,
     ActionPlanFactory,
     EvidenceFactory,
     FindingFactory,
@@ -24,7 +26,7 @@ from tests.factories import (
     ThemeFactory,
     UpdateFactory,
 )
-from tracker.models import ActionPlan, ApiToken, DigestLog, Evidence, Update, User
+from tracker.models import ActionPlan, ApiToken, DigestLog, Evidence, Job, PccResponse, ResponseReminder, Update, User
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
 
@@ -52,7 +54,8 @@ class FormFields(HTMLParser):
         if tag == "input" and name and a.get("type") not in ("submit", "button", "file"):
             if a.get("type") in ("checkbox", "radio") and "checked" not in a:
                 return
-            self.data[name] = a.get("value") or ""
+            # A ticked checkbox without a value is sent as "on", as browsers do.
+            self.data[name] = a.get("value") or ("on" if a.get("type") == "checkbox" else "")
         elif tag == "textarea" and name:
             self._textarea = name
             self.data[name] = ""
@@ -96,6 +99,15 @@ def one_of_everything(admin_user, staff, manager):
     evidence = EvidenceFactory(update=UpdateFactory(plan=plan, author=staff))
     ApiToken.issue(user=admin_user, name="RMS sync")
     DigestLog.objects.create(user=staff, sent_on=timezone.localdate(), plan_count=1)
+    Job.objects.create(kind=Job.Kind.EXPORT_XLSX, user=staff, status=Job.Status.FAILED, message="Surrey export")
+    recorded = PccResponse(
+        inspection=grading.inspection, organisation=staff.organisation, published_on=timezone.localdate(),
+        original_name="Surrey response.pdf", size=10, sha256="0" * 64, content_type="application/pdf",
+        uploaded_by=manager,
+    )  # fmt: skip
+    recorded.file.save("response.pdf", ContentFile(PDF_BYTES))
+    ResponseReminder.objects.create(user=manager, inspection=grading.inspection, organisation=staff.organisation,
+                                    days_before=14, sent_on=timezone.localdate())  # fmt: skip
     return {"plan": plan, "evidence": evidence}
 
 
@@ -112,7 +124,8 @@ def test_every_admin_changelist_and_change_page_loads(admin_client, one_of_every
         assert admin_client.get(admin_url(model, "history", obj.pk)).status_code == 200
 
 
-READ_ONLY_OR_WORKFLOW_ONLY = {Update, Evidence, DigestLog, ActionPlan}
+# Recorded 56-day responses come through the upload checks on the inspection page; warnings given, from digests.
+READ_ONLY_OR_WORKFLOW_ONLY = {Update, Evidence, DigestLog, ActionPlan, Job, PccResponse, ResponseReminder}
 
 
 @pytest.mark.parametrize("model", [m for m, _ in REGISTERED], ids=[m._meta.label for m, _ in REGISTERED])

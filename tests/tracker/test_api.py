@@ -21,12 +21,16 @@ from tests.factories import (
     FindingFactory,
     GradingFactory,
     InspectionFactory,
+    MilestoneFactory,
     OrganisationFactory,
     ThemeFactory,
     UpdateFactory,
     pdf_upload,
 )
+from tracker.api.schema import NUL_PARAMETER
 from tracker.models import ActionPlan, ApiToken, Evidence, User
+
+from .openapi_contract import check_response, errors_in, operation_for, served_schema
 
 pytestmark = pytest.mark.django_db
 S = ActionPlan.Status
@@ -35,7 +39,8 @@ NOTE = "Two of the four analyst posts are filled; the local profile refresh has 
 
 
 class Api:
-    """A test client that sends `Authorization: Token <secret>` on every request."""
+    """A test client that sends `Authorization: Token <secret>` on every request, and checks every answer
+    against the schema (its status documented for the operation, its body valid under strict OpenAPI 3.0)."""
 
     def __init__(self, user: User | None) -> None:
         self.client = Client()
@@ -45,12 +50,17 @@ class Api:
             self.headers["Authorization"] = f"Token {secret}"
 
     def get(self, url: str, **params: Any) -> Any:
-        return self.client.get(url, params, headers=self.headers)
+        response = self.client.get(url, params, headers=self.headers)
+        check_response("get", url, response)
+        return response
 
     def post(self, url: str, data: dict[str, Any], multipart: bool = False) -> Any:
         if multipart:
-            return self.client.post(url, data, headers=self.headers)
-        return self.client.post(url, data, content_type="application/json", headers=self.headers)
+            response = self.client.post(url, data, headers=self.headers)
+        else:
+            response = self.client.post(url, data, content_type="application/json", headers=self.headers)
+        check_response("post", url, response)
+        return response
 
 
 def ids(response: Any) -> list[int]:
@@ -314,9 +324,9 @@ def test_plan_detail_has_the_rag_the_version_and_the_actions_this_user_may_take(
     assert data["version"] == plan.version
     assert data["organisation"] == {"slug": "surrey", "name": "Surrey Police"}
     assert data["web_url"] == f"http://testserver/plans/{plan.pk}/"
-    assert data["actions"] == ["progress", "evidence", "block", "submit", "comments"]
+    assert data["actions"] == ["progress", "evidence", "block", "submit", "milestone-add", "comments"]
     assert Api(manager).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
-        "progress", "evidence", "block", "submit", "target-date", "owner", "comments",
+        "progress", "evidence", "block", "submit", "milestone-add", "target-date", "owner", "comments",
     ]  # fmt: skip
     assert Api(inspector).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
         "supersede", "no-further-action", "comments",
@@ -493,6 +503,17 @@ def _owner(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
     return {"version": plan.version, "owner": people["staff"].username}
 
 
+def _milestone(done: bool = False, **fields: Any) -> Callable[[ActionPlan, dict[str, User]], dict[str, Any]]:
+    """A body naming a milestone of the plan (two are made, the first done if `done`), plus `fields`."""
+
+    def payload(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+        first = MilestoneFactory(plan=plan, position=1, done_on=timezone.localdate() if done else None)
+        MilestoneFactory(plan=plan, position=2)
+        return {"version": plan.version, "milestone": first.pk, **fields}
+
+    return payload
+
+
 CHANGES = [
     Change("updates", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, lambda p, u: {**_note(p, u), "percent_complete": 40},
            created=True),
@@ -510,6 +531,13 @@ CHANGES = [
     Change("no-further-action", S.IN_PROGRESS, VERIFIERS, S.NO_FURTHER_ACTION, _comment),
     Change("target-date", S.IN_PROGRESS, MANAGERS, S.IN_PROGRESS, _target_date),
     Change("owner", S.IN_PROGRESS, MANAGERS, S.IN_PROGRESS, _owner),
+    Change("milestones", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS,
+           lambda p, u: {"version": p.version, "title": "Vet two analysts", "owner": u["staff"].username},
+           created=True),
+    Change("milestone-edit", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, _milestone(title="Vet analysts")),
+    Change("milestone-complete", S.BLOCKED, WORKERS, S.BLOCKED, _milestone()),
+    Change("milestone-reopen", S.NOT_STARTED, WORKERS, S.NOT_STARTED, _milestone(done=True, reason="Not vetted")),
+    Change("milestone-move", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, _milestone(direction="down")),
 ]  # fmt: skip
 
 
@@ -779,7 +807,8 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
     paths = response.json()["paths"]
     transitions = [
         "start", "block", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
-        "no-further-action", "target-date", "owner", "comments",
+        "no-further-action", "target-date", "owner", "comments", "milestone-edit", "milestone-complete",
+        "milestone-reopen", "milestone-move",
     ]  # fmt: skip
     expected = {
         "/api/v1/organisations/": {"get"},
@@ -792,12 +821,14 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
         "/api/v1/plans/{id}/": {"get"},
         "/api/v1/plans/{id}/updates/": {"get", "post"},
         "/api/v1/plans/{id}/evidence/": {"get", "post"},
+        "/api/v1/plans/{id}/milestones/": {"get", "post"},
         "/api/v1/evidence/{id}/": {"get"},
         "/api/v1/evidence/{id}/download/": {"get"},
+        "/api/v1/search/": {"get"},
         **{f"/api/v1/plans/{{id}}/{name}/": {"post"} for name in transitions},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
-    assert sum(len(ops) for ops in expected.values()) == 27
+    assert sum(len(ops) for ops in expected.values()) == 34
 
 
 def test_docs_page_sends_anonymous_browsers_to_log_in(client, db):
@@ -836,3 +867,195 @@ def test_docs_page_loads_swagger_ui_from_static_files_under_the_site_csp(client,
     assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     assert 'data-schema-url="/api/schema/"' in html
+
+
+# --- the contract a generated client relies on ---------------------------------------------------
+
+FILE_ACTIONS = {"updates", "evidence", "submit"}  # may carry files: multipart/form-data
+COLLECTIONS = {"updates", "evidence", "comments", "milestones"}  # a POST adds an entry to the plan's list: 201
+
+
+def _documented(method: str, path: str) -> dict[str, Any]:
+    operation = operation_for(method, path)
+    assert operation is not None, f"{method} {path} is not in the schema"
+    return operation
+
+
+def test_the_change_table_covers_every_change_the_schema_documents():
+    posts = {
+        path.removeprefix("/api/v1/plans/{id}/").strip("/")
+        for path, operations in served_schema()["paths"].items()
+        if "post" in operations
+    }
+    assert posts == {change.endpoint for change in CHANGES}
+    assert len(posts) == 20
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])
+def test_every_change_answers_the_one_success_status_its_schema_documents(admin_user, org, staff, change):
+    plan = ActionPlanFactory(organisation=org, status=change.source)
+    path = f"{API}/plans/{plan.pk}/{change.endpoint}/"
+    successes = [code for code in _documented("post", path)["responses"] if code.startswith("2")]
+    # One rule for every change: adding to one of the plan's lists is 201 Created, a named action 200 OK.
+    assert successes == (["201"] if change.endpoint in COLLECTIONS else ["200"])
+    response = Api(admin_user).post(path, change.payload(plan, {"staff": staff}), multipart=change.multipart)
+    assert str(response.status_code) == successes[0], response.content
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])
+def test_request_bodies_are_json_except_where_files_may_be_sent(change):
+    body = _documented("post", f"{API}/plans/1/{change.endpoint}/")["requestBody"]
+    expected = "multipart/form-data" if change.endpoint in FILE_ACTIONS else "application/json"
+    assert list(body["content"]) == [expected]
+    assert body["required"] is True
+
+
+def test_submit_and_progress_without_files_are_still_accepted_as_json(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS)
+    EvidenceFactory(update__plan=plan, update__author=staff)
+    api = Api(staff)
+    assert api.post(f"{API}/plans/{plan.pk}/updates/", {"version": plan.version, "note": NOTE}).status_code == 201
+    plan.refresh_from_db()
+    response = api.post(f"{API}/plans/{plan.pk}/submit/", {"version": plan.version, "statement": "Done."})
+    assert response.status_code == 200 and response.json()["plan"]["status"] == S.SUBMITTED
+
+
+@pytest.mark.parametrize("sent", ["", "null", "None"])
+def test_an_explicit_null_percent_in_multipart_progress_leaves_the_percent_alone(org, staff, sent):
+    # In form data null has no spelling of its own: a generated client sends "None", others "" or "null".
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS, percent_complete=30)
+    response = Api(staff).post(
+        f"{API}/plans/{plan.pk}/updates/",
+        {"version": plan.version, "note": NOTE, "percent_complete": sent, "files": [pdf_upload()]},
+        multipart=True,
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["update"]["percent"] is None
+    plan.refresh_from_db()
+    assert plan.percent_complete == 30 and plan.updates.count() == 1
+
+
+@pytest.mark.parametrize("sent", ["forty", "140", "none"])
+def test_a_bad_percent_in_multipart_progress_is_still_400(plan, staff, sent):
+    before = snapshot(plan)
+    response = Api(staff).post(
+        f"{API}/plans/{plan.pk}/updates/", {"version": plan.version, "note": NOTE, "percent_complete": sent}, True
+    )
+    assert response.status_code == 400 and set(response.json()) == {"percent_complete"}
+    assert snapshot(plan) == before
+
+
+def test_json_percent_complete_null_is_no_percent_but_the_text_null_is_refused(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS, percent_complete=30)
+    url = f"{API}/plans/{plan.pk}/updates/"
+    assert Api(staff).post(url, {"version": plan.version, "note": NOTE, "percent_complete": "null"}).status_code == 400
+    response = Api(staff).post(url, {"version": plan.version, "note": NOTE, "percent_complete": None})
+    assert response.status_code == 201 and response.json()["plan"]["percent_complete"] == 30
+
+
+def test_unassigning_the_owner_with_json_null_is_valid_under_the_schema(org, manager, staff):
+    plan = ActionPlanFactory(organisation=org, owner=staff)
+    response = Api(manager).post(f"{API}/plans/{plan.pk}/owner/", {"version": plan.version, "owner": None})
+    assert response.status_code == 200  # and Api checked the body, null owner included, against the schema
+    assert response.json()["plan"]["owner"] is None and response.json()["update"]["kind"] == "owner"
+    plan.refresh_from_db()
+    assert plan.owner is None
+    assert Api(manager).get(f"{API}/plans/{plan.pk}/").json()["owner"] is None
+
+
+def test_entries_that_keep_the_status_have_null_status_from_and_to(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED)
+    api = Api(staff)
+    started = api.post(f"{API}/plans/{plan.pk}/start/", {"version": plan.version, "note": NOTE}).json()["update"]
+    assert (started["status_from"], started["status_to"]) == ("not_started", "in_progress")
+    comment = api.post(f"{API}/plans/{plan.pk}/comments/", {"note": "Noted."}).json()["update"]
+    assert (comment["status_from"], comment["status_to"]) == (None, None)
+    assert plan.updates.get(pk=comment["id"]).status_from == ""  # stored as before: no status is ""
+
+
+def test_every_response_field_is_required_and_nulls_validate_strictly():
+    schemas = served_schema()["components"]["schemas"]
+    responses = {name: c for name, c in schemas.items() if not name.endswith("Request") and "properties" in c}
+    assert len(responses) >= 25
+    optional = {name: sorted(set(c["properties"]) - set(c.get("required", []))) for name, c in responses.items()}
+    assert {name: fields for name, fields in optional.items() if fields} == {}
+    plan = schemas["Plan"]["properties"]
+    assert errors_in(None, plan["owner"]) == [] and errors_in(None, plan["target_date"]) == []
+    assert errors_in(None, schemas["Organisation"]["properties"]["region"]) == []
+    status_from = schemas["Update"]["properties"]["status_from"]
+    assert errors_in(None, status_from) == [] and errors_in("closed", status_from) == []
+    assert errors_in("", status_from) != []  # no blank strings for "no status"
+    assert errors_in({"username": "a", "name": "A"}, plan["owner"]) == [] and errors_in(3, plan["owner"]) != []
+
+
+def test_the_schema_documents_only_the_errors_each_operation_gives():
+    paths = served_schema()["paths"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            codes = set(operation["responses"])
+            name = f"{method} {path}"
+            assert {"401", "403"} <= codes, name
+            if method == "post":
+                # Comments carry no version, so cannot be stale.
+                assert codes >= {"400", "404"} and ("409" in codes) == ("comments" not in path), name
+            elif "{" in path and not path.endswith(("/updates/", "/evidence/")):
+                # One object: found or not; a 400 only for a NUL character in a query parameter.
+                assert "404" in codes and operation["responses"]["400"]["description"] == NUL_PARAMETER, name
+    lists = [p for p, ops in paths.items() if "get" in ops and "Paginated" in str(ops["get"]["responses"]["200"])]
+    assert len(lists) == 6
+    for path in lists:
+        responses = paths[path]["get"]["responses"]
+        assert "page past the last one" in responses["404"]["description"], path
+        filters = path in ("/api/v1/plans/", "/api/v1/findings/")
+        assert (responses["400"]["description"] == NUL_PARAMETER) != filters, path
+    assert "404" not in paths["/api/v1/search/"]["get"]["responses"]  # a page past the end is empty
+    assert "400" in paths["/api/v1/search/"]["get"]["responses"]
+
+
+def test_a_nul_character_in_any_query_parameter_is_the_documented_400(plan, staff):
+    api = Api(staff)  # checks the status and the body against the schema
+    for path in (f"{API}/plans/{plan.pk}/", f"{API}/organisations/", f"{API}/plans/"):
+        response = api.get(path, **{"anything": "a\x00b"})
+        assert response.status_code == 400, path
+        assert "NUL" in response.json()["anything"][0], path
+
+
+def test_a_page_past_the_end_is_404_as_documented(plan, staff):
+    api = Api(staff)  # checks the status against the schema
+    assert api.get(f"{API}/plans/{plan.pk}/updates/", page="2").status_code == 404
+    assert api.get(f"{API}/organisations/", page="2").status_code == 404
+    assert api.get(f"{API}/organisations/", page="x").status_code == 404
+
+
+def test_reading_one_object_ignores_the_lists_filters(org, staff):
+    finding = FindingFactory()
+    finding.addressed_to.set([org])
+    plan = ActionPlanFactory(organisation=org, finding=finding)
+    api = Api(staff)
+    assert api.get(f"{API}/findings/{finding.pk}/", kind="no-such-kind", inspection="nowhere").status_code == 200
+    assert api.get(f"{API}/plans/{plan.pk}/", status="no-such-status").status_code == 200
+    assert api.get(f"{API}/findings/", kind="no-such-kind").status_code == 400
+
+
+def test_the_schema_is_valid_openapi_30_by_openapi_spec_validator():
+    from openapi_spec_validator import OpenAPIV30SpecValidator
+
+    schema = served_schema()
+    assert schema["openapi"] == "3.0.3"
+    assert [error.message for error in OpenAPIV30SpecValidator(schema).iter_errors()] == []
+
+
+def test_too_many_files_in_one_upload_is_answered_in_json(plan, staff, settings):
+    """Django refuses a request with more files than DATA_UPLOAD_MAX_NUMBER_FILES before any view
+    runs; the API says so in JSON, like every other refusal, rather than with the HTML error page."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    before = snapshot(plan)
+    response = Api(staff).post(
+        f"{API}/plans/{plan.pk}/evidence/",
+        {"note": "Minutes", "version": plan.version, "files": [pdf_upload() for _ in range(4)]},
+        multipart=True,
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "at most 3 files" in response.json()["detail"]
+    assert snapshot(plan) == before

@@ -118,6 +118,8 @@ def api_data(db: Any) -> Any:
 def before_generate_path_parameters(context: Any, strategy: st.SearchStrategy) -> st.SearchStrategy:
     # Mostly objects that exist, so requests get past the 404 and into the workflow.
     resource = context.operation.path.removeprefix("/api/v1/").split("/")[0]
+    if resource not in KNOWN:  # no path parameters (search)
+        return strategy
     name = "slug" if resource in ("organisations", "inspections") else "id"
     existing = st.deferred(lambda: st.sampled_from(KNOWN[resource])).map(lambda value: {name: value})
     return st.one_of(existing, existing, strategy)

@@ -49,8 +49,14 @@ def test_summary_gradings_and_progress_by_finding(client, world, manager):
     body = response.content.decode()
     summary = section(body, "summary-heading")
     # s_afi signed off and s_peel_r1 closed; s_coc overdue (s_afi is past its date but signed off)
-    assert "5 action plans: 2 reported complete (40%), 1 verified by the inspectorate (20%), 4 open" in summary
-    assert "<strong>1 overdue</strong>" in summary
+    # Each plan in one stage, and the stages add up: 3 + 1 + 1 + 0 = 5 (not "2 reported complete ... 4 open").
+    assert "5 action plans, each in one stage:" in summary
+    assert "<strong>With the force</strong>: 3, of which <strong>1 overdue</strong>" in summary
+    assert "<strong>Awaiting verification</strong>: 1<" in summary
+    assert "<strong>Verified complete</strong>: 1<" in summary
+    assert "<strong>Ended without completion</strong>: 0<" in summary
+    assert "Reported complete (awaiting verification or verified complete): 2 of 5 (40%)" in summary
+    assert "Verified complete by the inspectorate: 1 of 5 (20%)" in summary
     gradings = section(body, "gradings-heading")
     assert "SOC inspection 2024" in gradings and "Requires improvement" in gradings
     assert "Inadequate" not in gradings  # Hampshire's
@@ -104,7 +110,7 @@ def test_changes_since_a_chosen_date(client, world, staff):
     assert 'value="2026-01-10"' in response.content.decode()
 
 
-def test_changes_default_to_the_last_90_days_and_a_bad_date_is_ignored(client, world, staff):
+def test_changes_default_to_the_last_90_days_and_a_bad_date_is_refused_with_a_message(client, world, staff):
     today = timezone.localdate()
     UpdateFactory(
         plan=world.plans["s_r1"], author=staff, note="Long ago.", created_at=at(today - dt.timedelta(days=91))
@@ -113,11 +119,33 @@ def test_changes_default_to_the_last_90_days_and_a_bad_date_is_ignored(client, w
         plan=world.plans["s_r1"], author=staff, note="Recently.", created_at=at(today - dt.timedelta(days=89))
     )
     client.force_login(staff)
-    for query in ("", "?since=not-a-date"):
+    for query, status in (("", 200), ("?since=not-a-date", 400)):
         response = client.get(URL + query)
+        assert response.status_code == status
         assert response.context["since"] == today - dt.timedelta(days=90)
         changes = section(response.content.decode(), "changes-heading")
         assert "Recently." in changes and "Long ago." not in changes
+    assert "Enter a valid date." in response.content.decode()
+
+
+@pytest.mark.parametrize("since", ["2024-02-30", "0000-00-00", "2024-13-01", "99999-01-01"])
+def test_a_date_that_does_not_exist_is_a_clear_error_not_a_server_error(client, world, staff, since):
+    """Found from outside: `since=2024-02-30` and `since=0000-00-00` looked like dates, so the parser
+    tried them and raised (500) on both databases."""
+    client.force_login(staff)
+    response = client.get(URL, {"since": since})
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Enter a valid date." in body
+    assert 'aria-invalid="true"' in body  # the field is marked, for sight and for screen readers
+    assert response.context["since"] == timezone.localdate() - dt.timedelta(days=90)
+
+
+def test_a_nul_character_in_the_date_is_refused_naming_the_parameter(client, world, staff):
+    client.force_login(staff)
+    response = client.get(URL, {"since": "2024-02-01\x00"})
+    assert response.status_code == 400
+    assert "<code>since</code>: holds a NUL character" in response.content.decode()
 
 
 def test_a_long_period_shows_the_latest_changes_and_says_so(client, world, staff):
@@ -140,13 +168,19 @@ def test_it_prints(client, world, manager):
     client.force_login(manager)
     body = client.get(URL).content.decode()
     assert '<link rel="stylesheet" href="/static/css/print.css" media="print">' in body
-    assert '<button type="button" class="btn btn-primary" data-print>Print / Save as PDF</button>' in body
+    assert '<button type="button" class="btn btn-outline-secondary" data-print>Print / Save as PDF</button>' in body
     assert 'src="/static/js/app.js"' in body
     # the date form and the button sit in a block the print stylesheet hides
     controls = body.split('mb-4 no-print">')[1].split("<section")[0]
     assert "<form" in controls and "data-print" in controls
     print_css = (Path(settings.BASE_DIR) / "static" / "css" / "print.css").read_text()
     assert ".no-print" in print_css and "display: none" in print_css and "@page" in print_css
+    # Printed from the browser: RAG badges keep their colour, tables flow across pages (no whole section
+    # pushed to the next page), and the phone layout's stacked rows are for screens only.
+    assert "print-color-adjust: exact" in print_css
+    assert "section { page-break-inside: avoid" not in print_css and "break-inside: avoid; }" in print_css
+    app_css = (Path(settings.BASE_DIR) / "static" / "css" / "app.css").read_text()
+    assert "@media screen and (max-width: 767.98px)" in app_css and "@media (max-width: 767.98px)" not in app_css
     assert "window.print()" in (Path(settings.BASE_DIR) / "static" / "js" / "app.js").read_text()
 
 
@@ -158,12 +192,12 @@ def test_board_pack_queries_do_not_grow(client, django_assert_num_queries, org, 
     client.force_login(ManagerFactory(organisation=org))
     # session, user, organisation, changes (author, plan and finding joined), summary aggregate,
     # gradings (inspection joined), plans (finding, inspection, owner joined), overdue plans with their
-    # latest explanation, session save (3)
-    with django_assert_num_queries(11):
+    # latest explanation, deferred plans with their latest reason, session save (3)
+    with django_assert_num_queries(12):
         response = client.get(URL)
     assert len(response.context["plans"]) == n
     assert len(response.context["overdue"]) == n
     client.force_login(InspectorFactory())
     # the same for an inspector
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(12):
         client.get(URL)

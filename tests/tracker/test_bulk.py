@@ -27,6 +27,8 @@ def snapshot(*plans):
 
 def post(client, **data):
     data.setdefault("query", "")
+    if data.get("action") == "close":
+        data.setdefault("confirm", "on")  # closing is confirmed unless a test says otherwise
     return client.post(URL, data)
 
 
@@ -41,7 +43,7 @@ def test_manager_bulk_defers_some_and_lists_the_refused_with_reasons(client, org
 
     response = post(
         client,
-        action="change_target_date",
+        action="target-date",
         plans=[p.pk for p in [*deferrable, finished, elsewhere]],
         target_date=new_date.isoformat(),
         reason="Analyst recruitment moved to the spring intake.",
@@ -77,7 +79,7 @@ def test_manager_bulk_assigns_an_owner(client, org, manager):
     owner = StaffFactory(organisation=org)
     client.force_login(manager)
 
-    response = post(client, action="assign_owner", plans=[p.pk for p in plans], owner=owner.pk)
+    response = post(client, action="owner", plans=[p.pk for p in plans], owner=owner.pk)
 
     assert response.status_code == 200
     assert len(response.context["result"].done) == 3
@@ -90,7 +92,7 @@ def test_owner_from_another_organisation_is_not_offered(client, org, manager, ot
     client.force_login(manager)
     before = snapshot(plan)
 
-    response = post(client, action="assign_owner", plans=[plan.pk], owner=other_staff.pk)
+    response = post(client, action="owner", plans=[plan.pk], owner=other_staff.pk)
 
     assert response.status_code == 400
     assert "owner" in response.context["form"].errors
@@ -152,7 +154,7 @@ def test_all_matching_for_a_manager_never_reaches_another_organisation(client, o
     # A crafted query naming the other organisation matches nothing the manager can see.
     response = post(
         client,
-        action="change_target_date",
+        action="target-date",
         all_matching="on",
         query=f"organisation={other_org.slug}",
         target_date=(timezone.localdate() + dt.timedelta(days=200)).isoformat(),
@@ -164,7 +166,7 @@ def test_all_matching_for_a_manager_never_reaches_another_organisation(client, o
 
     response = post(
         client,
-        action="change_target_date",
+        action="target-date",
         all_matching="on",
         query="",
         target_date=(timezone.localdate() + dt.timedelta(days=200)).isoformat(),
@@ -181,7 +183,7 @@ def test_staff_cannot_use_bulk_actions(client, org, staff):
 
     response = post(
         client,
-        action="change_target_date",
+        action="target-date",
         plans=[plan.pk],
         target_date=(timezone.localdate() + dt.timedelta(days=200)).isoformat(),
         reason="Not mine to change.",
@@ -214,9 +216,9 @@ def test_anonymous_is_sent_to_log_in(client, plan):
 @pytest.mark.parametrize(
     "data,field,message",
     [
-        ({"action": "change_target_date", "target_date": "2030-01-01"}, "reason", "Give the reason"),
-        ({"action": "change_target_date", "reason": "Because."}, "target_date", "Choose the new target date"),
-        ({"action": "assign_owner"}, None, "Select at least one plan"),
+        ({"action": "target-date", "target_date": "2030-01-01"}, "reason", "Give the reason"),
+        ({"action": "target-date", "reason": "Because."}, "target_date", "Choose the new target date"),
+        ({"action": "owner"}, None, "Select at least one plan"),
         ({"action": "", "owner": ""}, "action", "Choose what to do to the plans."),
     ],
 )
@@ -267,3 +269,50 @@ def test_list_offers_checkboxes_and_the_bulk_form_only_to_those_who_may_use_it(c
     assert checkbox in body
     assert 'id="bulk-form"' in body
     assert 'value="overdue=&amp;q="' in body  # the filters travel with the form for "all matching"
+
+
+@pytest.mark.parametrize("confirm", [None, "", "false"])
+def test_bulk_close_without_the_confirmation_is_refused_and_changes_nothing(client, org, inspector, confirm):
+    plans = ActionPlanFactory.create_batch(2, organisation=org, status=S.SIGNED_OFF)
+    before = [snapshot(plan) for plan in plans]
+    client.force_login(inspector)
+    data = {"action": "close", "plans": [p.pk for p in plans], "comment": "Verified.", "query": ""}
+    if confirm is not None:
+        data["confirm"] = confirm
+
+    response = client.post(URL, data)
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["confirm"] == ["Tick to confirm: closing as verified cannot be undone."]
+    assert "Tick to confirm: closing as verified cannot be undone." in response.content.decode()
+    assert [snapshot(plan) for plan in plans] == before
+    assert not Update.objects.filter(plan__in=plans).exists()
+
+
+def test_bulk_close_with_the_confirmation_closes(client, org, inspector):
+    plan = ActionPlanFactory(organisation=org, status=S.SIGNED_OFF)
+    client.force_login(inspector)
+    response = client.post(
+        URL, {"action": "close", "plans": [plan.pk], "comment": "Verified.", "confirm": "on", "query": ""}
+    )
+    assert response.status_code == 200
+    plan.refresh_from_db()
+    assert plan.status == S.CLOSED
+
+
+def test_the_bulk_form_asks_for_the_confirmation_when_closing(client, org, inspector):
+    ActionPlanFactory(organisation=org, status=S.SIGNED_OFF)
+    client.force_login(inspector)
+    body = client.get("/plans/?status=signed_off").content.decode()
+    fieldset = body.split('data-bulk-action="close"')[1].split("</fieldset>")[0]
+    assert 'type="checkbox" name="confirm"' in fieldset
+    assert "Closing is final" in fieldset
+
+
+def test_apply_bulk_refuses_an_unconfirmed_close_whoever_calls_it(org, inspector):
+    plan = ActionPlanFactory(organisation=org, status=S.SIGNED_OFF)
+    result = bulk.apply_bulk(user=inspector, plan_ids=[plan.pk], action="close", comment="Verified.")
+    assert result.done == []
+    assert result.refused == [(plan.pk, "Tick to confirm: closing as verified cannot be undone.")]
+    plan.refresh_from_db()
+    assert plan.status == S.SIGNED_OFF

@@ -13,9 +13,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from openpyxl import Workbook
 
+from devdata import import_bench as bench
 from inspections.models import Finding, Inspection, Organisation, Theme
 from tests.factories import ActionPlanFactory, FindingFactory, InspectionFactory, OrganisationFactory
-from tracker.imports import bench, columns, services
+from tracker.imports import columns, services
 from tracker.models import ActionPlan
 
 pytestmark = pytest.mark.django_db

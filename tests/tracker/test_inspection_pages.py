@@ -82,7 +82,8 @@ def test_completion_bar_per_organisation_with_counts_that_link_to_their_plans(cl
     assert 'aria-label="Reported complete, Surrey Police" aria-valuenow="33"' in completion
     assert 'class="progress-bar pct-33"' in completion
     links = re.findall(r'<a [^>]*href="(/plans/\?[^"]+)">(\d+)', completion)
-    assert len(links) == 3 * 4  # plans, reported, verified, overdue per organisation
+    # plans, reported complete, four stages and overdue per organisation
+    assert len(links) == 3 * 7
     for href, shown in links:
         assert client.get(html.unescape(href)).context["paginator"].count == int(shown), href
 
@@ -122,13 +123,13 @@ def test_inspection_page_queries_do_not_grow(client, django_assert_num_queries, 
     inspection, _, organisations = make_inspection_for(n)
     client.force_login(InspectorFactory())
     # session, user, inspection, findings, completion per organisation, gradings (organisation
-    # joined), session save (3)
-    with django_assert_num_queries(9):
+    # joined), the organisations addressed and their recorded 56-day responses, session save (3)
+    with django_assert_num_queries(11):
         response = client.get(inspection.get_absolute_url())
     assert len(response.context["completion"]) == n
     client.force_login(ManagerFactory(organisation=organisations[0]))
     # the same for a manager (their organisation comes with the user)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(11):
         response = client.get(inspection.get_absolute_url())
     assert len(response.context["completion"]) == 1
 
@@ -176,14 +177,15 @@ def test_finding_page_queries_do_not_grow(client, django_assert_num_queries, man
     for plan in coc.action_plans.all():
         UpdateFactory.create_batch(2, plan=plan, author=manager)
     client.force_login(InspectorFactory())
-    # session, user, finding (inspection, cause, superseded joined), themes, plans (organisation and
-    # owner joined, RAG and latest note computed in the same query), the finding's change history
+    # session, user, finding (inspection and cause joined), themes, plans (organisation and owner joined,
+    # RAG and latest note computed in the same query), links to other findings (none here, so no
+    # responses to them are read), suggested links (inspectors; none here), the finding's change history
     # (inspectors), session save (3)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(11):
         response = client.get(coc.get_absolute_url())
     assert len(response.context["plans"]) == n
     client.force_login(ManagerFactory(organisation=organisations[0]))
-    # no change history for a manager: 8
-    with django_assert_num_queries(8):
+    # no change history for a manager: 9
+    with django_assert_num_queries(9):
         response = client.get(coc.get_absolute_url())
     assert len(response.context["plans"]) == 1

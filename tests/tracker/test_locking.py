@@ -15,9 +15,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import ActionPlanFactory, EvidenceFactory, FindingFactory, pdf_upload
+from tests.factories import ActionPlanFactory, EvidenceFactory, FindingFactory, MilestoneFactory, pdf_upload
 from tracker import workflow
-from tracker.models import ActionPlan
+from tracker.models import ActionPlan, Milestone
 
 S = ActionPlan.Status
 
@@ -43,13 +43,29 @@ CALLS = {
     "change_target_date": (S.IN_PROGRESS, "manager",
                            lambda p, u: workflow.change_target_date(plan=p, user=u, target_date=LATER, reason="r")),
     "assign_owner": (S.IN_PROGRESS, "manager", lambda p, u: workflow.assign_owner(plan=p, user=u, owner=u)),
+    "edit_response": (S.IN_PROGRESS, "admin_user", lambda p, u: workflow.edit_response(plan=p, user=u, summary="s")),
+    "release_owner": (S.IN_PROGRESS, "manager", lambda p, u: workflow.release_owner(plan=p, user=u, note="n")),
     "close": (S.SIGNED_OFF, "inspector", lambda p, u: workflow.close(plan=p, user=u, comment="c")),
     "reopen": (S.SIGNED_OFF, "inspector", lambda p, u: workflow.reopen(plan=p, user=u, comment="c")),
     "supersede": (S.IN_PROGRESS, "inspector", lambda p, u: workflow.supersede(
-        plan=p, user=u, superseding_finding=p.finding.superseded_by.get())),
+        plan=p, user=u, superseding_finding=p.finding.superseding_findings().get())),
     "no_further_action": (S.IN_PROGRESS, "inspector",
                           lambda p, u: workflow.no_further_action(plan=p, user=u, comment="c")),
+    # The milestone functions find the plan's two milestones (one done, then one open) made before the call.
+    "add_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.add_milestone(plan=p, user=u, title="t")),
+    "edit_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.edit_milestone(
+        plan=p, user=u, milestone=_open_milestone(p), title="t2")),
+    "complete_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.complete_milestone(
+        plan=p, user=u, milestone=_open_milestone(p))),
+    "reopen_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.reopen_milestone(
+        plan=p, user=u, milestone=Milestone.objects.get(plan=p, done_on__isnull=False).pk, reason="r")),
+    "move_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.move_milestone(
+        plan=p, user=u, milestone=_open_milestone(p), direction="up")),
 }  # fmt: skip
+
+
+def _open_milestone(plan: ActionPlan) -> int:
+    return Milestone.objects.get(plan=plan, done_on__isnull=True).pk
 
 
 def test_the_table_names_every_workflow_function_that_changes_a_plan():
@@ -71,6 +87,9 @@ def test_workflow_function_locks_the_plan_row_first(name, request):
     plan = ActionPlanFactory(status=status, organisation=user.organisation or request.getfixturevalue("org"))
     EvidenceFactory(update__plan=plan)  # submission needs evidence on the plan
     FindingFactory(supersedes=plan.finding)  # and superseding needs a finding that replaces it
+    if name.endswith("_milestone"):
+        MilestoneFactory(plan=plan, position=0, done_on=timezone.localdate())
+        MilestoneFactory(plan=plan, position=1)
 
     with CaptureQueriesContext(connection) as queries:
         call(plan, user)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.factories import ActionPlanFactory
+from tests.factories import ActionPlanFactory, OrganisationFactory
 from tracker.filters import SORTS
 from tracker.models import ActionPlan
 
@@ -29,8 +29,24 @@ def plan_of(queryset) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def plans(org):
-    ActionPlanFactory.create_batch(5, organisation=org)
+    """One organisation's plans in the shape of a real force's (few in progress, most in other stages) beside
+    another organisation's, with the table's statistics read from them (inside the test's transaction, so
+    they are rolled back with it): the planner's choice depends on these rows, not on what earlier tests
+    left in the statistics."""
+    statuses = [
+        ActionPlan.Status.IN_PROGRESS,
+        *[ActionPlan.Status.NOT_STARTED] * 4,
+        *[ActionPlan.Status.SIGNED_OFF] * 5,
+        *[ActionPlan.Status.CLOSED] * 10,
+    ]
+    for status in statuses:
+        ActionPlanFactory(organisation=org, status=status)
     ActionPlanFactory(organisation=org, target_date=None)
+    for _ in range(3):
+        ActionPlanFactory.create_batch(20, organisation=OrganisationFactory())
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE tracker_actionplan")
 
 
 @pytest.mark.parametrize(

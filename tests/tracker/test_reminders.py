@@ -13,9 +13,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from tests.factories import ActionPlanFactory, ManagerFactory, OrganisationFactory, StaffFactory
+from tests.factories import ActionPlanFactory, ManagerFactory, MilestoneFactory, OrganisationFactory, StaffFactory
+from tests.jobs import run_worker
 from tracker import reminders
-from tracker.models import ActionPlan, DigestLog
+from tracker.models import ActionPlan, DigestLog, Job
 
 S = ActionPlan.Status
 
@@ -139,31 +140,41 @@ def test_people_with_the_digest_off_or_deactivated_get_nothing(org):
     assert not DigestLog.objects.filter(user__in=[quiet, quiet_manager, gone_manager]).exists()
 
 
-def test_building_digests_takes_a_constant_number_of_queries(django_assert_num_queries, org, other_org):
-    def add_people_and_plans(organisation):
+def test_building_digests_takes_a_number_of_queries_independent_of_the_number_of_people(
+    django_assert_num_queries, org, other_org
+):
+    def add_people_and_plans(organisation, owners=3):
         ManagerFactory(organisation=organisation)
-        for _ in range(3):
+        for _ in range(owners):
             owner = StaffFactory(organisation=organisation)
             ActionPlanFactory(organisation=organisation, owner=owner, target_date=days_from_today(-1))
             ActionPlanFactory(organisation=organisation, owner=owner, target_date=days_from_today(3))
         ActionPlanFactory(organisation=organisation, owner=None)
 
+    def digests_in(queries):
+        # The plans needing attention and the returned ones, with owners, findings and organisations; the
+        # managers; for each organisation concerned, which of those plans its people may see (`visible_to`,
+        # once per scope); the inspections whose 56-day responses are due soon (none here); and the
+        # milestones due or overdue, with their owners and plans.
+        with django_assert_num_queries(queries):
+            digests = build()
+            for digest in digests:
+                digest.text_body()
+                digest.html_body()
+        return digests
+
     add_people_and_plans(org)
-    with django_assert_num_queries(2):  # plans with owners, findings and organisations; managers
-        digests = build()
-        for digest in digests:
-            digest.text_body()
-            digest.html_body()
-    assert len(digests) == 4
+    assert len(digests_in(3 + 1 + 1 + 1)) == 4
+
+    add_people_and_plans(org, owners=6)  # more people, same organisation: no more queries
+    assert len(digests_in(3 + 1 + 1 + 1)) == 11
 
     add_people_and_plans(other_org)
     add_people_and_plans(OrganisationFactory())
-    with django_assert_num_queries(2):
-        digests = build()
-        for digest in digests:
-            digest.text_body()
-            digest.html_body()
-    assert len(digests) == 12
+    # Milestones due, owned by people with plans and by people without: still no more queries.
+    for plan in ActionPlan.objects.filter(organisation=org)[:4]:
+        MilestoneFactory(plan=plan, owner=StaffFactory(organisation=org), target_date=days_from_today(-2))
+    assert len(digests_in(3 + 3 + 1 + 1)) == 23
 
 
 # The email ------------------------------------------------------------------------------------------
@@ -283,9 +294,14 @@ def test_people_without_an_email_address_are_skipped_and_reported(org):
 
 
 def run_command(*args: str) -> tuple[str, str]:
+    """The command queues a job; a worker then runs it. Returns the command's output and the job's outcome."""
     out, err = StringIO(), StringIO()
     call_command("send_reminders", *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
+    if "--dry-run" in args:
+        return out.getvalue(), err.getvalue()
+    run_worker()
+    job = Job.objects.order_by("-created_at").first()
+    return out.getvalue() + job.message, err.getvalue()
 
 
 def test_command_sends_and_prints_a_summary(staff, org):
@@ -293,9 +309,9 @@ def test_command_sends_and_prints_a_summary(staff, org):
     ActionPlanFactory(organisation=org, owner=staff, target_date=days_from_today(-1))
     ActionPlanFactory(organisation=org, owner=nameless, target_date=days_from_today(2))
 
-    out, err = run_command()
+    out, _ = run_command()
     assert "Sent 1, skipped (already sent today) 0, no email 1." in out
-    assert "no.address" in err
+    assert "No email address: no.address." in out
 
     out, _ = run_command()
     assert "Sent 0, skipped (already sent today) 1, no email 1." in out
@@ -328,16 +344,17 @@ def test_dry_run_prints_each_digest_and_sends_and_writes_nothing(staff, org):
     assert "Dry run: would send 1" in out
     assert mail.outbox == []
     assert not DigestLog.objects.exists()
+    assert not Job.objects.exists()
 
 
-def test_command_exits_non_zero_when_a_send_fails(staff, org):
+def test_a_run_whose_send_fails_is_a_failed_job(staff, org):
     ActionPlanFactory(organisation=org, owner=staff, target_date=days_from_today(-1))
 
     with mock.patch(
         "django.core.mail.backends.locmem.EmailBackend.send_messages", side_effect=OSError("mail server down")
     ):
-        with pytest.raises(CommandError):
-            run_command()
+        run_command()
+    assert Job.objects.get().status == Job.Status.FAILED
     assert not DigestLog.objects.exists()
 
 
@@ -384,3 +401,17 @@ def test_two_copies_running_at_once_send_one_digest_per_person():
     assert sum(len(result.sent) for result in results) == len(people)
     assert sum(len(result.already_sent) for result in results) == len(people)
     assert DigestLog.objects.count() == len(people)
+
+
+def test_a_signed_off_plan_past_its_date_is_not_called_overdue_in_the_digest(manager, org):
+    """Overdue is one rule (`tracker.models.overdue`): a plan the force has reported complete is not
+    overdue, in a digest as on every page, though its target date has passed."""
+    signed_off = ActionPlanFactory(organisation=org, owner=None, status=S.SIGNED_OFF, target_date=days_from_today(-3))
+    overdue = ActionPlanFactory(organisation=org, owner=None, status=S.IN_PROGRESS, target_date=days_from_today(-3))
+    today = timezone.localdate()
+
+    lines = {line.plan: line for line in (reminders.DigestLine(plan, today) for plan in (signed_off, overdue))}
+
+    assert (lines[overdue].is_overdue, lines[overdue].when) == (True, "3 days overdue")
+    assert (lines[signed_off].is_overdue, lines[signed_off].when) == (False, "target date 3 days ago")
+    assert digest_for(build(), manager).organisation_unowned == [signed_off]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -27,6 +29,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             },
             status=status.HTTP_409_CONFLICT,
         )
+    # Django's own limits on a request body, met while the body is parsed: JSON, as every refusal here.
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return Response({"detail": f"Too many files in one request: send at most {limit} files at a time."},
+                        status=status.HTTP_400_BAD_REQUEST)  # fmt: skip
+    if isinstance(exc, TooManyFieldsSent):
+        return Response({"detail": "Too many fields in one request."}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, RequestDataTooBig):
+        return Response({"detail": "The request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, DjangoValidationError):
         # A workflow rule (state, evidence, owner...) refused the change: not about one field.
         exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})

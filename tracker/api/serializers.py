@@ -3,22 +3,54 @@ of a request, then the view hands the values to a workflow function, which appli
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import QueryDict
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inspections.models import Finding, Grading, Inspection, Organisation, Region
+from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation, Region
 
+from .. import workflow
 from ..evidence import check_upload
-from ..models import ActionPlan, Evidence, Update, User
+from ..models import ActionPlan, Evidence, Milestone, Update, User
 
 # --- people, organisations, inspections, findings --------------------------------------------
 
 
-class PersonSerializer(serializers.ModelSerializer):
+class OutputSerializer(serializers.ModelSerializer):
+    """A row as the API answers it. Every field is read-only, so the schema marks each one as present in
+    every response (a nullable one may be null, never missing) and generated clients need no "unset"."""
+
+    def get_extra_kwargs(self) -> dict[str, Any]:
+        extra = super().get_extra_kwargs()
+        for name in self.Meta.fields:
+            extra[name] = {**extra.get(name, {}), "read_only": True}
+        return extra
+
+    def include_extra_kwargs(self, kwargs: dict[str, Any], extra_kwargs: dict[str, Any]) -> dict[str, Any]:
+        # Read-only drops allow_blank, which the schema needs: a blank URL is "" rather than an address.
+        allow_blank = kwargs.get("allow_blank", False)
+        kwargs = super().include_extra_kwargs(kwargs, extra_kwargs)
+        if allow_blank:
+            kwargs["allow_blank"] = True
+        return kwargs
+
+
+class BlankAsNullChoiceField(serializers.ChoiceField):
+    """A choice kept as an empty text in the database when there is none, answered as null."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(read_only=True, allow_null=True, **kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return None if value in ("", None) else super().to_representation(value)
+
+
+class PersonSerializer(OutputSerializer):
     name = serializers.SerializerMethodField()
 
     class Meta:
@@ -29,13 +61,13 @@ class PersonSerializer(serializers.ModelSerializer):
         return user.get_full_name() or user.username
 
 
-class RegionSerializer(serializers.ModelSerializer):
+class RegionSerializer(OutputSerializer):
     class Meta:
         model = Region
         fields = ["slug", "name"]
 
 
-class OrganisationSerializer(serializers.ModelSerializer):
+class OrganisationSerializer(OutputSerializer):
     region = RegionSerializer(read_only=True, allow_null=True)
 
     class Meta:
@@ -43,13 +75,13 @@ class OrganisationSerializer(serializers.ModelSerializer):
         fields = ["slug", "name", "short_name", "kind", "region"]
 
 
-class OrganisationRefSerializer(serializers.ModelSerializer):
+class OrganisationRefSerializer(OutputSerializer):
     class Meta:
         model = Organisation
         fields = ["slug", "name"]
 
 
-class GradingSerializer(serializers.ModelSerializer):
+class GradingSerializer(OutputSerializer):
     organisation = OrganisationRefSerializer(read_only=True)
 
     class Meta:
@@ -57,7 +89,7 @@ class GradingSerializer(serializers.ModelSerializer):
         fields = ["organisation", "area", "grade"]
 
 
-class InspectionSerializer(serializers.ModelSerializer):
+class InspectionSerializer(OutputSerializer):
     gradings = GradingSerializer(many=True, read_only=True)
 
     class Meta:
@@ -65,10 +97,51 @@ class InspectionSerializer(serializers.ModelSerializer):
         fields = ["slug", "title", "programme", "published_on", "report_url", "summary", "gradings"]
 
 
-class FindingSerializer(serializers.ModelSerializer):
+class LinkedFindingSerializer(OutputSerializer):
+    inspection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    published_on = serializers.DateField(source="inspection.published_on", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Finding
+        fields = ["id", "inspection", "published_on", "reference"]
+
+
+class FindingLinkSerializer(OutputSerializer):
+    """One link between findings; `finding` is the one at the other end."""
+
+    created_by = PersonSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = FindingLink
+        fields = ["kind", "note", "created_by", "created_at"]
+
+
+class EarlierLinkSerializer(FindingLinkSerializer):
+    finding = LinkedFindingSerializer(source="earlier", read_only=True)
+
+    class Meta(FindingLinkSerializer.Meta):
+        fields = [*FindingLinkSerializer.Meta.fields, "finding"]
+
+
+class LaterLinkSerializer(FindingLinkSerializer):
+    finding = LinkedFindingSerializer(read_only=True)
+
+    class Meta(FindingLinkSerializer.Meta):
+        fields = [*FindingLinkSerializer.Meta.fields, "finding"]
+
+
+class FindingSerializer(OutputSerializer):
     inspection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
     addressed_to = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    supersedes = serializers.SerializerMethodField(help_text="Id of the earlier finding this one supersedes, if any.")
+    links_to_earlier = EarlierLinkSerializer(
+        source="links", many=True, read_only=True, help_text="Findings of earlier inspections this one repeats, "
+        "supersedes or relates to."
+    )  # fmt: skip
+    links_from_later = LaterLinkSerializer(
+        source="later_links", many=True, read_only=True, help_text="Findings raised since that link to this one."
+    )
 
     class Meta:
         model = Finding
@@ -83,18 +156,27 @@ class FindingSerializer(serializers.ModelSerializer):
             "cause_of_concern",
             "supersedes",
             "addressed_to",
+            "links_to_earlier",
+            "links_from_later",
         ]
 
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_supersedes(self, finding: Finding) -> int | None:
+        return next(
+            (link.earlier_id for link in finding.links.all() if link.kind == FindingLink.Kind.SUPERSEDES), None
+        )
 
-class FindingPlanSerializer(serializers.ModelSerializer):
+
+class FindingPlanSerializer(OutputSerializer):
     """One organisation's response to a finding, as the finding page shows it side by side."""
 
     organisation = OrganisationRefSerializer(read_only=True)
+    stage = serializers.ChoiceField(choices=ActionPlan.Stage.choices, read_only=True)
     rag = serializers.ChoiceField(choices=ActionPlan.Rag.choices, read_only=True)
 
     class Meta:
         model = ActionPlan
-        fields = ["id", "organisation", "status", "rag", "percent_complete", "target_date"]
+        fields = ["id", "organisation", "status", "stage", "rag", "percent_complete", "target_date"]
 
 
 class FindingDetailSerializer(FindingSerializer):
@@ -111,7 +193,7 @@ class FindingDetailSerializer(FindingSerializer):
 # --- plans and their timeline ----------------------------------------------------------------
 
 
-class FindingRefSerializer(serializers.ModelSerializer):
+class FindingRefSerializer(OutputSerializer):
     inspection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     inspection_title = serializers.CharField(source="inspection.title", read_only=True)
 
@@ -120,17 +202,27 @@ class FindingRefSerializer(serializers.ModelSerializer):
         fields = ["id", "inspection", "inspection_title", "reference", "kind", "text", "due_by"]
 
 
-class PlanSerializer(serializers.ModelSerializer):
+class PlanSerializer(OutputSerializer):
     finding = FindingRefSerializer(read_only=True)
     organisation = OrganisationRefSerializer(read_only=True)
     owner = PersonSerializer(read_only=True, allow_null=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
+    stage = serializers.ChoiceField(
+        choices=ActionPlan.Stage.choices,
+        read_only=True,
+        help_text="Where the plan stands, from its status: with_force (not started, in progress, blocked, "
+        "submitted), awaiting_verification (signed off), verified (closed), ended (superseded, no further action).",
+    )
+    stage_display = serializers.CharField(source="get_stage_display", read_only=True)
     rag = serializers.ChoiceField(
         choices=ActionPlan.Rag.choices, read_only=True, help_text="Derived from status, target date and progress."
     )
     is_overdue = serializers.BooleanField(read_only=True)
     version = serializers.IntegerField(
         read_only=True, help_text="Send this back with any change; if the plan changed meanwhile you get 409."
+    )
+    is_recurrence = serializers.SerializerMethodField(
+        help_text="The finding repeats an earlier one whose plan for this organisation had been closed as verified."
     )
 
     class Meta:
@@ -142,14 +234,32 @@ class PlanSerializer(serializers.ModelSerializer):
             "owner",
             "status",
             "status_display",
+            "stage",
+            "stage_display",
             "rag",
             "is_overdue",
             "target_date",
             "original_target_date",
             "percent_complete",
             "version",
+            "is_recurrence",
             "updated_at",
         ]
+
+    def get_is_recurrence(self, plan: ActionPlan) -> bool:
+        value = getattr(plan, "is_recurrence", None)  # annotated by for_list() and for_detail()
+        if value is None:
+            value = ActionPlan.objects.filter(pk=plan.pk).recurrences().exists()
+        return bool(value)
+
+
+class MilestoneSerializer(OutputSerializer):
+    owner = PersonSerializer(read_only=True, allow_null=True)
+    is_overdue = serializers.BooleanField(read_only=True, help_text="Open and past its target date.")
+
+    class Meta:
+        model = Milestone
+        fields = ["id", "position", "title", "owner", "target_date", "done_on", "note", "is_overdue"]
 
 
 class PlanDetailSerializer(PlanSerializer):
@@ -159,18 +269,33 @@ class PlanDetailSerializer(PlanSerializer):
             "where `progress` means `POST updates/`."
         )
     )
+    links_to_earlier = serializers.SerializerMethodField(
+        help_text="Findings of earlier inspections that this plan's finding repeats, supersedes or relates to."
+    )
     web_url = serializers.SerializerMethodField()
+    milestones = MilestoneSerializer(
+        many=True, read_only=True,
+        help_text="The plan's milestones in order (also at `milestones/`). While it has any, `percent_complete` "
+        "is the share of them done.",
+    )  # fmt: skip
 
     class Meta(PlanSerializer.Meta):
         fields = [
             *PlanSerializer.Meta.fields,
+            "milestones",
             "summary",
             "deferral_count",
             "superseded_by",
             "created_at",
             "actions",
+            "links_to_earlier",
             "web_url",
         ]
+
+    @extend_schema_field(EarlierLinkSerializer(many=True))
+    def get_links_to_earlier(self, plan: ActionPlan) -> list[dict[str, Any]]:
+        links = plan.finding.links.select_related("earlier__inspection", "created_by")
+        return EarlierLinkSerializer(links, many=True).data
 
     def get_actions(self, plan: ActionPlan) -> list[str]:
         return self.context["actions"](plan)
@@ -179,7 +304,7 @@ class PlanDetailSerializer(PlanSerializer):
         return self.context["request"].build_absolute_uri(plan.get_absolute_url())
 
 
-class EvidenceSerializer(serializers.ModelSerializer):
+class EvidenceSerializer(OutputSerializer):
     uploaded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     plan = serializers.IntegerField(source="update.plan_id", read_only=True)
     download_url = serializers.SerializerMethodField()
@@ -204,9 +329,15 @@ class EvidenceSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(url)
 
 
-class UpdateSerializer(serializers.ModelSerializer):
+class UpdateSerializer(OutputSerializer):
     author = PersonSerializer(read_only=True)
     evidence = EvidenceSerializer(many=True, read_only=True)
+    status_from = BlankAsNullChoiceField(
+        choices=ActionPlan.Status.choices, help_text="The plan's status before this entry; null if it did not change."
+    )
+    status_to = BlankAsNullChoiceField(
+        choices=ActionPlan.Status.choices, help_text="The plan's status after this entry; null if it did not change."
+    )
 
     class Meta:
         model = Update
@@ -252,7 +383,7 @@ class EvidenceFilesField(serializers.ListField):
         errors = []
         for upload in files:
             try:
-                check_upload(upload)
+                check_upload(upload, scan=False)  # field errors early; the workflow scans before storing
             except DjangoValidationError as error:
                 errors.extend(error.messages)
         if errors:
@@ -265,10 +396,25 @@ class NoteInput(serializers.Serializer):
     note = serializers.CharField(max_length=10_000)
 
 
+class FormNullableIntegerField(serializers.IntegerField):
+    """Form data has no null: there an empty value, `null` or `None` (what generated clients send for an
+    explicit null in multipart) means none, as null does in JSON."""
+
+    FORM_NULLS = ("", "null", "None")
+
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        sent_as_form = isinstance(getattr(self.root, "initial_data", None), QueryDict)
+        if self.allow_null and sent_as_form and data in self.FORM_NULLS:
+            return (True, None)
+        return super().validate_empty_values(data)
+
+
 class ProgressInput(serializers.Serializer):
     version = _version_field()
     note = serializers.CharField(max_length=10_000, help_text="What has been done.")
-    percent_complete = serializers.IntegerField(min_value=0, max_value=100, required=False, allow_null=True)
+    percent_complete = FormNullableIntegerField(
+        min_value=0, max_value=100, required=False, allow_null=True, help_text="Left as it was when null or absent."
+    )
 
 
 class ProgressUploadInput(ProgressInput):
@@ -284,6 +430,10 @@ class EvidenceInput(serializers.Serializer):
 class SubmitInput(serializers.Serializer):
     version = _version_field()
     statement = serializers.CharField(max_length=10_000, help_text="Closure statement: what was done.")
+    open_milestones = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True,
+        help_text="Needed while any of the plan's milestones is open: why the plan is ready without it.",
+    )  # fmt: skip
 
 
 class SubmitUploadInput(SubmitInput):
@@ -299,8 +449,15 @@ class CommentInput(serializers.Serializer):
 
 class TargetDateInput(serializers.Serializer):
     version = _version_field()
-    target_date = serializers.DateField()
+    target_date = serializers.DateField(help_text="Today or later.")
     reason = serializers.CharField(max_length=10_000)
+
+    def validate_target_date(self, value: dt.date) -> dt.date:
+        try:
+            workflow.check_new_target_date(value)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
+        return value
 
 
 class OwnerInput(serializers.Serializer):
@@ -321,6 +478,67 @@ class OwnerInput(serializers.Serializer):
             self.fields["owner"].queryset = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
 
 
+class _PlanPeople(serializers.Serializer):
+    """An input naming a person of the plan's organisation (by username) and, where it has one, one of the
+    plan's milestones (by id): others are refused as not found, never revealed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plan = self.context.get("plan")
+        if plan is not None:
+            if "owner" in self.fields:
+                self.fields["owner"].queryset = User.objects.filter(
+                    organisation_id=plan.organisation_id, is_active=True
+                )
+            if "milestone" in self.fields:
+                self.fields["milestone"].queryset = Milestone.objects.filter(plan_id=plan.pk)
+
+
+def _milestone_field() -> serializers.PrimaryKeyRelatedField:
+    return serializers.PrimaryKeyRelatedField(
+        queryset=Milestone.objects.none(), help_text="Id of one of the plan's milestones."
+    )
+
+
+class MilestoneInput(_PlanPeople):
+    version = _version_field()
+    title = serializers.CharField(max_length=200)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.none(), allow_null=True, required=False, default=None,
+        help_text="Username of an active member of the plan's organisation, or null.",
+    )  # fmt: skip
+    target_date = serializers.DateField(required=False, allow_null=True, default=None)
+    note = serializers.CharField(max_length=10_000, required=False, default="", allow_blank=True)
+
+
+class MilestoneEditInput(MilestoneInput):
+    milestone = _milestone_field()
+
+
+class MilestoneCompleteInput(_PlanPeople):
+    version = _version_field()
+    milestone = _milestone_field()
+    done_on = serializers.DateField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When it was done (not later than today); default today.",
+    )
+    note = serializers.CharField(max_length=10_000, required=False, default="", allow_blank=True)
+
+
+class MilestoneReopenInput(_PlanPeople):
+    version = _version_field()
+    milestone = _milestone_field()
+    reason = serializers.CharField(max_length=10_000)
+
+
+class MilestoneMoveInput(_PlanPeople):
+    version = _version_field()
+    milestone = _milestone_field()
+    direction = serializers.ChoiceField(choices=["up", "down"])
+
+
 class SupersedeInput(serializers.Serializer):
     version = _version_field()
     superseding_finding = serializers.PrimaryKeyRelatedField(
@@ -332,7 +550,9 @@ class SupersedeInput(serializers.Serializer):
         super().__init__(*args, **kwargs)
         plan = self.context.get("plan")
         if plan is not None:
-            self.fields["superseding_finding"].queryset = plan.finding.superseded_by.select_related("inspection")
+            self.fields["superseding_finding"].queryset = plan.finding.superseding_findings().select_related(
+                "inspection"
+            )
 
 
 class DiscussionInput(serializers.Serializer):

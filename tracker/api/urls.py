@@ -20,6 +20,7 @@ router.register("evidence", views.EvidenceViewSet, basename="evidence")
 
 app_name = "api"
 urlpatterns = [
+    path("v1/search/", views.SearchView.as_view(), name="search"),
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", views.ApiDocsView.as_view(), name="docs"),

@@ -8,6 +8,7 @@ anonymous request gets DRF's 401 (JSON) from `IsAuthenticated`, the default perm
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import django_filters
@@ -21,16 +22,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.decorators import action
+from rest_framework.decorators import action as rest_action
+from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inspections.models import Finding, Grading, Inspection, Organisation
+from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation
 
-from .. import permissions, workflow
+from .. import actions
 from ..filters import DEFAULT_ORDERING, ActionPlanFilter
-from ..models import ActionPlan, Evidence, Update, User
-from ..views import available_actions, evidence_file_response
+from ..forms import SearchForm
+from ..http import evidence_file_response
+from ..models import ActionPlan, Evidence, SearchEntry
+from ..search import search
 from . import serializers as s
 
 S = ActionPlan.Status
@@ -41,6 +45,16 @@ S = ActionPlan.Status
 def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
     """Unknown paths under /api/ answer in JSON, as the API's other errors do."""
     return JsonResponse({"detail": "Not found."}, status=404)
+
+
+class ListFiltersOnly:
+    """The list's filters narrow the list only: an object's own endpoints ignore query parameters (so a
+    read of one object is never a 400, and a filter cannot hide it)."""
+
+    action: str | None
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        return super().filter_queryset(queryset) if self.action == "list" else queryset  # type: ignore[misc]
 
 
 # --- organisations, inspections, findings ----------------------------------------------------
@@ -92,10 +106,15 @@ class FindingFilter(django_filters.FilterSet):
     list=extend_schema(summary="List findings"),
     retrieve=extend_schema(summary="One finding, with the responses to it that you may see"),
 )
-class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FindingViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = (
         Finding.objects.select_related("inspection")
-        .prefetch_related("themes", "addressed_to")
+        .prefetch_related(
+            "themes",
+            "addressed_to",
+            Prefetch("links", queryset=FindingLink.objects.select_related("earlier__inspection", "created_by")),
+            Prefetch("later_links", queryset=FindingLink.objects.select_related("finding__inspection", "created_by")),
+        )
         .order_by("inspection__published_on", "inspection__slug", "reference", "pk")
     )
     filter_backends = [DjangoFilterBackend]
@@ -131,21 +150,10 @@ class PlanFilterBackend(DjangoFilterBackend):
         return {**super().get_filterset_kwargs(request, queryset, view), "user": request.user}
 
 
-def plan_actions(user: User, plan: ActionPlan) -> list[str]:
-    """The action endpoints this user may call on this plan now, from the same list the plan page uses."""
-    slugs = [a.slug for a in available_actions(user, plan)]
-    if "progress" in slugs:
-        slugs.insert(slugs.index("progress") + 1, "evidence")
-        if plan.status == S.NOT_STARTED:
-            slugs.insert(0, "start")
-    if permissions.can_comment(user, plan):
-        slugs.append("comments")
-    return slugs
-
-
 PLAN_FILTER_NOTE = (
-    "The same filters as the `/plans/` page. `status` may repeat. `sort` takes `target_date`, `status`, "
-    "`organisation`, `updated` or `deferrals`, with `-` for descending; ties are broken by id."
+    "The same filters as the `/plans/` page. `status` and `stage` may repeat. `sort` takes `target_date`, `status`, "
+    "`organisation`, `updated` or `deferrals`, with `-` for descending, or the home page queues' orders `waiting` "
+    "(longest in the present status first) and `returned` (returned longest ago first); ties are broken by id."
 )
 OWNER_PARAMETER = OpenApiParameter(
     "owner", OpenApiTypes.STR, description="`me`, `unassigned`, or the username of someone in your organisation."
@@ -160,31 +168,33 @@ INSPECTION_PARAMETER = OpenApiParameter("inspection", OpenApiTypes.STR, descript
 THEME_PARAMETER = OpenApiParameter("theme", OpenApiTypes.STR, description="Theme slug.")
 
 
-def _change_schema(summary: str, request: type[serializers.Serializer], description: str = "") -> Callable:
-    return extend_schema(
-        summary=summary,
-        description=description,
-        request=request,
-        responses={200: s.WorkflowResultSerializer},
-        tags=["workflow"],
-    )
+WITHOUT_FILES_AS_JSON = " Without files, the same fields may also be sent as JSON."
 
 
-def _upload_schema(
-    summary: str,
-    upload: type[serializers.Serializer],
-    plain: type[serializers.Serializer] | None,
-    description: str = "",
-) -> Callable:
-    # Files need multipart/form-data; a request without files may be JSON as well.
-    request: dict[str, type[serializers.Serializer]] = {"multipart/form-data": upload}
-    if plain is not None:
-        request["application/json"] = plain
+def success_status(action: actions.Action) -> int:
+    """One rule for every change: a POST that adds an entry to one of the plan's lists (`updates/`,
+    `evidence/`, `comments/`) answers 201 Created; a named action (`start/`, `submit/`, `sign-off/`...)
+    answers 200 OK. The schema documents it and `PlanViewSet._change` answers it, so they cannot disagree."""
+    return status.HTTP_201_CREATED if action.api_list else status.HTTP_200_OK
+
+
+def workflow_action(action: actions.Action) -> Callable:
+    """Documents the endpoint of a change to a plan from its entry (`tracker.actions`).
+
+    The body is JSON, except where files may be sent: multipart/form-data only, so that a generated
+    client has one way to send each request."""
+    assert action.serializer_class is not None
+    request = action.serializer_class
+    files = [f for f in request().fields.values() if isinstance(f, s.EvidenceFilesField)]
+    description = action.description
+    if files and not any(f.required for f in files):
+        description += WITHOUT_FILES_AS_JSON
+    media_type = "multipart/form-data" if files else "application/json"
     return extend_schema(
-        summary=summary,
+        summary=action.summary,
         description=description,
-        request=request,
-        responses={201: s.WorkflowResultSerializer},
+        request={media_type: request},
+        responses={success_status(action): s.WorkflowResultSerializer},
         tags=["workflow"],
     )
 
@@ -197,7 +207,7 @@ def _upload_schema(
     ),
     retrieve=extend_schema(summary="One action plan, with its RAG and the actions you may take"),
 )
-class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PlanViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Each organisation's response to a finding. Another organisation's plan is a 404."""
 
     filter_backends = [PlanFilterBackend]
@@ -211,20 +221,16 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return plans.for_list().order_by(*DEFAULT_ORDERING)
         return plans.for_detail()
 
-    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
-        # The list filters narrow the list only; a plan's own endpoints ignore query parameters.
-        return super().filter_queryset(queryset) if self.action == "list" else queryset
-
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return s.PlanSerializer if self.action == "list" else s.PlanDetailSerializer
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "actions": lambda plan: plan_actions(self.request.user, plan)}
+        return {**super().get_serializer_context(), "actions": partial(actions.in_api, self.request.user)}
 
     # --- timeline and evidence ---
 
     @extend_schema(summary="A plan's timeline, newest first", responses=s.UpdateSerializer(many=True))
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @rest_action(detail=True, methods=["get"], filter_backends=[])
     def updates(self, request: Request, pk: int) -> Response:
         plan = self.get_object()
         updates = plan.updates.select_related("author").prefetch_related(
@@ -235,26 +241,8 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             s.UpdateSerializer(page, many=True, context=self.get_serializer_context()).data
         )
 
-    @_upload_schema(
-        "Record progress",
-        s.ProgressUploadInput,
-        s.ProgressInput,
-        "A progress note, optionally with % complete and evidence files. On a not-started plan it also starts it.",
-    )
-    @updates.mapping.post
-    def add_progress(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_record_progress,
-            s.ProgressUploadInput,
-            lambda plan, d: workflow.record_progress(
-                plan=plan, user=request.user, note=d["note"], percent_complete=d.get("percent_complete"),
-                files=d.get("files", []), expected_version=d["version"],
-            ),
-            status.HTTP_201_CREATED,
-        )  # fmt: skip
-
     @extend_schema(summary="A plan's evidence files", responses=s.EvidenceSerializer(many=True))
-    @action(detail=True, methods=["get"], filter_backends=[])
+    @rest_action(detail=True, methods=["get"], filter_backends=[])
     def evidence(self, request: Request, pk: int) -> Response:
         plan = self.get_object()
         files = Evidence.objects.filter(update__plan=plan).select_related("uploaded_by", "update")
@@ -263,200 +251,61 @@ class PlanViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             s.EvidenceSerializer(page, many=True, context=self.get_serializer_context()).data
         )
 
-    @_upload_schema(
-        "Upload evidence",
-        s.EvidenceInput,
-        None,
-        "One or more files with a note saying what they show, recorded as a progress entry on the timeline.",
-    )
-    @evidence.mapping.post
-    def upload_evidence(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_record_progress,
-            s.EvidenceInput,
-            lambda plan, d: workflow.record_progress(
-                plan=plan, user=request.user, note=d["note"], files=d["files"], expected_version=d["version"]
-            ),
-            status.HTTP_201_CREATED,
-        )
+    # --- milestones (changes to them are the registry's actions: `POST milestones/`, `milestone-*/`) ---
 
     @extend_schema(
-        summary="Add to the discussion",
-        description="Anyone who can see the plan may comment. Comments do not change the plan or its version.",
-        request=s.DiscussionInput,
-        responses={201: s.WorkflowResultSerializer},
-        tags=["workflow"],
+        summary="A plan's milestones, in order",
+        description="The same list as the plan's `milestones`. While a plan has milestones its `percent_complete` "
+        "is the share of them done.",
+        responses=s.MilestoneSerializer(many=True),
     )
-    @action(detail=True, methods=["post"])
-    def comments(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_comment,
-            s.DiscussionInput,
-            lambda plan, d: workflow.add_comment(plan=plan, user=request.user, note=d["note"]),
-            status.HTTP_201_CREATED,
-        )
-
-    # --- the transitions of DESIGN section 4, then the managers' other changes ---
-
-    @_change_schema("Start work (not started to in progress)", s.NoteInput)
-    @action(detail=True, methods=["post"])
-    def start(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_record_progress,
-            s.NoteInput,
-            lambda plan, d: workflow.start(
-                plan=plan, user=request.user, note=d["note"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Mark blocked", s.NoteInput, "The note says what the plan is waiting on.")
-    @action(detail=True, methods=["post"])
-    def block(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_record_progress,
-            s.NoteInput,
-            lambda plan, d: workflow.mark_blocked(
-                plan=plan, user=request.user, note=d["note"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Unblock (blocked to in progress)", s.NoteInput)
-    @action(detail=True, methods=["post"])
-    def unblock(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_record_progress,
-            s.NoteInput,
-            lambda plan, d: workflow.unblock(
-                plan=plan, user=request.user, note=d["note"], expected_version=d["version"]
-            ),
-        )
-
-    @_upload_schema(
-        "Submit for sign-off",
-        s.SubmitUploadInput,
-        s.SubmitInput,
-        "Closure statement plus at least one evidence file, sent now or already on the plan's timeline.",
-    )
-    @action(detail=True, methods=["post"])
-    def submit(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_record_progress,
-            s.SubmitUploadInput,
-            lambda plan, d: workflow.submit_for_sign_off(
-                plan=plan, user=request.user, statement=d["statement"], files=d.get("files", []),
-                expected_version=d["version"],
-            ),
-        )  # fmt: skip
-
-    @_change_schema("Sign off (managers)", s.CommentInput)
-    @action(detail=True, methods=["post"], url_path="sign-off")
-    def sign_off(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_manage,
-            s.CommentInput,
-            lambda plan, d: workflow.sign_off(
-                plan=plan, user=request.user, comment=d["comment"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Return a submission to the owner (managers)", s.CommentInput, "The comment says why.")
-    @action(detail=True, methods=["post"], url_path="return")
-    def return_submission(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_manage,
-            s.CommentInput,
-            lambda plan, d: workflow.return_submission(
-                plan=plan, user=request.user, comment=d["comment"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Verify and close (inspectors)", s.CommentInput)
-    @action(detail=True, methods=["post"])
-    def close(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_verify,
-            s.CommentInput,
-            lambda plan, d: workflow.close(
-                plan=plan, user=request.user, comment=d["comment"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Reopen a signed-off plan (inspectors)", s.CommentInput, "The comment says why.")
-    @action(detail=True, methods=["post"])
-    def reopen(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_verify,
-            s.CommentInput,
-            lambda plan, d: workflow.reopen(
-                plan=plan, user=request.user, comment=d["comment"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Mark superseded (inspectors)", s.SupersedeInput)
-    @action(detail=True, methods=["post"])
-    def supersede(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_verify,
-            s.SupersedeInput,
-            lambda plan, d: workflow.supersede(
-                plan=plan, user=request.user, superseding_finding=d["superseding_finding"], comment=d["comment"],
-                expected_version=d["version"],
-            ),
-        )  # fmt: skip
-
-    @_change_schema("Record no further action (inspectors)", s.CommentInput, "The comment says why.")
-    @action(detail=True, methods=["post"], url_path="no-further-action")
-    def no_further_action(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_verify,
-            s.CommentInput,
-            lambda plan, d: workflow.no_further_action(
-                plan=plan, user=request.user, comment=d["comment"], expected_version=d["version"]
-            ),
-        )
-
-    @_change_schema("Change the target date (managers)", s.TargetDateInput, "The original date is kept.")
-    @action(detail=True, methods=["post"], url_path="target-date")
-    def target_date(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_manage,
-            s.TargetDateInput,
-            lambda plan, d: workflow.change_target_date(
-                plan=plan, user=request.user, target_date=d["target_date"], reason=d["reason"],
-                expected_version=d["version"],
-            ),
-        )  # fmt: skip
-
-    @_change_schema("Assign or remove the owner (managers)", s.OwnerInput)
-    @action(detail=True, methods=["post"])
-    def owner(self, request: Request, pk: int) -> Response:
-        return self._change(
-            permissions.can_manage,
-            s.OwnerInput,
-            lambda plan, d: workflow.assign_owner(
-                plan=plan, user=request.user, owner=d["owner"], note=d["note"], expected_version=d["version"]
-            ),
-        )
-
-    def _change(
-        self,
-        allowed: Callable[[User, ActionPlan], bool],
-        input_class: type[serializers.Serializer],
-        call: Callable[[ActionPlan, dict[str, Any]], Update],
-        status_code: int = status.HTTP_200_OK,
-    ) -> Response:
-        """Scope, check the role (403 before looking at the request, as the page does), check the
-        request's shape (400), then let the workflow function apply the rules and write."""
+    @rest_action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def milestones(self, request: Request, pk: int) -> Response:
         plan = self.get_object()
-        if not allowed(self.request.user, plan):
+        return Response(s.MilestoneSerializer(plan.milestones.select_related("owner"), many=True).data)
+
+    def _change(self, action: actions.Action) -> Response:
+        """Scope, check the role (403 before looking at the request, as the page does), check the
+        request's shape (400) with the serializer the schema documents, then let the workflow function
+        apply the rules and write, and answer with the status the schema documents (`workflow_action`)."""
+        plan = self.get_object()
+        if not action.allowed(self.request.user, plan):
             raise PermissionDenied
-        data = _validated(input_class, self.request, plan, self.get_serializer_context())
-        update = call(plan, data)
+        assert action.serializer_class is not None
+        data = _validated(action.serializer_class, self.request, plan, self.get_serializer_context())
+        update = action.call(plan=plan, user=self.request.user, data=data)
         plan = self.get_queryset().get(pk=plan.pk)
         context = self.get_serializer_context()
-        return Response(
-            s.WorkflowResultSerializer({"plan": plan, "update": update}, context=context).data, status_code
-        )
+        result = s.WorkflowResultSerializer({"plan": plan, "update": update}, context=context).data
+        return Response(result, success_status(action))
+
+
+def _endpoint(action: actions.Action, name: str) -> Callable[..., Response]:
+    def endpoint(self: PlanViewSet, request: Request, pk: int) -> Response:
+        return self._change(action)
+
+    endpoint.__name__ = endpoint.__qualname__ = name
+    return endpoint
+
+
+def add_workflow_endpoints(viewset: type[PlanViewSet]) -> None:
+    """One endpoint for each action of `tracker.actions` that has a request body (DESIGN section 4): `POST
+    plans/<id>/<slug>/`, or, for an entry added to one of the plan's lists, `POST` to that list's path."""
+    for action in actions.ACTIONS.values():
+        read = getattr(viewset, action.api_path.replace("-", "_"), None)
+        if read is not None and "get" not in read.mapping:
+            read = None  # not a list: this action's own endpoint, already added
+        name = f"add_{action.slug}" if read is not None else action.api_path.replace("-", "_")
+        if not action.serializer or hasattr(viewset, name):  # not in the API, or already there
+            continue
+        if read is not None:  # the list's own GET: its POST adds to it
+            endpoint = read.mapping.post(_endpoint(action, name))
+        else:
+            endpoint = rest_action(detail=True, methods=["post"], url_path=action.api_path)(_endpoint(action, name))
+        setattr(viewset, name, workflow_action(action)(endpoint))
+
+
+add_workflow_endpoints(PlanViewSet)
 
 
 def _validated(
@@ -493,7 +342,7 @@ class EvidenceViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
             (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file."),
         },
     )
-    @action(detail=True, methods=["get"])
+    @rest_action(detail=True, methods=["get"])
     def download(self, request: Request, pk: int) -> Any:
         return evidence_file_response(self.get_object())
 
@@ -520,3 +369,73 @@ class ApiDocsView(SpectacularSwaggerView):
         # Keep the site-wide Cross-Origin-Opener-Policy (same-origin): no OAuth pop-up is used here.
         del response["Cross-Origin-Opener-Policy"]
         return response
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+class SearchResultSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=SearchEntry.Kind.choices)
+    title = serializers.CharField()
+    url = serializers.CharField(help_text="The page (or, for evidence, the file) on this site.")
+    snippet = serializers.CharField(help_text="HTML: the matched words in <mark> elements, everything else escaped.")
+    date = serializers.DateField(allow_null=True)
+    inspection = serializers.CharField()
+    organisation = serializers.CharField(help_text="Empty for findings.")
+    reference = serializers.CharField()
+    score = serializers.FloatField(help_text="The database's rank: higher is better, within one search.")
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="Matches you may see, at most 1,000 per kind.")
+    count_is_lower_bound = serializers.BooleanField(help_text="True when some kind has more than 1,000 matches.")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="Per kind, at most 1,001.")
+    page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    results = SearchResultSerializer(many=True)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="Search findings, responses, progress notes, comments and evidence file names",
+        description=(
+            "The same search as `/search/`, over what you may see, best first. `q` takes words, "
+            '"quoted phrases", `OR` and `-word`; without words the answer is empty. Filters: `kind`, '
+            "`inspection` and `organisation` (slugs), `date_from`, `date_to`, `page` (20 results a page)."
+        ),
+        parameters=[
+            OpenApiParameter("q", OpenApiTypes.STR),
+            OpenApiParameter("kind", OpenApiTypes.STR, enum=SearchEntry.Kind.values),
+            OpenApiParameter("inspection", OpenApiTypes.STR),
+            OpenApiParameter("organisation", OpenApiTypes.STR),
+            OpenApiParameter("date_from", OpenApiTypes.DATE),
+            OpenApiParameter("date_to", OpenApiTypes.DATE),
+            OpenApiParameter("page", OpenApiTypes.INT),
+        ],
+        responses=SearchResponseSerializer,
+    )
+)
+class SearchView(GenericAPIView):
+    filter_backends: list[type] = []
+    serializer_class = SearchResponseSerializer
+
+    def get(self, request: Request) -> Response:
+        form = SearchForm(request.query_params, user=request.user)
+        if not form.is_valid():
+            return Response(form.errors.get_json_data(), status=status.HTTP_400_BAD_REQUEST)
+        found = search(
+            user=request.user, text=form.cleaned_data["q"], filters=form.filters(),
+            page=form.cleaned_data["page"] or 1,
+        )  # fmt: skip
+        data = {
+            "count": found.total,
+            "count_is_lower_bound": found.capped,
+            "counts": {kind: count for kind, _, count, _ in found.kind_counts()},
+            "page": found.page,
+            "pages": found.pages,
+            "results": [
+                {**vars(hit), "url": request.build_absolute_uri(hit.url), "snippet": str(hit.snippet)}
+                for hit in found.results
+            ],
+        }
+        return Response(SearchResponseSerializer(data).data)

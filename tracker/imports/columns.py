@@ -1,6 +1,6 @@
 """The import file layout: column names, what each means, and the downloadable templates.
 
-Only the standard library and openpyxl are imported here, so `tracker.imports.bench` can build
+Only the standard library and openpyxl are imported here, so `devdata.import_bench` can build
 sample files without setting Django up.
 """
 

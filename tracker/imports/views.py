@@ -1,7 +1,8 @@
 """Web import of findings for administrators: upload, preview row by row, confirm, done.
 
-The same service as `manage.py import_findings` does the work. Between preview and confirm the
-uploaded file waits in the default storage (MEDIA_ROOT) as `imports/<token>`:
+The work is done by a worker (tracker/imports/tasks.py, docs/JOBS.md): checking the uploaded file
+for the preview, then importing it, each a job whose progress the page shows. Between the steps the
+uploaded file waits in the default file storage beside what was made of it (tracker/imports/uploads.py):
 
 - not in the session: a 10,000-finding file is megabytes, and sessions live in the database (or a
   signed cookie) and are read and written on every request;
@@ -9,42 +10,39 @@ uploaded file waits in the default storage (MEDIA_ROOT) as `imports/<token>`:
   whole file back and forth, and what is confirmed might not be what was previewed.
 
 The token is 128 random bits and only names a file listed in the uploader's own session, so nobody
-else can preview or confirm it, and no user input ever becomes part of a path. MEDIA_ROOT is never
-served directly (evidence goes through a permission-checked view). Files are removed on confirm or
-cancel, and any left behind are removed a day later, at the next upload.
+else can preview or confirm it, and no user input ever becomes part of a path; the jobs answer only
+their owner. Stored files are never served directly. Files are removed on import or cancel, and any
+left behind are removed a day later, at the next upload.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import logging
 import secrets
+import uuid
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from tracker import permissions
-from tracker.views import AuthedRequest
+from tracker import permissions, suggestions
+from tracker.http import AuthedRequest
+from tracker.malware import check_for_malware
+from tracker.models import Job
 
-from . import columns, services
+from . import columns, services, tasks, uploads
 from .forms import ImportForm
 
 log = logging.getLogger(__name__)
 
-UPLOAD_DIR = "imports"
 UPLOADS_KEY = "findings_import_uploads"
-RESULT_KEY = "findings_import_result"
-KEEP_UPLOADS_FOR = dt.timedelta(days=1)
+RESULT_KEY = "findings_import_result"  # the id of the last import job, for /imports/done/
 ROWS_PER_PAGE = 100
-MAX_CHANGE_LINES = 200
 SHOW_CHOICES = {
     "all": "All rows",
     services.Action.CREATE: "To create",
@@ -62,145 +60,166 @@ def _require_admin(request: AuthedRequest) -> None:
 def _upload(request: AuthedRequest, token: str) -> dict[str, Any]:
     """The upload `token` names, if this session made it and its file is still there."""
     upload = request.session.get(UPLOADS_KEY, {}).get(token)
-    if upload is None or not default_storage.exists(upload["path"]):
+    if upload is None or not uploads.exists(upload):
         raise Http404("This upload has expired: upload the file again.")
     return upload
 
 
-def _discard(request: AuthedRequest, token: str) -> None:
-    uploads = request.session.get(UPLOADS_KEY, {})
-    upload = uploads.pop(token, None)
-    request.session[UPLOADS_KEY] = uploads
-    if upload is not None:
-        default_storage.delete(upload["path"])
+def _remember(request: AuthedRequest, token: str, upload: dict[str, Any] | None) -> None:
+    """Keep (or, with None, forget) the upload in the session."""
+    known = request.session.get(UPLOADS_KEY, {})
+    if upload is None:
+        known.pop(token, None)
+    else:
+        known[token] = upload
+    request.session[UPLOADS_KEY] = known
 
 
-def _remove_stale_uploads() -> None:
-    """Delete uploads nobody confirmed or cancelled (a closed tab, an expired session)."""
-    cutoff = timezone.now() - KEEP_UPLOADS_FOR
+def _job(request: AuthedRequest, upload: dict[str, Any], key: str) -> Job | None:
+    """The upload's check or import job (`key`), the signed-in user's own."""
+    job_id = upload.get(key)
+    return Job.objects.filter(pk=job_id, user_id=request.user.pk).first() if job_id else None
+
+
+def _start(request: AuthedRequest, token: str, upload: dict[str, Any], kind: str, key: str) -> Job:
+    job = tasks.start(kind=kind, user=request.user, token=token, upload=_stored(upload))
+    _remember(request, token, {**upload, key: str(job.pk)})
+    return job
+
+
+def _stored(upload: dict[str, Any]) -> dict[str, Any]:
+    """What a job needs of the upload: where it is and what was chosen (not the session's job ids)."""
+    return {name: upload[name] for name in ("path", "name", "create_organisations", "publish")}
+
+
+def _scanned(request: AuthedRequest, form: ImportForm) -> bool:
+    """Scan the file for malware before it is stored (when a scanner is configured)."""
+    file = form.cleaned_data["file"]
     try:
-        _folders, names = default_storage.listdir(UPLOAD_DIR)
-    except FileNotFoundError:
-        return
-    for name in names:
-        path = f"{UPLOAD_DIR}/{name}"
-        try:
-            if default_storage.get_modified_time(path) < cutoff:
-                default_storage.delete(path)
-        except (FileNotFoundError, NotImplementedError):  # gone already, or a storage without times
-            continue
-
-
-def _read(upload: dict[str, Any]) -> list[services.SourceRow]:
-    with default_storage.open(upload["path"], "rb") as file:
-        return services.read_rows(name=upload["name"], data=file.read())
+        check_for_malware(file, name=file.name, user=request.user.get_username(), what="import")
+    except ValidationError as error:
+        form.add_error("file", error)
+        return False
+    return True
 
 
 @require_http_methods(["GET", "POST"])
 def import_upload(request: AuthedRequest) -> HttpResponse:
     _require_admin(request)
     form = ImportForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        _remove_stale_uploads()
+    if request.method == "POST" and form.is_valid() and _scanned(request, form):
+        uploads.remove_stale()
         token = secrets.token_hex(16)
         file = form.cleaned_data["file"]
-        path = default_storage.save(f"{UPLOAD_DIR}/{token}", file)
-        uploads = request.session.get(UPLOADS_KEY, {})
-        uploads[token] = {
+        path = default_storage.save(f"{uploads.UPLOAD_DIR}/{token}", file)
+        upload = {
             "path": path,
             "name": file.name,
             "create_organisations": form.cleaned_data["create_organisations"],
             "publish": form.cleaned_data["publish"],
         }
-        request.session[UPLOADS_KEY] = uploads
+        _start(request, token, upload, Job.Kind.IMPORT_CHECK, "check_job")
         return redirect("imports:import-preview", token=token)
     return render(request, "imports/import_upload.html", {"form": form, "columns": columns.COLUMN_HELP.items()})
 
 
 @require_GET
 def import_preview(request: AuthedRequest, token: str) -> HttpResponse:
-    """What confirming would do, row by row; nothing is written."""
+    """What confirming would do, row by row, as the check left it; nothing is written. While the
+    check is running, its progress."""
     _require_admin(request)
     upload = _upload(request, token)
     context: dict[str, Any] = {"upload": upload, "token": token}
-    try:
-        rows = _read(upload)
-    except services.ImportFileError as error:
-        context["file_error"] = error
+    preview = uploads.load_preview(upload)
+    if preview is None:
+        job = _job(request, upload, "check_job") or _start(request, token, upload, Job.Kind.IMPORT_CHECK, "check_job")
+        return render(request, "imports/import_checking.html", context | {"job": job})
+    if preview.file_error is not None:
+        context["file_error"] = preview.file_error
         return render(request, "imports/import_preview.html", context)
-    plan = services.plan_import(rows=rows, create_organisations=upload["create_organisations"])
     show = request.GET.get("show", "all")
     if show not in SHOW_CHOICES:
         show = "all"
-    shown = plan.rows if show == "all" else [row for row in plan.rows if row.action == show]
-    counts = {"all": len(plan.rows)} | {action: plan.count(action) for action in services.Action}
+    shown = preview.rows if show == "all" else [row for row in preview.rows if row.action == show]
+    counts = {"all": len(preview.rows)} | {action: preview.count(action) for action in services.Action}
+    page = Paginator(shown, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    if preview.is_valid:
+        suggested = suggestions.for_import_rows(preview.candidates, [row.row for row in page])
+        for row in page:
+            row.suggestions = suggested.get(row.row, [])  # type: ignore[attr-defined]
+        context["suggested_count"] = len(suggested)
     context |= {
-        "plan": plan,
-        "page": Paginator(shown, ROWS_PER_PAGE).get_page(request.GET.get("page")),
+        "plan": preview,
+        "page": page,
         "show": show,
         "filters": [(value, label, counts[value]) for value, label in SHOW_CHOICES.items()],
-        "error_count": len(plan.errors),
+        "error_count": len(preview.errors),
+        "importing": _job(request, upload, "apply_job"),
     }
     return render(request, "imports/import_preview.html", context)
 
 
 @require_POST
 def import_confirm(request: AuthedRequest, token: str) -> HttpResponse:
-    """Check the file again (the database may have moved on since the preview) and import it."""
+    """Import the file: a job checks it again (the database may have moved on since the preview) and
+    writes it, all or nothing. Asking twice starts one job."""
     _require_admin(request)
     upload = _upload(request, token)
-    try:
-        outcome = services.import_findings(
-            rows=_read(upload),
-            create_organisations=upload["create_organisations"],
-            publish=upload["publish"],
-            user=request.user,
-            source=upload["name"],
-        )
-    except (services.ImportFileError, services.ImportRejected):
-        messages.error(request, "Nothing was imported: the file has errors, listed below.")
-        return redirect("imports:import-preview", token=token)
-    _discard(request, token)
-    log.info("findings import by %s from %s", request.user.get_username(), upload["name"])
-    several = len(outcome.plan.inspections) > 1
-    updated = [
-        f"{row.inspection} {row.label}" if several else row.label
-        for row in outcome.plan.rows
-        if row.action == services.Action.UPDATE
-    ]
-    request.session[RESULT_KEY] = {
-        "name": upload["name"],
-        "publish": upload["publish"],
-        "result": dataclasses.asdict(outcome.result) if outcome.result else {},
-        "inspections": [
-            {"slug": item.slug, "title": item.title, "action": str(item.action), "changes": item.changes}
-            for item in outcome.plan.inspections
-        ],
-        "updated": updated[:MAX_CHANGE_LINES],
-        "more_updated": max(0, len(updated) - MAX_CHANGE_LINES),
-        "new_organisations": outcome.plan.new_organisations,
-        "new_themes": outcome.plan.new_themes,
-        "warnings": outcome.plan.warnings,
-    }
-    messages.success(request, f"Imported {upload['name']}.")
-    return redirect("imports:import-done")
+    job = _job(request, upload, "apply_job")
+    if job is None or job.status == Job.Status.FAILED:
+        preview = uploads.load_preview(upload)
+        if preview is None or not preview.is_valid:
+            messages.error(request, "Nothing was imported: the file has errors, listed below.")
+            return redirect("imports:import-preview", token=token)
+        job = _start(request, token, upload, Job.Kind.IMPORT_APPLY, "apply_job")
+    return redirect(job)
 
 
 @require_POST
 def import_cancel(request: AuthedRequest, token: str) -> HttpResponse:
     _require_admin(request)
-    _discard(request, token)
+    upload = request.session.get(UPLOADS_KEY, {}).get(token)
+    job = _job(request, upload, "apply_job") if upload else None
+    if job is not None and job.status != Job.Status.FAILED:
+        messages.error(request, "This file is being imported (or was), so it cannot be cancelled.")
+        return redirect(job)
+    if upload is not None:
+        uploads.discard(upload)
+        _remember(request, token, None)
     messages.info(request, "Import cancelled: nothing was written and the uploaded file was removed.")
     return redirect("imports:import-upload")
 
 
 @require_GET
 def import_done(request: AuthedRequest) -> HttpResponse:
+    """The results of the signed-in user's last import. `?job=<id>` (where an import job leads) makes
+    that job the last one, if it is theirs (anyone else's is a 404), and comes back here."""
     _require_admin(request)
-    summary = request.session.get(RESULT_KEY)
-    if summary is None:
+    if "job" in request.GET:
+        try:
+            job_id = uuid.UUID(request.GET["job"])
+        except ValueError:
+            return HttpResponseBadRequest("job must be a job's id.")
+        job = get_object_or_404(Job, pk=job_id, user_id=request.user.pk, kind=Job.Kind.IMPORT_APPLY)
+        request.session[RESULT_KEY] = str(job.pk)
+        _forget_imported(request, str(job.pk))
+        return redirect("imports:import-done")
+    last = request.session.get(RESULT_KEY)  # a string we stored (an older session may hold something else)
+    job = Job.objects.filter(pk=last, user_id=request.user.pk).first() if isinstance(last, str) else None
+    if job is None:
         return redirect("imports:import-upload")
-    return render(request, "imports/import_done.html", {"summary": summary})
+    if job.status != Job.Status.SUCCEEDED:
+        return redirect(job)
+    summary = job.params.get("summary", {})
+    suggested = suggestions.for_imported(tuple(key) for key in summary.get("written", []))
+    return render(request, "imports/import_done.html", {"summary": summary, "suggested": suggested, "job": job})
+
+
+def _forget_imported(request: AuthedRequest, job_id: str) -> None:
+    """The session need not keep an upload once it is imported."""
+    for token, upload in list(request.session.get(UPLOADS_KEY, {}).items()):
+        if upload.get("apply_job") == job_id:
+            _remember(request, token, None)
 
 
 @require_GET

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import getpass
+import io
 from pathlib import Path
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
+from tracker import suggestions
 from tracker.imports import services
+from tracker.malware import check_for_malware
 
 # Below this many rows an import is over before a progress bar would be any use.
 PROGRESS_MIN_ROWS = 1000
@@ -50,6 +55,12 @@ class Command(BaseCommand):
             data = path.read_bytes()
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror}.") from error
+        try:  # before reading a row, when a scanner is configured
+            check_for_malware(
+                io.BytesIO(data), name=path.name, user=f"{getpass.getuser()} (command line)", what="import"
+            )
+        except ValidationError as error:
+            raise CommandError(error.messages[0]) from error
         try:
             rows = services.read_rows(name=path.name, data=data)
             outcome = services.import_findings(
@@ -64,3 +75,8 @@ class Command(BaseCommand):
             raise CommandError(str(error)) from error
         for line in services.summary_lines(outcome, publish=options["publish"], list_all=options["verbosity"] > 1):
             self.stdout.write(line)
+        if outcome.result is not None:
+            written = [(row.inspection, row.reference) for row in outcome.plan.rows
+                       if row.action in (services.Action.CREATE, services.Action.UPDATE)]  # fmt: skip
+            for line in suggestions.summary_lines(written):
+                self.stdout.write(line)

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import argparse
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from tracker import reminders
+from tracker import reminders, tasks
 
 
 def non_negative_int(value: str) -> int:
@@ -16,7 +16,10 @@ def non_negative_int(value: str) -> int:
 
 
 class Command(BaseCommand):
-    help = "Email each person one digest of their due-soon, overdue and unowned action plans (once a day)."
+    help = (
+        "Queue today's reminder digests for a worker: one email per person of their due-soon, overdue and "
+        "unowned action plans (once a day)."
+    )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
@@ -31,9 +34,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, days: int, dry_run: bool, **options) -> None:
         today = timezone.localdate()
-        digests = reminders.build_digests(today=today, days=days)
-
         if dry_run:
+            digests = reminders.build_digests(today=today, days=days)
             already = reminders.already_sent_today([digest.user for digest in digests], today=today)
             for digest in digests:
                 note = " (already sent today)" if digest.user.pk in already else ""
@@ -48,11 +50,8 @@ class Command(BaseCommand):
             )
             return
 
-        result = reminders.send_digests(digests)
-        for user in result.no_email:
-            self.stderr.write(f"Skipped {user.username}: no email address.")
-        for user in result.failed:
-            self.stderr.write(f"Could not send to {user.username}; the next run today will retry.")
-        self.stdout.write(result.summary())
-        if result.failed:
-            raise CommandError(f"{len(result.failed)} digest(s) could not be sent.")
+        job = tasks.start_reminders(today=today, days=days)
+        self.stdout.write(
+            f"Queued today's reminder digests as job {job.pk}: a worker (manage.py db_worker) sends them, at most "
+            "one per person per day."
+        )

@@ -1,0 +1,76 @@
+"""`manage.py benchmark` on a little load data: every page answers, the table has every figure."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+
+from devdata import benchmark
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def load_data():
+    call_command(
+        "generate_load_data", "--organisations", "12", "--inspections", "6", "--findings", "40",
+        "--updates-per-plan", "3", verbosity=0,
+    )  # fmt: skip
+
+
+def test_the_benchmark_measures_every_page_the_admin_and_the_floor(load_data, tmp_path):
+    out = io.StringIO()
+    call_command("benchmark", "--requests", "2", "--warmup", "1", "--scale", "tiny", "--json", tmp_path / "r.json",
+                 stdout=out)  # fmt: skip
+    table = out.getvalue()
+    result = benchmark.Result.from_json((tmp_path / "r.json").read_text())
+    names = [row.name for row in result.rows]
+    for page in ("/plans/", "/plans/ q=analysts", "/plans/ page 200", "/dashboard/ as manager",
+                 "/dashboard/ as inspector", "/inspections/<slug>/", "/api/v1/plans/"):  # fmt: skip
+        assert page in names
+    assert any(name.startswith("/plans/<id>/ (50 updates)") for name in names)
+    assert any(name.startswith("/findings/<id>/") for name in names)
+    for row in result.rows:
+        assert row.page.status == 200 and row.page.p95_ms >= row.page.p50_ms > 0
+        assert row.page.queries <= 12, row
+        if row.admin:
+            assert row.admin.status == 200
+        assert f"| {row.name} |" in table
+    assert result.floor.queries <= 3
+    assert result.export["lines"] == result.counts["plans"] and result.export["seconds"] > 0
+    assert "page/admin (p95)" in table and "page/floor (p95)" in table
+    assert json.loads((tmp_path / "r.json").read_text())["scale"] == "tiny"
+
+
+def test_the_growth_table_compares_each_page_across_scales(load_data, tmp_path):
+    small = benchmark.run(database="sqlite", scale="small", requests=2, warmup=0, export=False, log=lambda _: None)
+    large = benchmark.Result.from_json(small.to_json())
+    large.scale = "national"
+    for row in large.rows:
+        row.page.p95_ms *= 2
+    text = benchmark.growth_table([small, large])
+    assert "growth from small" in text
+    assert "| /plans/ |" in text and "| 2.0x |" in text
+
+
+def test_the_benchmark_refuses_an_empty_database():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="generate_load_data"):
+        call_command("benchmark", "--requests", "1", stdout=io.StringIO())
+
+
+def test_uncached_timings_compute_every_figure_from_the_database(load_data, tmp_path):
+    out = io.StringIO()
+    call_command("benchmark", "--requests", "2", "--warmup", "1", "--no-export", "--only", "/dashboard/",
+                 "--uncached", "--json", tmp_path / "r.json", stdout=out)  # fmt: skip
+    result = benchmark.Result.from_json((tmp_path / "r.json").read_text())
+    assert result.rows
+    for row in result.rows:
+        assert row.uncached is not None and row.uncached.status == 200
+        # The dashboard's figures are computed again: more queries than when they come from the cache.
+        assert row.uncached.queries > row.page.queries, row
+    assert "uncached p95" in out.getvalue()

@@ -1,0 +1,60 @@
+"""Counted figures and the /plans/ list behind each: one home for how a group of plans is summed up
+(dashboard, board pack, inspection pages), so the same numbers carry the same names and links everywhere."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+from urllib.parse import urlencode
+
+from .models import ActionPlan
+
+
+def pct(part: int, total: int) -> int:
+    return round(100 * part / total) if total else 0
+
+
+def plans_link(**params: Any) -> str:
+    """A /plans/ query string that reproduces a number (status may be a list)."""
+    pairs: list[str] = []
+    for key, value in params.items():
+        if value in (None, ""):
+            continue
+        for item in value if isinstance(value, list | tuple) else [value]:
+            pairs.append(_pair(key, str(item)))
+    return "/plans/?" + "&".join(pairs)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pair(key: str, value: str) -> str:
+    """One `key=value` of a query string, as `urlencode` writes it (a dashboard writes thousands of links
+    from a few hundred keys and values)."""
+    return urlencode([(key, value)])
+
+
+REPORTED = [str(s) for s in ActionPlan.REPORTED_COMPLETE_STATUSES]
+Stage = ActionPlan.Stage
+STAGES = [str(stage) for stage in Stage]
+# "Reported complete" as stages: the /plans/ link behind the headline rate.
+REPORTED_STAGES = [str(Stage.AWAITING_VERIFICATION), str(Stage.VERIFIED)]
+
+
+def cell(row: dict[str, Any], **scope: Any) -> dict[str, Any]:
+    """A group's figures (`completion_counts`) with the headline rates and the /plans/ link behind each
+    number. `stages` lists the stages in order (label, count, link): they add up to `total`."""
+    links = {
+        "total": plans_link(**scope),
+        **{stage: plans_link(**scope, stage=stage) for stage in STAGES},
+        "reported": plans_link(**scope, stage=REPORTED_STAGES),
+        "overdue": plans_link(**scope, overdue=1),
+    }
+    return {
+        **row,
+        "reported_pct": pct(row["reported"], row["total"]),
+        "verified_pct": pct(row["verified"], row["total"]),
+        "stages": [
+            {"value": stage, "label": label, "count": row[stage], "link": links[stage]}
+            for stage, label in Stage.choices
+        ],
+        "links": links,
+    }

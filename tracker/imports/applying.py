@@ -1,0 +1,283 @@
+"""Findings import, step 3: write a checked plan, in bulk and in one transaction.
+
+Applying uses bulk inserts and updates, so 10,000 findings import in a few seconds (docs/IMPORT.md).
+Bulk writes send no signals, so the findings' change history is written here too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.apps import apps
+from django.db import connection, transaction
+
+from inspections.models import Finding, Inspection, Organisation, Theme
+from tracker import freshness
+from tracker.workflow import publish_inspection
+
+from .planning import ImportPlan, ImportRejected, _FindingPlan
+from .progress import Progress, report_progress
+
+if TYPE_CHECKING:
+    from tracker.models import User
+
+BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What an applied import wrote."""
+
+    inspections_created: int
+    inspections_updated: int
+    findings_created: int
+    findings_updated: int
+    findings_unchanged: int
+    organisations_created: int
+    themes_created: int
+    plans_opened: int | None  # None when the import did not publish
+
+
+def _batches[T](items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@transaction.atomic
+def apply_import(
+    *,
+    plan: ImportPlan,
+    user: User | None = None,
+    publish: bool = False,
+    source: str = "",
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Write a valid plan in one transaction and record the findings' change history.
+
+    With `publish`, open action plans for every addressee of each inspection in the file.
+    """
+    if not plan.is_valid:
+        raise ImportRejected(plan)
+    reason = f"Imported from {source}"[:100] if source else "Imported"
+    now = dt.datetime.now(tz=dt.UTC)
+    organisation_ids, theme_ids = _create_organisations_and_themes(plan)
+    inspections, created_inspections, updated_inspections = _save_inspections(plan, user=user, reason=reason)
+    writer = _FindingWriter(plan, inspections, progress)
+    unlinked = writer.create()
+    created_rows = [writer.row(finding) for finding in writer.to_create]
+    updated_rows = [writer.row(finding) for finding in writer.to_update]
+    writer.update(unlinked, updated_rows)
+    writer.replace_links("addressed_to", "organisations", organisation_ids, "organisation_id")
+    writer.replace_links("themes", "themes", theme_ids, "theme_id")
+    _record_history(
+        created_rows, updated_rows, inspection_ids=list(writer.slug_of), user=user, reason=reason, date=now
+    )
+    freshness.changed()  # the bulk writes above send no signals
+    plans_opened = None
+    if publish:
+        plans_opened = sum(publish_inspection(inspection=inspection) for inspection in inspections.values())
+    return ImportResult(
+        inspections_created=created_inspections,
+        inspections_updated=updated_inspections,
+        findings_created=len(writer.to_create),
+        findings_updated=len(writer.to_update),
+        findings_unchanged=plan.unchanged,
+        organisations_created=len(plan._new_organisations),
+        themes_created=len(plan._new_themes),
+        plans_opened=plans_opened,
+    )
+
+
+def _create_organisations_and_themes(plan: ImportPlan) -> tuple[dict[str, int], dict[str, int]]:
+    """Create the plan's new organisations and themes; the id of every one its findings name, by slug."""
+    Organisation.objects.bulk_create(
+        [
+            Organisation(name=name, slug=slug, kind=Organisation.Kind.OTHER)
+            for slug, name in plan._new_organisations.items()
+        ],
+        batch_size=BATCH_SIZE,
+    )
+    Theme.objects.bulk_create(
+        [Theme(name=name, slug=slug) for slug, name in plan._new_themes.items()], batch_size=BATCH_SIZE
+    )
+    needed_organisations = {slug for finding in plan._findings for slug in finding.organisations}
+    needed_themes = {slug for finding in plan._findings for slug in finding.themes}
+    organisation_ids = dict(Organisation.objects.filter(slug__in=needed_organisations).values_list("slug", "id"))
+    theme_ids = dict(Theme.objects.filter(slug__in=needed_themes).values_list("slug", "id"))
+    return organisation_ids, theme_ids
+
+
+def _save_inspections(plan: ImportPlan, *, user: User | None, reason: str) -> tuple[dict[str, Inspection], int, int]:
+    """Few inspections per file: saving each one records its history the usual way.
+    Returns every inspection of the file by slug, and how many were created and updated."""
+    inspections: dict[str, Inspection] = {}
+    created = updated = 0
+    for item in plan._inspections:
+        inspection = item.existing or Inspection(slug=item.slug)
+        if item.existing is None or item.changes:
+            inspection.title = item.title
+            inspection.published_on = item.published_on
+            inspection._history_user = user  # type: ignore[attr-defined]
+            inspection._change_reason = reason  # type: ignore[attr-defined]
+            inspection.save()
+            created += item.existing is None
+            updated += item.existing is not None
+        inspections[item.slug] = inspection
+    return inspections, created, updated
+
+
+class _FindingWriter:
+    """Writes a plan's findings in bulk, knowing the id of every finding in its inspections (new ones
+    too, once written) to link findings and record history."""
+
+    def __init__(self, plan: ImportPlan, inspections: dict[str, Inspection], progress: Progress | None) -> None:
+        self.inspections = inspections
+        self.slug_of = {inspection.pk: slug for slug, inspection in inspections.items()}
+        self.finding_ids: dict[tuple[str, str], int] = {}
+        self.to_create = [finding for finding in plan._findings if finding.existing is None]
+        self.to_update = [finding for finding in plan._findings if finding.changes]
+        self.progress = progress
+        self.total = len(self.to_create) + len(self.to_update)
+        self.written = 0
+
+    def load_ids(self) -> None:
+        for pk, inspection_id, reference in Finding.objects.filter(inspection_id__in=self.slug_of).values_list(
+            "id", "inspection_id", "reference"
+        ):
+            self.finding_ids[(self.slug_of[inspection_id], reference)] = pk
+
+    def coc_id(self, finding: _FindingPlan) -> int | None:
+        if finding.cause_of_concern is None:
+            return finding.existing.cause_of_concern_id if finding.existing else None
+        if not finding.cause_of_concern:
+            return None
+        return self.finding_ids.get((finding.inspection, finding.cause_of_concern))
+
+    def row(self, finding: _FindingPlan) -> Finding:
+        """The finding as written, with its id."""
+        return Finding(
+            id=self.finding_ids[(finding.inspection, finding.reference)],
+            inspection_id=self.inspections[finding.inspection].pk,
+            reference=finding.reference,
+            kind=finding.kind,
+            text=finding.text,
+            due_by=finding.due_by,
+            cause_of_concern_id=self.coc_id(finding),
+        )
+
+    def _wrote(self, count: int) -> None:
+        self.written += count
+        report_progress(self.progress, "Writing", self.written, self.total)
+
+    def create(self) -> list[_FindingPlan]:
+        """Insert the new findings; return those whose link to their cause of concern is still to write.
+
+        New findings that accompany a new cause of concern go second, once its id is known, so that
+        links are written with the rows rather than by a (slow) bulk update afterwards.
+        """
+        self.load_ids()
+        new_keys = {(finding.inspection, finding.reference) for finding in self.to_create}
+        second = [finding for finding in self.to_create if (finding.inspection, finding.cause_of_concern) in new_keys]
+        first = [
+            finding for finding in self.to_create if (finding.inspection, finding.cause_of_concern) not in new_keys
+        ]
+        unlinked: list[_FindingPlan] = []
+        for wave in (first, second):
+            for batch in _batches(wave):
+                Finding.objects.bulk_create([self._new(finding, unlinked) for finding in batch])
+                self._wrote(len(batch))
+            if wave:
+                self.load_ids()
+        return unlinked
+
+    def _new(self, finding: _FindingPlan, unlinked: list[_FindingPlan]) -> Finding:
+        link = self.coc_id(finding)
+        if finding.cause_of_concern and link is None:
+            unlinked.append(finding)  # accompanies a cause of concern written in this same wave
+        return Finding(
+            inspection=self.inspections[finding.inspection],
+            reference=finding.reference,
+            kind=finding.kind,
+            text=finding.text,
+            due_by=finding.due_by,
+            cause_of_concern_id=link,
+        )
+
+    def update(self, unlinked: list[_FindingPlan], updated_rows: list[Finding]) -> None:
+        """Write the links still missing, and the changed findings."""
+        Finding.objects.bulk_update(
+            [self.row(finding) for finding in unlinked], ["cause_of_concern"], batch_size=BATCH_SIZE
+        )
+        for batch in _batches(updated_rows):
+            _update_rows(batch, ["kind", "text", "due_by", "cause_of_concern"])
+            self._wrote(len(batch))
+
+    def replace_links(self, name: str, attribute: str, ids: dict[str, int], target: str) -> None:
+        """Addressees or themes: replace the whole set of each finding whose set is new or changed."""
+        through = getattr(Finding, name).through
+        changed = [finding for finding in self.to_update if name in finding.changes]
+        stale = [self.finding_ids[(finding.inspection, finding.reference)] for finding in changed]
+        for batch in _batches(stale):
+            through.objects.filter(finding_id__in=batch).delete()
+        links = [
+            through(finding_id=self.finding_ids[(finding.inspection, finding.reference)], **{target: ids[slug]})
+            for finding in (*self.to_create, *changed)
+            for slug in sorted(getattr(finding, attribute))
+        ]
+        through.objects.bulk_create(links, batch_size=BATCH_SIZE)
+
+
+def _update_rows(rows: Sequence[Finding], names: Sequence[str]) -> None:
+    """UPDATE each row by primary key in one executemany.
+
+    `bulk_update` builds a CASE expression per field and takes about 4 seconds for 10,000 findings on
+    SQLite; a parameterised UPDATE run for every row takes a few hundredths of that.
+    """
+    fields = [Finding._meta.get_field(name) for name in names]
+    table = connection.ops.quote_name(Finding._meta.db_table)
+    assignments = ", ".join(f"{connection.ops.quote_name(field.column)} = %s" for field in fields)
+    pk = connection.ops.quote_name(Finding._meta.pk.column)
+    params = [
+        [*(field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields), row.pk]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(f"UPDATE {table} SET {assignments} WHERE {pk} = %s", params)
+
+
+def _record_history(
+    created: list[Finding],
+    updated: list[Finding],
+    *,
+    inspection_ids: list[int],
+    user: User | None,
+    reason: str,
+    date: dt.datetime,
+) -> None:
+    """Bulk writes skip the signals that record history, so write the history rows here, addressees too."""
+    manager = Finding.history  # type: ignore[attr-defined]
+    options = {"batch_size": BATCH_SIZE, "default_user": user, "default_change_reason": reason, "default_date": date}
+    records = [
+        *(manager.bulk_history_create(created, **options) or []),
+        *(manager.bulk_history_create(updated, update=True, **options) or []),
+    ]
+    if not records or records[0].pk is None:  # databases that cannot return ids from bulk inserts
+        return
+    m2m_history = apps.get_model("inspections", "HistoricalFinding_addressed_to")
+    links: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pk, finding_id, organisation_id in Finding.addressed_to.through.objects.filter(
+        finding__inspection_id__in=inspection_ids
+    ).values_list("id", "finding_id", "organisation_id"):
+        links[finding_id].append((pk, organisation_id))
+    m2m_history.objects.bulk_create(
+        [
+            m2m_history(history_id=record.pk, id=pk, finding_id=record.id, organisation_id=organisation_id)
+            for record in records
+            for pk, organisation_id in links[record.id]
+        ],
+        batch_size=BATCH_SIZE,
+    )

@@ -1,0 +1,438 @@
+"""The police and crime commissioner's 56-day response to an inspection: a draft made from the records
+(DOCX to edit, PDF to read), the deadline for each organisation the inspection addresses, and the
+published response once a manager records it.
+
+Everything here is scoped as the pages are: an organisation the reader may not see is a 404, and the
+draft lists only plans of `ActionPlan.objects.visible_to(reader)`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.db.models.functions import Length
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
+
+from inspections.models import Finding, Grading, Inspection, Organisation
+
+from . import papers, permissions
+from .evidence import ALLOWED_DESCRIPTION, check_upload
+from .models import ActionPlan, PccResponse, Update, User, response_deadline
+from .storage import open_stored
+
+S = ActionPlan.Status
+K = Finding.Kind
+ENDED = (S.NO_FURTHER_ACTION, S.SUPERSEDED)
+DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+# --- who is addressed, and by when --------------------------------------------------------------
+
+
+def addressees(inspection: Inspection) -> list[Organisation]:
+    """Organisations the inspection addresses: those its findings are addressed to, or that it graded."""
+    return list(
+        Organisation.objects.filter(
+            Q(pk__in=Finding.objects.filter(inspection=inspection).values("addressed_to"))
+            | Q(pk__in=Grading.objects.filter(inspection=inspection).values("organisation"))
+        ).order_by("name")
+    )
+
+
+def visible_addressees(user: User, inspection: Inspection) -> list[Organisation]:
+    """The addressees `user` may see: all for those who see everything, else their own organisation."""
+    return [
+        o for o in addressees(inspection) if permissions.sees_every_organisation(user) or o.pk == user.organisation_id
+    ]
+
+
+def addressed_organisation(user: User, inspection: Inspection, slug: str) -> Organisation:
+    """An addressee the user may see, by slug; anything else (another organisation, one the inspection
+    does not address) is a 404."""
+    for organisation in visible_addressees(user, inspection):
+        if organisation.slug == slug:
+            return organisation
+    raise Http404("No response of this organisation to this inspection.")
+
+
+@dataclass
+class DeadlineRow:
+    organisation: Organisation
+    deadline: dt.date | None
+    today: dt.date
+    response: PccResponse | None
+    can_record: bool
+
+    @property
+    def days_left(self) -> int | None:
+        return (self.deadline - self.today).days if self.deadline else None
+
+    @property
+    def when(self) -> str:
+        days = self.days_left
+        if days is None:
+            return "No deadline: the inspection has no publication date"
+        if days < 0:
+            return f"{-days} day{'s' if days != -1 else ''} ago"
+        if days == 0:
+            return "today"
+        return f"in {days} day{'s' if days != 1 else ''}"
+
+
+def deadline_rows(user: User, inspection: Inspection, today: dt.date | None = None) -> list[DeadlineRow]:
+    """The 56-day deadline of each addressee the user may see, and its recorded response (two queries)."""
+    today = today or timezone.localdate()
+    organisations = visible_addressees(user, inspection)
+    recorded = {
+        r.organisation_id: r
+        for r in PccResponse.objects.filter(inspection=inspection, organisation__in=organisations).select_related(
+            "inspection"
+        )
+    }
+    deadline = response_deadline(inspection.published_on)
+    return [
+        DeadlineRow(o, deadline, today, recorded.get(o.pk), permissions.can_record_response(user, o.pk))
+        for o in organisations
+    ]
+
+
+# --- the draft ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    """A cause of concern or a recommendation as the draft addresses it, with the organisation's plan."""
+
+    finding: Finding
+    plan: ActionPlan | None
+    recommendations: list[Entry] = field(default_factory=list)
+
+    @property
+    def is_ended(self) -> bool:
+        return self.plan is not None and self.plan.status in ENDED
+
+    @property
+    def owner_role(self) -> str:
+        """The owner by role, never by name: the response is published."""
+        owner = self.plan.active_owner if self.plan else None
+        if owner is None:
+            return "No owner assigned yet"
+        return {User.Role.MANAGER: "A manager", User.Role.STAFF: "An action owner"}.get(owner.role, "An action owner")
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        """The planned steps, as (label, text) lines, or the recorded reason for no action."""
+        plan = self.plan
+        if plan is None:
+            return [("Planned steps", "No action plan has been opened for this yet.")]
+        if self.is_ended:
+            reason = plan.end_reason or "No reason was recorded."
+            return [(f"No further action ({plan.get_status_display().lower()})", reason)]
+        lines = [("Planned steps", plan.summary or "No response has been written yet.")]
+        lines.append(("Owner", self.owner_role))
+        if plan.target_date:
+            target = f"{plan.target_date:%-d %B %Y}"
+            if plan.original_target_date and plan.original_target_date != plan.target_date:
+                target += f" (originally {plan.original_target_date:%-d %B %Y})"
+        else:
+            target = "Not set yet"
+        lines.append(("Target date", target))
+        lines.append(("Status", f"{plan.get_stage_display()}: {plan.get_status_display().lower()}, "
+                                f"{plan.percent_complete}% complete"))  # fmt: skip
+        if plan.latest_progress:
+            lines.append((f"Latest progress ({timezone.localtime(plan.latest_progress_at):%-d %B %Y})",
+                          plan.latest_progress))  # fmt: skip
+        # Milestones and success measures join these lines once plans have them.
+        return lines
+
+
+def response_context(*, user: User, inspection: Inspection, organisation: Organisation) -> dict[str, Any]:
+    """What the draft response says: the inspection, the organisation's gradings, each cause of concern
+    with its recommendations and each other recommendation addressed to it (in the report's order,
+    each once) with its plan's planned steps or recorded reason for no action, and a summary of the
+    areas for improvement. Plans are those `user` may see. A constant number of queries."""
+    latest = Update.objects.filter(plan=OuterRef("pk"), kind=Update.Kind.PROGRESS).exclude(note="")
+    latest = latest.order_by("-created_at", "-pk")
+    ending = Update.objects.filter(plan=OuterRef("pk"), status_to__in=ENDED).order_by("-created_at", "-pk")
+    plans = {
+        plan.finding_id: plan
+        for plan in ActionPlan.objects.visible_to(user)
+        .filter(organisation=organisation, finding__inspection=inspection)
+        .select_related("owner", "organisation")
+        .annotate(
+            latest_progress=Subquery(latest.values("note")[:1]),
+            latest_progress_at=Subquery(latest.values("created_at")[:1]),
+            end_reason=Subquery(ending.values("note")[:1]),
+        )
+    }
+    # Length first so that R2 comes before R10 (as the inspection page orders them).
+    findings = list(
+        inspection.findings.filter(addressed_to=organisation).order_by(Length("reference"), "reference", "pk")
+    )
+    causes = [Entry(f, plans.get(f.pk)) for f in findings if f.kind == K.CAUSE_OF_CONCERN]
+    by_cause = {entry.finding.pk: entry for entry in causes}
+    recommendations = []
+    for f in findings:
+        if f.kind != K.RECOMMENDATION:
+            continue
+        entry = Entry(f, plans.get(f.pk))
+        if f.cause_of_concern_id in by_cause:
+            by_cause[f.cause_of_concern_id].recommendations.append(entry)
+        else:
+            recommendations.append(entry)
+    afis = [Entry(f, plans.get(f.pk)) for f in findings if f.kind == K.AREA_FOR_IMPROVEMENT]
+    afi_stages = [
+        {"label": label, "count": sum(1 for e in afis if e.plan is not None and e.plan.stage == value)}
+        for value, label in ActionPlan.Stage.choices
+    ]
+    today = timezone.localdate()
+    return {
+        "inspection": inspection,
+        "organisation": organisation,
+        "gradings": Grading.objects.filter(inspection=inspection, organisation=organisation).order_by("area"),
+        "causes": causes,
+        "recommendations": recommendations,
+        "afis": afis,
+        "afi_stages": afi_stages,
+        "afis_without_plan": sum(1 for e in afis if e.plan is None),
+        "deadline": response_deadline(inspection.published_on),
+        "today": today,
+        "protective_marking": settings.PROTECTIVE_MARKING,
+        "site_url": settings.SITE_URL,
+    }
+
+
+def addressed_in_order(context: dict[str, Any]) -> list[Entry]:
+    """Every cause of concern and recommendation of the draft, in the order it gives them."""
+    entries: list[Entry] = []
+    for cause in context["causes"]:
+        entries.append(cause)
+        entries.extend(cause.recommendations)
+    return entries + context["recommendations"]
+
+
+def response_pdf(context: dict[str, Any]) -> bytes:
+    return papers.render_pdf("tracker/response_document.html", context)
+
+
+def response_docx(context: dict[str, Any]) -> bytes:
+    """The draft as a Word document, for the commissioner's office to edit before publishing."""
+    from docx import Document
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    inspection, organisation = context["inspection"], context["organisation"]
+    marking = context["protective_marking"]
+    document = Document()
+    document.core_properties.title = f"Response to {inspection.title}"
+    document.core_properties.author = organisation.name
+    document.styles["Normal"].font.size = Pt(11)
+
+    def field_run(paragraph: Any, code: str) -> None:
+        # A Word field (PAGE, NUMPAGES) that Word fills in as it lays the pages out.
+        run = paragraph.add_run()
+        begin, instruction, end = OxmlElement("w:fldChar"), OxmlElement("w:instrText"), OxmlElement("w:fldChar")
+        begin.set(qn("w:fldCharType"), "begin")
+        instruction.set(qn("xml:space"), "preserve")
+        instruction.text = code
+        end.set(qn("w:fldCharType"), "end")
+        run._r.append(begin)
+        run._r.append(instruction)
+        run._r.append(end)
+
+    section = document.sections[0]
+    header = section.header.paragraphs[0]
+    header.text = f"{marking} · DRAFT"
+    header.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer = section.footer.paragraphs[0]
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.add_run(f"{marking} · Page ")
+    field_run(footer, "PAGE")
+    footer.add_run(" of ")
+    field_run(footer, "NUMPAGES")
+
+    document.add_heading(f"Response to {inspection.title}", level=0)
+    document.add_paragraph(f"Draft response of {organisation.name}, prepared {context['today']:%-d %B %Y}.")
+    facts = [("Inspection", inspection.title)]
+    if inspection.published_on:
+        facts.append(("Published", f"{inspection.published_on:%-d %B %Y}"))
+    if context["deadline"]:
+        facts.append(("Response due by", f"{context['deadline']:%-d %B %Y} (56 days after publication)"))
+    if inspection.report_url:
+        facts.append(("Report", inspection.report_url))
+    for label, value in facts:
+        paragraph = document.add_paragraph()
+        paragraph.add_run(f"{label}: ").bold = True
+        paragraph.add_run(value)
+
+    document.add_heading("Gradings", level=1)
+    gradings = list(context["gradings"])
+    if gradings:
+        table = document.add_table(rows=1, cols=2)
+        table.style = "Table Grid"
+        table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Area", "Grade"
+        for grading in gradings:
+            cells = table.add_row().cells
+            cells[0].text, cells[1].text = grading.area, grading.get_grade_display()
+    else:
+        document.add_paragraph("No gradings were given to this organisation.")
+
+    def finding_block(entry: Entry, level: int) -> None:
+        document.add_heading(f"{entry.finding.get_kind_display()} {entry.finding.reference}", level=level)
+        document.add_paragraph(entry.finding.text)
+        for label, text in entry.steps:
+            paragraph = document.add_paragraph()
+            paragraph.add_run(f"{label}: ").bold = True
+            paragraph.add_run(text)
+
+    document.add_heading("Causes of concern and recommendations", level=1)
+    if not addressed_in_order(context):
+        document.add_paragraph("The inspection made no cause of concern or recommendation to this organisation.")
+    for cause in context["causes"]:
+        finding_block(cause, 2)
+        for recommendation in cause.recommendations:
+            finding_block(recommendation, 3)
+    for recommendation in context["recommendations"]:
+        finding_block(recommendation, 2)
+
+    document.add_heading("Areas for improvement", level=1)
+    afis = context["afis"]
+    if afis:
+        stages = ", ".join(f"{s['label'].lower()} {s['count']}" for s in context["afi_stages"])
+        document.add_paragraph(f"{len(afis)} area{'s' if len(afis) != 1 else ''} for improvement: {stages}.")
+        table = document.add_table(rows=1, cols=3)
+        table.style = "Table Grid"
+        for cell, text in zip(table.rows[0].cells, ("Reference", "Area for improvement", "Stage"), strict=True):
+            cell.text = text
+        for entry in afis:
+            cells = table.add_row().cells
+            cells[0].text, cells[1].text = entry.finding.reference, entry.finding.text
+            cells[2].text = entry.plan.get_stage_display() if entry.plan else "No action plan yet"
+    else:
+        document.add_paragraph("The inspection identified no area for improvement for this organisation.")
+
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+# --- pages ----------------------------------------------------------------------------------------
+
+
+def _document(request: Any, slug: str, organisation_slug: str) -> tuple[dict[str, Any], str]:
+    inspection = get_object_or_404(Inspection, slug=slug)
+    organisation = addressed_organisation(request.user, inspection, organisation_slug)
+    context = response_context(user=request.user, inspection=inspection, organisation=organisation)
+    return context, f"response-{inspection.slug}-{organisation.slug}"
+
+
+@require_safe
+def response_docx_view(request: Any, slug: str, organisation_slug: str) -> HttpResponse:
+    context, name = _document(request, slug, organisation_slug)
+    response = HttpResponse(response_docx(context), content_type=DOCX_TYPE)
+    response["Content-Disposition"] = f'attachment; filename="{name}.docx"'
+    return response
+
+
+@require_safe
+def response_pdf_view(request: Any, slug: str, organisation_slug: str) -> HttpResponse:
+    context, name = _document(request, slug, organisation_slug)
+    response = HttpResponse(response_pdf(context), content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
+    return response
+
+
+class ResponseUploadForm(forms.Form):
+    file = forms.FileField(label="The published response", help_text=f"{ALLOWED_DESCRIPTION} file.")
+    published_on = forms.DateField(label="Date it was published", widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args: Any, inspection: Inspection, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inspection = inspection
+
+    def clean_published_on(self) -> dt.date:
+        day = self.cleaned_data["published_on"]
+        if day > timezone.localdate():
+            raise ValidationError("The response cannot have been published after today.")
+        if self.inspection.published_on and day < self.inspection.published_on:
+            raise ValidationError(
+                f"The response cannot predate the report ({self.inspection.published_on:%-d %B %Y})."
+            )
+        return day
+
+
+@require_POST
+def response_upload(request: Any, slug: str, organisation_slug: str) -> HttpResponse:
+    """A manager of the organisation records its published response: the file goes through the evidence
+    checks (type, size, content, malware scan) before it is stored."""
+    inspection = get_object_or_404(Inspection, slug=slug)
+    organisation = addressed_organisation(request.user, inspection, organisation_slug)
+    if not permissions.can_record_response(request.user, organisation.pk):
+        raise PermissionDenied
+    form = ResponseUploadForm(request.POST, request.FILES, inspection=inspection)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            checked = check_upload(upload, user=request.user.get_username())
+            with transaction.atomic():
+                response = PccResponse(
+                    inspection=inspection, organisation=organisation,
+                    published_on=form.cleaned_data["published_on"], original_name=checked.name, size=checked.size,
+                    sha256=checked.sha256, content_type=checked.content_type, uploaded_by=request.user,
+                )  # fmt: skip
+                response.file.save(checked.name, upload, save=False)
+                try:
+                    response.save()
+                except IntegrityError as error:
+                    response.file.storage.delete(response.file.name)
+                    raise ValidationError(
+                        f"{organisation.name}'s response to this inspection is already recorded."
+                    ) from error
+        except ValidationError as error:
+            for message in error.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, f"{organisation.name}'s published response is recorded.")
+    else:
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            for message in errors:
+                messages.error(request, f"{label}: {message}" if label else message)
+    return redirect(f"{inspection.get_absolute_url()}#responses-heading")
+
+
+@require_safe
+def response_file(request: Any, slug: str, organisation_slug: str) -> FileResponse:
+    """The recorded response file, for those who may see the organisation."""
+    inspection = get_object_or_404(Inspection, slug=slug)
+    organisation = addressed_organisation(request.user, inspection, organisation_slug)
+    recorded = get_object_or_404(PccResponse, inspection=inspection, organisation=organisation)
+    try:
+        handle = open_stored(recorded.file)
+    except FileNotFoundError as error:
+        raise Http404("The file is missing from storage.") from error
+    response = FileResponse(handle, as_attachment=True, filename=recorded.original_name,
+                            content_type="application/octet-stream")  # fmt: skip
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def inspection_context(request: Any, inspection: Inspection) -> dict[str, Any]:
+    """The inspection page's "56-day responses" section."""
+    return {"responses": deadline_rows(request.user, inspection), "response_form_description": ALLOWED_DESCRIPTION}
