@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import statistics
 import time
 import tracemalloc
@@ -76,6 +77,12 @@ class Timing:
     p95_ms: float
     queries: int
     status: int
+    # Processor time per request (`ProcessorClock`): what the request cost, whatever else the machine ran.
+    cpu_p50_ms: float = -1.0
+    cpu_p95_ms: float = -1.0
+    # The 1-minute load average when the measurement started and ended.
+    load_start: float = -1.0
+    load_end: float = -1.0
 
 
 @dataclass
@@ -99,6 +106,7 @@ class Result:
     rows: list[Row] = field(default_factory=list)
     export: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    processor: str = ""  # whose processor time the cpu figures are (`ProcessorClock.covers`)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -121,12 +129,59 @@ class Result:
         return cls(**data)
 
 
+class ProcessorClock:
+    """Processor time spent on the requests: this process's (`time.process_time`, every thread: on SQLite
+    that is all of the work, Django's and the database's), plus, on PostgreSQL on this machine, that of the
+    connection's server process (the first field of Linux's /proc/<pid>/schedstat: nanoseconds on a
+    processor). On a machine shared with other work a request's clock time is partly waiting for a
+    processor; its processor time is not."""
+
+    def __init__(self) -> None:
+        # Only a server on this machine: its process ids are this machine's.
+        self.server_readable = connection.vendor == "postgresql" and connection.settings_dict.get("HOST") in (
+            "", "127.0.0.1", "localhost", "::1",
+        )  # fmt: skip
+
+    def _server_pid(self) -> int | None:
+        if connection.vendor != "postgresql" or not self.server_readable:
+            return None
+        connection.ensure_connection()
+        return int(connection.connection.info.backend_pid)
+
+    def _server_seconds(self, pid: int | None) -> float:
+        if pid is None:
+            return 0.0
+        try:
+            return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            self.server_readable = False  # another machine's server, or no /proc: this process only
+            return 0.0
+
+    def start(self) -> tuple[int | None, float, float]:
+        pid = self._server_pid()
+        return pid, time.process_time(), self._server_seconds(pid)
+
+    def elapsed(self, started: tuple[int | None, float, float]) -> float:
+        """Seconds of processor since `start`; the server's part only if the connection is still the same."""
+        pid, python, server = started
+        used = time.process_time() - python
+        if pid is not None and self._server_pid() == pid:
+            used += self._server_seconds(pid) - server
+        return used
+
+    def covers(self) -> str:
+        if connection.vendor == "postgresql":
+            return "this process and the PostgreSQL server process" if self.server_readable else "this process only"
+        return "this process (with the database)"
+
+
 class Bench:
     def __init__(self, *, requests: int = 30, warmup: int = 3, log: Callable[[str], None] = print) -> None:
         self.requests = requests
         self.warmup = warmup
         self.log = log
         self.clients: dict[str, Client] = {}
+        self.processor = ProcessorClock()
 
     def client(self, username: str) -> Client:
         if username not in self.clients:
@@ -150,24 +205,33 @@ class Bench:
         """p50 and p95 of `url`; with `uncached`, the cache is emptied before every request (outside the
         timing), so every cached figure is computed from the database."""
         client = self.client(username)
+        load_start = os.getloadavg()[0]
         for _ in range(self.warmup):
+            if uncached:
+                cache.clear()
             self._get(client, url)
-        times = []
+        times, cpu = [], []
         status = 0
         for _ in range(self.requests):
             if uncached:
                 cache.clear()
+            processor = self.processor.start()
             start = time.perf_counter()
             status, _size = self._get(client, url)
             times.append((time.perf_counter() - start) * 1000)
+            cpu.append(self.processor.elapsed(processor) * 1000)
+        load_end = os.getloadavg()[0]
         if uncached:
             cache.clear()
         with CaptureQueriesContext(connection) as queries:
             status, _size = self._get(client, url)
         if status != 200:
             raise RuntimeError(f"{url} as {username} answered {status}, not 200")
-        p50, p95 = _quantile(times, 0.50), _quantile(times, 0.95)
-        return Timing(p50_ms=p50, p95_ms=p95, queries=len(queries), status=status)
+        return Timing(
+            p50_ms=_quantile(times, 0.50), p95_ms=_quantile(times, 0.95), queries=len(queries), status=status,
+            cpu_p50_ms=_quantile(cpu, 0.50), cpu_p95_ms=_quantile(cpu, 0.95), load_start=load_start,
+            load_end=load_end,
+        )  # fmt: skip
 
     def export(self, username: str, url: str, runs: int = 2) -> dict[str, float]:
         """Time and memory of a whole streamed export: the process's peak RSS growth (Linux) and the
@@ -302,6 +366,12 @@ def cases() -> tuple[list[Case], list[str]]:
         Case("/dashboard/ as manager", m, "/dashboard/", f"{ADMIN_PLANS}?organisation__id__exact={org.pk}"),
         Case("/dashboard/ as inspector", i, "/dashboard/", ADMIN_PLANS),
         Case(
+            "/dashboard/ as inspector, one organisation",
+            i,
+            f"/dashboard/?organisation={org.slug}",
+            f"{ADMIN_PLANS}?organisation__id__exact={org.pk}",
+        ),
+        Case(
             "/inspections/<slug>/",
             i,
             f"/inspections/{inspection.slug}/",
@@ -383,7 +453,92 @@ def run(
             log("/plans/export.csv")
             result.export = bench.export(inspector, "/plans/export.csv")
             result.export["lines"] = ActionPlan.objects.count()
+    result.processor = bench.processor.covers()
     return result
+
+
+# --- the targets -----------------------------------------------------------------------------
+
+# The measured targets at national scale (docs/BENCHMARKS.md, "Targets"): a page of `cases()` (by the start
+# of its name) and the most its p95 may take, in ms, on each database, with the cache emptied before every
+# request. `scripts/bench_targets.py` (`make bench-targets`) measures these rows alone.
+LIST, DASHBOARD = {"sqlite": 50.0, "postgresql": 50.0}, {"sqlite": 150.0, "postgresql": 150.0}
+SEARCH = {"sqlite": 200.0, "postgresql": 100.0}
+TARGETS: list[tuple[str, dict[str, float]]] = [
+    ("/plans/", LIST),
+    ("/plans/ as manager", LIST),
+    ("/plans/<id>/", LIST),
+    ("/dashboard/ as inspector", DASHBOARD),
+    ("/dashboard/ as inspector, one organisation", DASHBOARD),
+    ("/dashboard/ as manager", DASHBOARD),
+    ("/search/ q=analysts", SEARCH),
+    ("/search/ q=analysts as manager", SEARCH),
+    ('/search/ q="local profile"', SEARCH),
+    ("/search/ q=procurement", SEARCH),
+    ("/search/ q=vetting OR corruption", SEARCH),
+    ("/search/ q=analysts notes of 2024", SEARCH),
+    ("/api/v1/search/ q=analysts", SEARCH),
+]
+
+
+def _target_of(name: str) -> dict[str, float] | None:
+    for prefix, limits in TARGETS:
+        if name == prefix or (name.startswith(prefix + " (") and prefix.endswith("/")):
+            return limits
+    return None
+
+
+def run_targets(*, database: str, scale: str, requests: int = 20, warmup: int = 2,
+                log: Callable[[str], None] = print) -> Result:  # fmt: skip
+    """The target rows only, uncached (each request after emptying the cache), with the floor."""
+    from django.test.utils import override_settings
+
+    bench = Bench(requests=requests, warmup=warmup, log=log)
+    counts = {
+        "organisations": Organisation.objects.count(),
+        "inspections": Inspection.objects.count(),
+        "findings": Finding.objects.count(),
+        "plans": ActionPlan.objects.count(),
+        "updates": Update.objects.count(),
+    }
+    with override_settings(ROOT_URLCONF="devdata.benchmark", ALLOWED_HOSTS=["testserver"]):
+        case_list, notes = cases()
+        result = Result(database=database, scale=scale, counts=counts, requests=requests, warmup=warmup,
+                        floor=bench.measure(case_list[0].user, FLOOR_PATH), notes=notes[:-1])  # fmt: skip
+        for case in case_list:
+            if _target_of(case.name) is None:
+                continue
+            log(f"{case.name}: {case.path} (uncached)")
+            cold = bench.measure(case.user, case.path, uncached=True)
+            result.rows.append(Row(case.name, case.path, cold, uncached=cold))
+    result.processor = bench.processor.covers()
+    return result
+
+
+def targets_table(results: list[Result]) -> str:
+    """Each target row on each database: clock and processor p50/p95 (uncached), queries, the limit, and
+    the load average during the row."""
+    lines = [
+        "| database | page | p50 | p95 | cpu p50 | cpu p95 | queries | target p95 | clock | cpu | load |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|---|--:|",
+    ]
+    for result in results:
+        for row in result.rows:
+            limits = _target_of(row.name)
+            if limits is None or row.uncached is None:
+                continue
+            limit, u = limits[result.database], row.uncached
+            lines.append(
+                f"| {result.database} | {row.name} | {u.p50_ms:.1f} | {u.p95_ms:.1f} | {_cpu(u)} | {u.queries} | "
+                f"{limit:.0f} | {'met' if u.p95_ms <= limit else 'over'} | "
+                f"{'met' if 0 <= u.cpu_p95_ms <= limit else 'over'} | {_loads(u)} |"
+            )
+        f = result.floor
+        lines.append(
+            f"| {result.database} | floor (trivial logged-in view) | {f.p50_ms:.1f} | {f.p95_ms:.1f} | {_cpu(f)} | "
+            f"{f.queries} | - | - | - | {_loads(f)} |"
+        )
+    return "\n".join(lines)
 
 
 # --- tables ----------------------------------------------------------------------------------
@@ -393,30 +548,48 @@ def _ratio(a: float, b: float, digits: int = 1) -> str:
     return f"{a / b:.{digits}f}x" if b else "-"
 
 
+def _cpu(timing: Timing) -> str:
+    return f"{timing.cpu_p50_ms:.1f} | {timing.cpu_p95_ms:.1f}" if timing.cpu_p50_ms >= 0 else "- | -"
+
+
+def _loads(*timings: Timing | None) -> str:
+    """The load average at the start of the row's first measurement and at the end of its last."""
+    taken = [t for t in timings if t is not None and t.load_start >= 0]
+    return f"{taken[0].load_start:.1f}-{taken[-1].load_end:.1f}" if taken else "-"
+
+
 def table(result: Result) -> str:
-    """One scale on one database: every page, its admin equivalent and the floor."""
+    """One scale on one database: every page (clock and processor time), its admin equivalent, the
+    floor, and the page with the cache emptied before every request."""
     c = result.counts
     cold = any(row.uncached for row in result.rows)
+    floor = result.floor
     lines = [
         f"### {result.database}, {result.scale}: {c['organisations']} organisations, {c['inspections']} inspections, "
         f"{c['findings']:,} findings, {c['plans']:,} plans, {c['updates']:,} updates",
         "",
-        f"{result.requests} timed requests per page after {result.warmup} warm-up; times in ms, server-side. "
-        f"Floor (trivial logged-in view): p50 {result.floor.p50_ms:.1f}, p95 {result.floor.p95_ms:.1f}, "
-        f"{result.floor.queries} queries.",
+        f"{result.requests} timed requests per page after {result.warmup} warm-up; times in ms, server-side; "
+        f"cpu: processor time per request ({result.processor or 'this process'}); load: the 1-minute load "
+        f"average at the start of the row's first measurement and the end of its last. Floor (trivial "
+        f"logged-in view): p50 {floor.p50_ms:.1f}, p95 {floor.p95_ms:.1f}, cpu p50 {floor.cpu_p50_ms:.1f}, "
+        f"{floor.queries} queries.",
         "",
-        "| page | p50 | p95 | queries | admin p50 | admin p95 | admin queries | page/admin (p95) | page/floor (p95) |"
-        + (" uncached p50 | uncached p95 | uncached queries |" if cold else ""),
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|" + ("--:|--:|--:|" if cold else ""),
+        "| page | p50 | p95 | cpu p50 | cpu p95 | queries | admin p50 | admin p95 | admin queries | page/admin (p95) "
+        "| page/floor (p95) |"
+        + (" uncached p50 | uncached p95 | uncached cpu p50 | uncached cpu p95 | uncached queries |" if cold else "")
+        + " load |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|" + ("--:|--:|--:|--:|--:|" if cold else "") + "--:|",
     ]
     for row in result.rows:
         a, u = row.admin, row.uncached
         lines.append(
-            f"| {row.name} | {row.page.p50_ms:.1f} | {row.page.p95_ms:.1f} | {row.page.queries} | "
+            f"| {row.name} | {row.page.p50_ms:.1f} | {row.page.p95_ms:.1f} | {_cpu(row.page)} | {row.page.queries} | "
             + (f"{a.p50_ms:.1f} | {a.p95_ms:.1f} | {a.queries} | {_ratio(row.page.p95_ms, a.p95_ms, 2)} | " if a else
                "- | - | - | - | ")
             + f"{_ratio(row.page.p95_ms, result.floor.p95_ms)} |"
-            + ((f" {u.p50_ms:.1f} | {u.p95_ms:.1f} | {u.queries} |" if u else " - | - | - |") if cold else "")
+            + ((f" {u.p50_ms:.1f} | {u.p95_ms:.1f} | {_cpu(u)} | {u.queries} |" if u else " - | - | - | - | - |")
+               if cold else "")
+            + f" {_loads(row.page, a, u)} |"
         )  # fmt: skip
     if result.export:
         e = result.export

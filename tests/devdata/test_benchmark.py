@@ -74,3 +74,45 @@ def test_uncached_timings_compute_every_figure_from_the_database(load_data, tmp_
         # The dashboard's figures are computed again: more queries than when they come from the cache.
         assert row.uncached.queries > row.page.queries, row
     assert "uncached p95" in out.getvalue()
+
+
+def test_every_timing_has_its_processor_time_and_the_load_average(load_data, tmp_path):
+    out = io.StringIO()
+    call_command("benchmark", "--requests", "3", "--warmup", "0", "--no-export", "--only", "/plans/",
+                 "--uncached", "--json", tmp_path / "r.json", stdout=out)  # fmt: skip
+    result = benchmark.Result.from_json((tmp_path / "r.json").read_text())
+    assert result.rows and result.processor
+    for timing in [result.floor, *(t for row in result.rows for t in (row.page, row.uncached))]:
+        assert timing is not None
+        # A request costs some processor time, and (in this process) never more than the time it took.
+        assert 0 < timing.cpu_p50_ms <= timing.cpu_p95_ms
+        assert timing.cpu_p50_ms <= timing.p50_ms * 1.05 + 1
+        assert timing.load_start >= 0 and timing.load_end >= 0
+    assert "| cpu p50 | cpu p95 |" in out.getvalue() and "uncached cpu p95" in out.getvalue()
+    assert f"cpu: processor time per request ({result.processor})" in out.getvalue()
+
+
+def test_the_processor_clock_counts_the_work_done_between_its_readings():
+    clock = benchmark.ProcessorClock()
+    started = clock.start()
+    total = sum(n * n for n in range(300_000))  # some work for this process
+    assert total > 0
+    assert clock.elapsed(started) > 0.001
+
+
+def test_targets_measure_only_the_rows_with_a_target_uncached(load_data, tmp_path):
+    out = io.StringIO()
+    call_command("benchmark", "--targets", "--requests", "2", "--warmup", "0", "--json", tmp_path / "t.json",
+                 stdout=out)  # fmt: skip
+    result = benchmark.Result.from_json((tmp_path / "t.json").read_text())
+    names = [row.name for row in result.rows]
+    assert names[0] == "/plans/" and "/dashboard/ as inspector" in names
+    assert "/dashboard/ as inspector, one organisation" in names and "/search/ q=analysts" in names
+    assert any(name.startswith("/plans/<id>/") for name in names)
+    assert "/plans/ page 200" not in names and "/inspections/<slug>/" not in names  # no target
+    assert len(names) == len(benchmark.TARGETS)
+    for row in result.rows:
+        assert row.uncached is not None and row.admin is None and row.uncached.status == 200
+    table = out.getvalue()
+    assert "| sqlite | /plans/ |" in table and "| 50 |" in table and "| 200 |" in table  # list and SQLite search
+    assert "| sqlite | floor (trivial logged-in view) |" in table

@@ -27,11 +27,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--uncached", action="store_true", help="Also time each page with the cache emptied before every request."
         )
+        parser.add_argument(
+            "--targets",
+            action="store_true",
+            help="Only the pages with a target (devdata.benchmark.TARGETS), uncached, without the admin pages.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["requests"] < 1 or options["warmup"] < 0:
             raise CommandError("--requests must be at least 1 and --warmup at least 0.")
         log = (lambda line: self.stderr.write(line)) if options["verbosity"] > 1 else (lambda line: None)
+        if options["targets"]:
+            try:
+                result = benchmark.run_targets(
+                    database=connection.vendor, scale=options["scale"] or "current data",
+                    requests=options["requests"], warmup=options["warmup"], log=log,
+                )  # fmt: skip
+            except RuntimeError as error:
+                raise CommandError(str(error)) from error
+            if options["json"]:
+                options["json"].write_text(result.to_json())
+            self.stdout.write(benchmark.targets_table([result]))
+            return
         try:
             result = benchmark.run(
                 database=connection.vendor,
