@@ -133,7 +133,9 @@ ACTIONS: dict[str, Action] = {
             "block", "Mark as blocked", "Marking blocked", (S.IN_PROGRESS,), S.BLOCKED, K.STATUS,
             permissions.can_record_progress, "mark_blocked",
             form="BlockedForm", button="Mark blocked", success="Plan marked as blocked.", style="warning",
-            serializer="NoteInput", summary="Mark blocked", description="The note says what the plan is waiting on.",
+            serializer="BlockInput", summary="Mark blocked",
+            description="Names what the plan waits on (a national body, a partner agency or a procurement by name, "
+            "another plan by its number, or something else the note describes) and since when.",
         ),
         Action(
             "unblock", "Unblock", "Unblocking", (S.BLOCKED,), S.IN_PROGRESS, K.STATUS,

@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 from inspections.models import Finding, Inspection, Organisation, Region, Theme
 
 from . import permissions
-from .models import ActionPlan, ActionPlanQuerySet, User, no_target_date
+from .models import ActionPlan, ActionPlanQuerySet, Dependency, User, no_target_date, waiting_on
 
 # Statuses sort in workflow order, not alphabetically.
 STATUS_ORDER = Case(
@@ -217,6 +217,14 @@ class ActionPlanFilter(django_filters.FilterSet):
         widget=OnOffCheckbox(),
         help_text="With the force, with a milestone past its date (these are at least amber).",
     )
+    waiting_on = django_filters.ChoiceFilter(
+        label="Blocked, waiting on",
+        method="filter_waiting_on",
+        choices=[*Dependency.Kind.choices, (Dependency.UNRECORDED, "Nothing recorded")],
+        empty_label="Any plan",
+        widget=FastSelect,
+        help_text="Blocked plans by what they wait on.",
+    )
     overdue = django_filters.BooleanFilter(label="Overdue only", method="filter_overdue", widget=OnOffCheckbox())
     due_soon = django_filters.BooleanFilter(
         label="Due in the next 30 days", method="filter_due_soon", widget=OnOffCheckbox()
@@ -327,6 +335,9 @@ class ActionPlanFilter(django_filters.FilterSet):
     def filter_milestone_overdue(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
         return queryset.milestone_overdue() if value else queryset
 
+    def filter_waiting_on(self, queryset: QuerySet[ActionPlan], name: str, value: str) -> QuerySet[ActionPlan]:
+        return queryset.filter(waiting_on(value)) if value else queryset
+
     def filter_overdue(self, queryset: QuerySet[ActionPlan], name: str, value: bool) -> QuerySet[ActionPlan]:
         return queryset.overdue() if value else queryset
 
@@ -382,6 +393,10 @@ class ActionPlanFilter(django_filters.FilterSet):
             parts.append(f"with an open milestone owned by {whose}")
         if data.get("milestone_overdue"):
             parts.append("a milestone overdue")
+        waits = data.get("waiting_on")
+        if waits:
+            kinds = dict(self.filters["waiting_on"].extra["choices"])
+            parts.append(f"blocked, waiting on: {str(kinds[waits]).lower()}")
         for flag, words in (("overdue", "overdue"), ("due_soon", "due in the next 30 days"),
                             ("returned", "returned: the owner's action"), ("deferred", "deferred"),
                             ("brought_forward", "brought forward"), ("repeat", "repeats"),

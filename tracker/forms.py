@@ -15,7 +15,7 @@ from inspections.models import Finding, FindingLink, Inspection, Organisation
 from . import actions, permissions, workflow
 from .evidence import ALLOWED_DESCRIPTION, ALLOWED_TYPES
 from .filters import FastSelect
-from .models import ActionPlan, Milestone, SearchEntry, User
+from .models import ActionPlan, Dependency, Milestone, SearchEntry, User
 from .search import Filters
 
 ACCEPT = ",".join(f".{ext}" for ext in ALLOWED_TYPES)
@@ -71,6 +71,26 @@ class NoteForm(PlanForm):
 
 
 class BlockedForm(PlanForm):
+    waiting_on = forms.ChoiceField(label="Waiting on", choices=Dependency.Kind.choices, widget=forms.RadioSelect)
+    waiting_on_name = forms.CharField(
+        label="Which one",
+        max_length=200,
+        required=False,
+        help_text="The national body, partner agency or procurement (for example the College of Policing).",
+    )
+    waiting_on_plan = forms.IntegerField(
+        label="Plan number",
+        min_value=1,
+        required=False,
+        help_text="For another plan: its number, shown on its page (a plan of your organisation or of another "
+        "organisation in your region).",
+    )
+    blocked_since = forms.DateField(
+        label="Blocked since",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty for today.",
+    )
     note = forms.CharField(label="What is it waiting on?", widget=forms.Textarea(attrs={"rows": 3}))
 
 

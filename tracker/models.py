@@ -880,6 +880,105 @@ class Milestone(models.Model):
         return self.is_overdue_on(today) and plan.status in ActionPlan.OVERDUE_STATUSES
 
 
+class DependencyQuerySet(models.QuerySet["Dependency"]):
+    def current(self) -> DependencyQuerySet:
+        """What blocked plans wait on now (a row outlives its plan's blocked state only if its status was
+        set outside the workflow)."""
+        return self.filter(plan__status=ActionPlan.Status.BLOCKED)
+
+
+def waiting_on(kind: str) -> Q:
+    """Blocked plans waiting on a kind of thing (`Dependency.Kind`), or on nothing recorded (`UNRECORDED`):
+    the rule of the /plans/ filter `waiting_on` and the dashboard's blocked section, one home."""
+    blocked = Q(status=ActionPlan.Status.BLOCKED)
+    if kind == Dependency.UNRECORDED:
+        return blocked & ~Exists(Dependency.objects.filter(plan=OuterRef("pk")))
+    return blocked & Exists(Dependency.objects.filter(plan=OuterRef("pk"), kind=kind))
+
+
+def attach_dependencies(plans: Any, user: Any = None) -> list[ActionPlan]:
+    """Give each blocked plan of a page `waits` (its `Dependency`, with the plan it waits on, or None), in
+    one query, and none at all when no plan on the page is blocked; with a `user`, also `waits_text`:
+    what it waits on in words that user may read (`Dependency.describe_for`)."""
+    plans = list(plans)
+    blocked = [plan.pk for plan in plans if plan.status == ActionPlan.Status.BLOCKED]
+    found = (
+        {d.plan_id: d for d in Dependency.objects.filter(plan__in=blocked).select_related(*Dependency.RELATED)}
+        if blocked
+        else {}
+    )
+    for plan in plans:
+        plan.waits = found.get(plan.pk)
+        if user is not None:
+            plan.waits_text = plan.waits.describe_for(user) if plan.waits else ""
+    return plans
+
+
+class Dependency(models.Model):
+    """What a blocked plan waits on and since when: a national body, a partner agency, a procurement,
+    another plan (of any organisation in the plan's region) or something else. Written only by
+    tracker.workflow: recorded when the plan is marked blocked, removed when it leaves that state (its
+    timeline keeps what it waited on). Who may read the plan waited on is `describe_for`'s business."""
+
+    class Kind(models.TextChoices):
+        NATIONAL_BODY = "national_body", "A national body"
+        PARTNER_AGENCY = "partner_agency", "A partner agency"
+        PROCUREMENT = "procurement", "A procurement"
+        PLAN = "plan", "Another plan"
+        OTHER = "other", "Something else"
+
+    UNRECORDED = "unrecorded"  # the /plans/ filter's value for blocked plans with no dependency recorded
+    RELATED = ("on_plan__organisation", "on_plan__finding__inspection", "on_plan__owner")
+
+    plan = models.OneToOneField(ActionPlan, models.CASCADE, related_name="dependency")
+    kind = models.CharField("waiting on", max_length=20, choices=Kind)
+    name = models.CharField("what it waits on", max_length=200, blank=True)
+    on_plan = models.ForeignKey(
+        ActionPlan, models.PROTECT, null=True, blank=True, related_name="dependents", verbose_name="plan waited on"
+    )
+    since = models.DateField("blocked since")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = DependencyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "dependencies"
+        indexes = [models.Index(fields=["kind", "plan"], name="dependency_kind_plan_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="plan", on_plan__isnull=False) | (~Q(kind="plan") & Q(on_plan__isnull=True)),
+                name="dependency_plan_only_for_plan_kind",
+            ),
+            models.CheckConstraint(condition=~Q(on_plan=F("plan")), name="dependency_not_on_itself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id} waits on {self.get_kind_display().lower()}"
+
+    def shows_plan_to(self, user: Any) -> bool:
+        """Whether `user` may read the plan waited on (the rule of `ActionPlan.objects.visible_to`)."""
+        if self.on_plan_id is None:
+            return False
+        visible = visible_organisation(user)
+        return visible is True or (visible is not None and visible == self.on_plan.organisation_id)
+
+    def describe_for(self, user: Any) -> str:
+        """What the plan waits on, in words `user` may read, to follow "Waiting on": another plan they
+        may not see is only "another organisation's plan" (no reference, no text, no status)."""
+        if self.kind == self.Kind.PLAN:
+            if not self.shows_plan_to(user):
+                return "another organisation's plan"
+            other = self.on_plan
+            owner = f", owner {other.owner}" if other.owner_id else ""
+            return (
+                f"plan {other.pk}: {other.organisation} on {other.finding.reference} of "
+                f"{other.finding.inspection.title} ({other.get_status_display().lower()}{owner})"
+            )
+        label = self.get_kind_display().lower()
+        return f"{label}: {self.name}" if self.name else label
+
+
 # A plan moved back to in progress from these was returned (by its manager) or reopened (by an inspector).
 RETURNED_FROM = [ActionPlan.Status.SUBMITTED, ActionPlan.Status.SIGNED_OFF]
 

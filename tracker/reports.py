@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncMonth
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -30,7 +30,16 @@ from .figures import REPORTED, REPORTED_STAGES, STAGES, Stage, cell, pct, plans_
 from .filters import DEFAULT_ORDERING, ActionPlanFilter
 from .finding_links import repeat_labels
 from .http import AuthedRequest, bad_query
-from .models import ActionPlan, Milestone, OrganisationSettings, Update, overdue_milestone, repeat_expression
+from .models import (
+    ActionPlan,
+    Dependency,
+    Milestone,
+    OrganisationSettings,
+    Update,
+    attach_dependencies,
+    overdue_milestone,
+    repeat_expression,
+)
 from .models import overdue as overdue_rule
 
 S = ActionPlan.Status
@@ -206,7 +215,9 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         scope,
         key,
         lambda: {
-            **dashboard_figures(plans, organisation, every_organisation=every_organisation, cache_scope=scope),
+            **dashboard_figures(
+                plans, organisation, every_organisation=every_organisation, cache_scope=scope, viewer=user
+            ),
             # Whether to link to the organisation's public page: its settings move its data version too.
             "public_page": organisation is not None
             and OrganisationSettings.objects.filter(organisation=organisation, public_progress=True).exists(),
@@ -222,7 +233,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
 
 
 def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | None, *, every_organisation: bool,
-                      cache_scope: str) -> dict[str, Any]:  # fmt: skip
+                      cache_scope: str, viewer: Any) -> dict[str, Any]:  # fmt: skip
     scope = {"organisation": organisation.slug} if organisation else {}
 
     # Newest first, each checked for a visible plan until ten are found (no join of every plan).
@@ -309,6 +320,7 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
     series = trend(plans, updates=updates, kept=True, organisation=organisation)
     repeats = repeat_figures(plans, scope, per_organisation, by_theme)
     context = {
+        "blocked": blocked_figures(plans, scope, viewer),
         "repeats": repeats,
         "organisations": organisations,
         "recent": recent,
@@ -326,6 +338,34 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
         "chart": trend_svg(series) if series else None,
     }
     return context
+
+
+BLOCKED_SHOWN = 5  # blocked plans listed on the dashboard, longest blocked first
+
+
+def blocked_figures(plans: QuerySet[ActionPlan], scope: dict[str, Any], viewer: Any) -> dict[str, Any] | None:
+    """Blocked plans by what they wait on (`Dependency.Kind`, or nothing recorded), each count linked to the
+    /plans/ list of exactly those plans (`waiting_on`), adding up to the blocked total; and the plans
+    blocked longest, with what each waits on in words the viewer may read (the figures are kept per
+    scope, and everyone of a scope may see the same plans)."""
+    blocked = plans.filter(status=ActionPlan.Status.BLOCKED)
+    counts = dict(blocked.order_by().values_list("dependency__kind").annotate(n=Count("pk")))
+    total = sum(counts.values())
+    if not total:
+        return None
+    kinds = [*Dependency.Kind.choices, (Dependency.UNRECORDED, "Nothing recorded")]
+    rows = [
+        {"label": label, "count": counts.get(None if value == Dependency.UNRECORDED else value, 0),
+         "link": plans_link(**scope, waiting_on=value)}
+        for value, label in kinds
+    ]  # fmt: skip
+    longest = blocked.for_list().order_by(F("dependency__since").asc(nulls_last=True), "pk")[:BLOCKED_SHOWN]
+    return {
+        "total": total,
+        "link": plans_link(**scope, status=ActionPlan.Status.BLOCKED),
+        "kinds": [row for row in rows if row["count"]],
+        "longest": attach_dependencies(longest, viewer),
+    }
 
 
 SLUG, NAME = "finding__themes__slug", "finding__themes__name"  # as `completion` would name them
@@ -416,7 +456,7 @@ def repeat_figures(
 EXPORT_HEADER = [
     "Inspection", "Reference", "Kind", "Finding", "Organisation", "Stage", "Status", "RAG", "Percent complete",
     "Target date", "Original target date", "Deferrals", "Owner", "Response", "Last update", "Link",
-    "Links to earlier findings", "Recurrence",
+    "Links to earlier findings", "Recurrence", "Waiting on", "Blocked since",
 ]  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_CHUNK = 2000
@@ -445,8 +485,11 @@ def plans_to_export(user: Any, query: Any) -> QuerySet[ActionPlan]:
     return filterset.qs if filterset.is_valid() else base.none()
 
 
-def export_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
-    """One list of cell values per plan, read from the database in chunks (flat memory)."""
+def export_rows(plans: QuerySet[ActionPlan], viewer: Any = None) -> Iterator[list[Any]]:
+    """One list of cell values per plan, read from the database in chunks (flat memory). What blocked
+    plans wait on is read first, in one query, and described in words `viewer` may read (without a
+    viewer, a plan waited on is named only if it is of the same organisation, which whoever may see
+    the row may see)."""
     kinds = dict(Finding.Kind.choices)
     statuses = dict(S.choices)
     stages = {
@@ -457,6 +500,12 @@ def export_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
     rags = dict(ActionPlan.Rag.choices)
     # Few findings are linked: every link's label, read once, rather than a lookup per row.
     linked = repeat_labels()
+    waits = {
+        d.plan_id: d
+        for d in Dependency.objects.current()
+        .filter(plan__in=plans.order_by().values("pk"))
+        .select_related("plan", *Dependency.RELATED)
+    }
     rows = plans.values_list(
         "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
         "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
@@ -465,13 +514,25 @@ def export_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
          updated, pk, finding_id, recurrence) = row  # fmt: skip
+        dependency = waits.get(pk)
         yield [
             inspection, ref, kinds.get(kind, kind), text, org, stages.get(status, ""), statuses.get(status, status),
             rags.get(rag, rag),
             percent, target, original, deferrals, owner or "", summary,
             timezone.localtime(updated).replace(tzinfo=None), f"{settings.SITE_URL}/plans/{pk}/",
             linked.get(finding_id, ""), "yes" if recurrence else "",
+            _waiting_words(dependency, viewer), dependency.since if dependency else None,
         ]  # fmt: skip
+
+
+def _waiting_words(dependency: Dependency | None, viewer: Any) -> str:
+    if dependency is None:
+        return ""
+    if viewer is None and dependency.on_plan_id is not None:
+        if dependency.on_plan.organisation_id != dependency.plan.organisation_id:
+            return "another organisation's plan"
+        return f"plan {dependency.on_plan_id}"
+    return dependency.describe_for(viewer)
 
 
 class _Echo:
@@ -491,13 +552,13 @@ def _csv_stream(rows: Iterable[list[Any]]) -> Iterator[str]:
 
 @require_safe
 def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
-    rows = export_rows(export_queryset(request))
+    rows = export_rows(export_queryset(request), request.user)
     response = StreamingHttpResponse(_csv_stream(rows), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="action-plans-{timezone.localdate():%Y-%m-%d}.csv"'
     return response
 
 
-XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10]
+XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10, 40, 12]
 
 
 MILESTONE_HEADER = [
@@ -531,11 +592,11 @@ def milestone_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
         ]  # fmt: skip
 
 
-def xlsx_workbook(plans: QuerySet[ActionPlan], rows_per_chunk: int = 500) -> Iterator[bytes]:
+def xlsx_workbook(plans: QuerySet[ActionPlan], rows_per_chunk: int = 500, viewer: Any = None) -> Iterator[bytes]:
     """The export workbook's bytes, row by row (the page streams them; the export job stores them): the
     plans, then a Milestones sheet with the milestones of the same plans."""
     return xlsx.stream_workbook(
-        EXPORT_HEADER, export_rows(plans), sheet_name="Action plans", widths=XLSX_WIDTHS,
+        EXPORT_HEADER, export_rows(plans, viewer), sheet_name="Action plans", widths=XLSX_WIDTHS,
         rows_per_chunk=rows_per_chunk,
         more_sheets=[xlsx.Sheet("Milestones", MILESTONE_HEADER, milestone_rows(plans), MILESTONE_WIDTHS)],
     )  # fmt: skip
@@ -556,7 +617,7 @@ def export_xlsx(request: AuthedRequest) -> HttpResponse:
     if count > settings.EXPORT_IN_WORKER_ROWS:
         context = {"count": count, "query": request.GET.urlencode()}
         return render(request, "tracker/export_in_worker.html", context)
-    response = StreamingHttpResponse(xlsx_workbook(plans), content_type=xlsx.CONTENT_TYPE)
+    response = StreamingHttpResponse(xlsx_workbook(plans, viewer=request.user), content_type=xlsx.CONTENT_TYPE)
     response["Content-Disposition"] = f'attachment; filename="action-plans-{timezone.localdate():%Y-%m-%d}.xlsx"'
     return response
 

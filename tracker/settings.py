@@ -395,6 +395,7 @@ SPECTACULAR_SETTINGS = {
         "GradeEnum": "inspections.models.Grading.Grade",
         "ProgrammeEnum": "inspections.models.Inspection.Programme",
         "FindingLinkKindEnum": "inspections.models.FindingLink.Kind",
+        "DependencyKindEnum": "tracker.models.Dependency.Kind",
     },
 }
 

@@ -53,7 +53,7 @@ def export_plans(job: Job, progress: jobs.Progress) -> str:
     stored = ""
     try:
         with tempfile.TemporaryFile() as spool:
-            for chunk in counted(reports.xlsx_workbook(plans, rows_per_chunk=ROWS_PER_CHUNK)):
+            for chunk in counted(reports.xlsx_workbook(plans, rows_per_chunk=ROWS_PER_CHUNK, viewer=user)):
                 spool.write(chunk)
             spool.seek(0)
             job.file.save("export.xlsx", File(spool), save=False)

@@ -35,7 +35,17 @@ from . import actions, bulk, figures, forms, freshness, health, permissions, res
 from .filters import DEFAULT_ORDERING, ActionPlanFilter, OnOffCheckbox
 from .finding_links import links_of
 from .http import AuthedRequest, evidence_file_response
-from .models import RETURNED_FROM, ActionPlan, Evidence, Milestone, Update, User, attach_milestone_progress
+from .models import (
+    RETURNED_FROM,
+    ActionPlan,
+    Dependency,
+    Evidence,
+    Milestone,
+    Update,
+    User,
+    attach_dependencies,
+    attach_milestone_progress,
+)
 from .search import search
 
 # --- health ----------------------------------------------------------------------------------
@@ -303,7 +313,9 @@ class PlanListView(FilterView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         if context.get("object_list") is not None:
-            context["object_list"] = attach_milestone_progress(context["object_list"])  # "3 of 5" in one query
+            context["object_list"] = attach_dependencies(  # what blocked plans wait on: one query, if any
+                attach_milestone_progress(context["object_list"]), self.request.user  # "3 of 5" in one query
+            )
         query = self.request.GET.copy()
         query.pop("page", None)
         context["query_without_page"] = query.urlencode()
@@ -466,6 +478,7 @@ def _plan_page(
     context = {
         "plan": plan,
         "finding": plan.finding,
+        **_dependency_context(user, plan),
         "updates": updates,
         "action_forms": action_forms,
         "milestones": _milestone_rows(user, plan, bound, bound_slug),
@@ -488,6 +501,25 @@ def _plan_page(
     }
     template = "tracker/actionplan_detail.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context, status=status)
+
+
+def _dependency_context(user: User, plan: ActionPlan) -> dict[str, Any]:
+    """What the plan waits on (the plan waited on linked only for those who may see it) and the plans
+    that wait on it: those the user may see, and a count of the others (no name, no reference)."""
+    attach_dependencies([plan], user)
+    waits = plan.waits
+    waiting = None
+    if waits is not None:
+        link = waits.on_plan.get_absolute_url() if waits.shows_plan_to(user) else ""
+        waiting = {"text": plan.waits_text, "since": waits.since, "link": link}
+    waiting_plans = [
+        d.plan for d in Dependency.objects.current().filter(on_plan=plan).select_related(
+            "plan__organisation", "plan__finding"
+        ).order_by("plan_id")
+    ]  # fmt: skip
+    shown = [other for other in waiting_plans if permissions.can_view_plan(user, other)]
+    hidden = len(waiting_plans) - len(shown)
+    return {"waiting": waiting, "waited_on_by": {"shown": shown, "hidden": hidden} if waiting_plans else None}
 
 
 def _statement_context(user: User, plan: ActionPlan, form: Form | None, approve_form: Form | None) -> dict[str, Any]:

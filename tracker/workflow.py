@@ -24,7 +24,7 @@ from inspections.models import Finding, Inspection
 from . import freshness, permissions
 from .actions import ACTIONS, TRANSITIONS
 from .evidence import check_upload
-from .models import ActionPlan, Evidence, Milestone, Update, User
+from .models import ActionPlan, Dependency, Evidence, Milestone, Update, User
 
 S = ActionPlan.Status
 
@@ -137,6 +137,9 @@ def _apply(
             uploaded_at=now,
         )
         evidence.file.save(info.name, upload, save=True)
+    if status_from == S.BLOCKED and change.status_to and change.status_to != S.BLOCKED:
+        # No longer waiting: what it waited on stays on the timeline, not on the plan.
+        Dependency.objects.filter(plan=locked).delete()
     if change.status_to:
         locked.status = change.status_to
     if change.percent is not None:
@@ -218,15 +221,94 @@ def start(*, plan: ActionPlan, user: User, note: str, expected_version: int | No
     )
 
 
+def _plan_waited_on(plan: ActionPlan, number: ActionPlan | int | None) -> ActionPlan:
+    """The plan another waits on, by its number: any plan of the same organisation, or of another
+    organisation in the same region (a force's plan waiting on its regional unit's)."""
+    if number in (None, ""):
+        raise ValidationError("Give the number of the plan it waits on.", code="waiting_on_plan")
+    pk = number.pk if isinstance(number, ActionPlan) else number
+    other = ActionPlan.objects.select_related("organisation__region").filter(pk=pk).first()
+    if other is None:
+        raise ValidationError(f"There is no plan number {pk}.", code="waiting_on_plan")
+    if other.pk == plan.pk:
+        raise ValidationError("A plan cannot wait on itself.", code="waiting_on_plan")
+    if other.organisation_id != plan.organisation_id:
+        region_id = plan.organisation.region_id
+        if region_id is None:
+            raise ValidationError(
+                f"{plan.organisation} is in no region, so its plans may wait only on its own plans; plan "
+                f"{pk} is another organisation's.",
+                code="other_region",
+            )
+        if other.organisation.region_id != region_id:
+            raise ValidationError(
+                f"Plan {pk} belongs to an organisation outside {plan.organisation.region}: a plan may wait only on "
+                "plans of organisations in its own region.",
+                code="other_region",
+            )
+    if Dependency.objects.current().filter(plan=other, on_plan=plan).exists():
+        raise ValidationError(f"Plan {pk} is itself waiting on this plan.", code="waiting_on_plan")
+    return other
+
+
+def _dependency(
+    plan: ActionPlan, kind: str, name: str, number: ActionPlan | int | None, since: dt.date | None
+) -> tuple[dict[str, object], str]:
+    """The checked fields of what a plan waits on, and the words the timeline says it with (which name a
+    plan of another organisation only as that, since the timeline's readers may not see it)."""
+    if kind not in Dependency.Kind.values:
+        raise ValidationError("Choose what the plan is waiting on.", code="waiting_on")
+    today = timezone.localdate()
+    since = since or today
+    if since > today:
+        raise ValidationError("A plan cannot be blocked since a day still to come.", code="blocked_since")
+    name = (name or "").strip()
+    if len(name) > 200:
+        raise ValidationError("Name what it waits on in at most 200 characters.", code="waiting_on_name")
+    other = None
+    if kind == Dependency.Kind.PLAN:
+        other = _plan_waited_on(plan, number)
+        name = ""  # a plan waited on is named by its number alone, shown only to those who may see it
+        words = f"plan {other.pk}" if other.organisation_id == plan.organisation_id else "another organisation's plan"
+    elif kind != Dependency.Kind.OTHER and not name:
+        raise ValidationError(
+            f"Name {Dependency.Kind(kind).label.lower()} the plan is waiting on.", code="waiting_on_name"
+        )
+    else:
+        words = f"{Dependency.Kind(kind).label.lower()}" + (f" ({name})" if name else "")
+    fields = {"kind": kind, "name": name, "on_plan": other, "since": since}
+    if kind == Dependency.Kind.OTHER and not name and since == today:
+        return fields, ""  # the note alone says what it waits on
+    return fields, f"Waiting on {words} since {date_format(since, 'j M Y')}."
+
+
 @transaction.atomic
-def mark_blocked(*, plan: ActionPlan, user: User, note: str, expected_version: int | None = None) -> Update:
-    return _status_change(
-        "block",
-        plan=plan,
-        user=user,
-        note=_require(note, "Say what the plan is waiting on."),
-        expected_version=expected_version,
-    )
+def mark_blocked(
+    *,
+    plan: ActionPlan,
+    user: User,
+    note: str,
+    waiting_on: str = Dependency.Kind.OTHER,
+    waiting_on_name: str = "",
+    waiting_on_plan: ActionPlan | int | None = None,
+    blocked_since: dt.date | None = None,
+    expected_version: int | None = None,
+) -> Update:
+    """Blocked, naming what it waits on (a national body, a partner agency or a procurement by name,
+    another plan by its number, or something else the note describes) and since when (today unless
+    given; not a day to come). The dependency is removed when the plan leaves the blocked state."""
+    note = _require(note, "Say what the plan is waiting on.")
+    action = ACTIONS["block"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "block")
+        fields, words = _dependency(locked, waiting_on, waiting_on_name, waiting_on_plan, blocked_since)
+        Dependency.objects.update_or_create(
+            plan=locked, defaults={**fields, "recorded_by": user, "recorded_at": timezone.now()}
+        )
+        return Change(kind=action.kind, note=f"{note}\n\n{words}" if words else note, status_to=action.target)
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
 
 
 @transaction.atomic

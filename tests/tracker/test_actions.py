@@ -84,7 +84,7 @@ def put_on_hold(*, plan: ActionPlan, user, note: str, expected_version: int | No
 
 HOLD = actions.Action(
     "hold", "Put on hold", "Putting on hold", (S.SUBMITTED,), S.BLOCKED, K.REVIEW, permissions.can_manage,
-    "put_on_hold", form="BlockedForm", button="Put on hold", success="Submission put on hold.",
+    "put_on_hold", form="NoteForm", button="Put on hold", success="Submission put on hold.",
     serializer="NoteInput", summary="Put a submission on hold (managers)", bulk="Put on hold",
 )  # fmt: skip
 

@@ -261,10 +261,10 @@ def test_dashboard_queries_for_an_inspector_do_not_grow(client, django_assert_nu
     cache.clear()  # every figure computed again, as after a change
     # session, user, data and history versions, recent inspections, matrix counts, gradings, theme
     # counts, headline, RAG and deferral counts per organisation, organisations (choices and regions),
-    # most deferred plans, repeats per organisation (none here, so none per theme), trend (the kept
-    # months before last month: 2; plans opened and status changes since: 2); the session was
-    # refreshed by the first request
-    with django_assert_num_queries(15):
+    # most deferred plans, blocked plans by what they wait on (none blocked here, so no list of them),
+    # repeats per organisation (none here, so none per theme), trend (the kept months before last
+    # month: 2; plans opened and status changes since: 2); the session was refreshed by the first request
+    with django_assert_num_queries(16):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
     assert len(response.context["matrix"]) == n
@@ -287,9 +287,9 @@ def test_dashboard_queries_for_a_manager_do_not_grow(client, django_assert_num_q
     cache.clear()  # every figure computed again, as after a change
     # session, user (organisation joined), data and history versions, recent inspections, matrix
     # counts, gradings, theme counts, headline, RAG and deferral counts, repeats (none), most deferred
-    # plans, trend (4), whether the organisation publishes a public page; the session was refreshed by
-    # the first request
-    with django_assert_num_queries(15):
+    # plans, blocked plans by what they wait on (none blocked), trend (4), whether the organisation
+    # publishes a public page; the session was refreshed by the first request
+    with django_assert_num_queries(16):
         response = client.get("/dashboard/")
     assert response.context["overall"]["total"] == n
     with django_assert_num_queries(3):  # session, user, versions

@@ -260,18 +260,18 @@ def test_export_queries_do_not_grow_with_rows(client, django_assert_num_queries,
 
     client.force_login(InspectorFactory())
     client.get("/accounts/")  # the first request after signing in also refreshes the session
-    # session, user, the inspection chosen (checked), every link between findings, the rows (one query,
-    # read in chunks); XLSX counts the rows first (a worker makes big ones: docs/JOBS.md) and reads the
-    # plans' milestones for its Milestones sheet (one query, read in chunks)
+    # session, user, the inspection chosen (checked), every link between findings, what the blocked plans
+    # wait on, the rows (one query, read in chunks); XLSX counts the rows first (a worker makes big ones:
+    # docs/JOBS.md) and reads the plans' milestones for its Milestones sheet (one query, read in chunks)
     counted = 2 if path.endswith(".xlsx") else 0
-    with django_assert_num_queries(5 + counted):
+    with django_assert_num_queries(6 + counted):
         content_of(client.get(path + query))
-    with django_assert_num_queries(4 + counted):  # no filter value to check
+    with django_assert_num_queries(5 + counted):  # no filter value to check
         rows = content_of(client.get(path))
     assert rows
 
     client.force_login(ManagerFactory(organisation=org))
     client.get("/accounts/")
-    # session, user, colleagues (owner choices), links, the rows
-    with django_assert_num_queries(5 + counted):
+    # session, user, colleagues (owner choices), links, what blocked plans wait on, the rows
+    with django_assert_num_queries(6 + counted):
         content_of(client.get(path + "?status=in_progress&owner=unassigned&sort=-updated"))

@@ -16,7 +16,7 @@ from inspections.models import Finding, FindingLink, Grading, Inspection, Organi
 
 from .. import workflow
 from ..evidence import check_upload
-from ..models import ActionPlan, Evidence, Milestone, Update, User
+from ..models import ActionPlan, Dependency, Evidence, Milestone, Update, User, attach_dependencies
 
 # --- people, organisations, inspections, findings --------------------------------------------
 
@@ -202,6 +202,52 @@ class FindingRefSerializer(OutputSerializer):
         fields = ["id", "inspection", "inspection_title", "reference", "kind", "text", "due_by"]
 
 
+class WaitedOnPlanSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    organisation = OrganisationRefSerializer(read_only=True)
+    finding = serializers.CharField(read_only=True, help_text="The finding's reference.")
+    inspection = serializers.CharField(read_only=True, help_text="The inspection's title.")
+    status = serializers.ChoiceField(choices=ActionPlan.Status.choices, read_only=True)
+    status_display = serializers.CharField(read_only=True)
+
+
+class WaitingOnSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Dependency.Kind.choices, read_only=True)
+    kind_display = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True, allow_blank=True, help_text="The body, agency or procurement.")
+    since = serializers.DateField(read_only=True, help_text="Blocked since.")
+    plan = WaitedOnPlanSerializer(
+        read_only=True, allow_null=True,
+        help_text="The plan waited on, if you may see it (null otherwise, and for other kinds).",
+    )  # fmt: skip
+    plan_hidden = serializers.BooleanField(
+        read_only=True, help_text="It waits on another organisation's plan that you may not see."
+    )
+    description = serializers.CharField(read_only=True, help_text="What it waits on, in words you may read.")
+
+
+def waiting_on_data(plan: ActionPlan, user: User) -> dict[str, Any] | None:
+    """A blocked plan's dependency as `user` may read it (None when the plan is not blocked or nothing
+    is recorded); reads `plan.waits` where a page of plans was given it (`attach_dependencies`)."""
+    if not hasattr(plan, "waits"):
+        attach_dependencies([plan])
+    waits = plan.waits
+    if waits is None:
+        return None
+    shown = waits.shows_plan_to(user)
+    other = waits.on_plan if shown else None
+    return {
+        "kind": waits.kind, "kind_display": waits.get_kind_display(), "name": waits.name, "since": waits.since,
+        "plan": {
+            "id": other.pk, "organisation": other.organisation, "finding": other.finding.reference,
+            "inspection": other.finding.inspection.title, "status": other.status,
+            "status_display": other.get_status_display(),
+        } if other else None,
+        "plan_hidden": waits.on_plan_id is not None and not shown,
+        "description": waits.describe_for(user),
+    }  # fmt: skip
+
+
 class PlanSerializer(OutputSerializer):
     finding = FindingRefSerializer(read_only=True)
     organisation = OrganisationRefSerializer(read_only=True)
@@ -224,6 +270,9 @@ class PlanSerializer(OutputSerializer):
     is_recurrence = serializers.SerializerMethodField(
         help_text="The finding repeats an earlier one whose plan for this organisation had been closed as verified."
     )
+    waiting_on = serializers.SerializerMethodField(
+        help_text="While the plan is blocked: what it waits on and since when (null if not blocked or not recorded)."
+    )
 
     class Meta:
         model = ActionPlan
@@ -243,8 +292,14 @@ class PlanSerializer(OutputSerializer):
             "percent_complete",
             "version",
             "is_recurrence",
+            "waiting_on",
             "updated_at",
         ]
+
+    @extend_schema_field(WaitingOnSerializer(allow_null=True))
+    def get_waiting_on(self, plan: ActionPlan) -> dict[str, Any] | None:
+        data = waiting_on_data(plan, self.context["request"].user)
+        return None if data is None else WaitingOnSerializer(data).data
 
     def get_is_recurrence(self, plan: ActionPlan) -> bool:
         value = getattr(plan, "is_recurrence", None)  # annotated by for_list() and for_detail()
@@ -394,6 +449,25 @@ class EvidenceFilesField(serializers.ListField):
 class NoteInput(serializers.Serializer):
     version = _version_field()
     note = serializers.CharField(max_length=10_000)
+
+
+class BlockInput(NoteInput):
+    waiting_on = serializers.ChoiceField(
+        choices=Dependency.Kind.choices, required=False, default=Dependency.Kind.OTHER,
+        help_text="What the plan waits on; with `other` the note says what.",
+    )  # fmt: skip
+    waiting_on_name = serializers.CharField(
+        max_length=200, required=False, default="", allow_blank=True,
+        help_text="The national body, partner agency or procurement it waits on (required for those kinds).",
+    )  # fmt: skip
+    waiting_on_plan = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=1,
+        help_text="With `plan`: the number of the plan it waits on, of the same organisation or another "
+        "organisation in the same region.",
+    )  # fmt: skip
+    blocked_since = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text="Since when (not later than today); default today."
+    )
 
 
 class FormNullableIntegerField(serializers.IntegerField):

@@ -33,7 +33,7 @@ from .. import actions
 from ..filters import DEFAULT_ORDERING, ActionPlanFilter
 from ..forms import SearchForm
 from ..http import evidence_file_response
-from ..models import ActionPlan, Evidence, SearchEntry
+from ..models import ActionPlan, Evidence, SearchEntry, attach_dependencies
 from ..search import search
 from . import serializers as s
 
@@ -226,6 +226,11 @@ class PlanViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "actions": partial(actions.in_api, self.request.user)}
+
+    def paginate_queryset(self, queryset: Any) -> Any:
+        page = super().paginate_queryset(queryset)
+        # What each blocked plan of the page waits on, in one query (none if no plan is blocked).
+        return attach_dependencies(page) if page is not None and self.action == "list" else page
 
     # --- timeline and evidence ---
 
