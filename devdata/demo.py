@@ -29,7 +29,7 @@ from django.utils import timezone
 from inspections import links
 from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation, Region, Theme
 from tracker import freshness, public, workflow
-from tracker.models import ActionPlan, Update, User
+from tracker.models import ActionPlan, Dependency, Update, User
 
 DEFAULT_PASSWORD = "demo-password-2024"  # used only when DEBUG is on and no password is given
 INSPECTION_SLUG = "south-east-soc-2024"
@@ -620,6 +620,27 @@ def _drive_plans(
         user=hants_staff,
         note="Waiting on the briefing system upgrade so briefings reach every team's devices; no date from "
         "the supplier yet.",
+        waiting_on=Dependency.Kind.PROCUREMENT,
+        waiting_on_name="Briefing system upgrade",
+        blocked_since=today - dt.timedelta(days=40),
+    )
+
+    # Hampshire R4 (partners' intelligence in the local profiles): blocked on the regional unit's plan for
+    # AFI3 (its intelligence reaching forces in a usable form). Hampshire's people cannot see that plan, so
+    # they read only that it waits on another organisation's plan; the inspector sees which and its status.
+    partners = plan("R4", "hampshire")
+    workflow.assign_owner(plan=partners, user=hants_manager, owner=hants_staff)
+    workflow.start(
+        plan=partners, user=hants_staff, note="Mapped which partners hold SOC intelligence for each policing area."
+    )
+    workflow.mark_blocked(
+        plan=partners,
+        user=hants_staff,
+        note="The profiles need the regional unit's intelligence products in a form we can load; SEROCU is "
+        "redesigning them under its own plan.",
+        waiting_on=Dependency.Kind.PLAN,
+        waiting_on_plan=plan("AFI3", "serocu"),
+        blocked_since=today - dt.timedelta(days=12),
     )
 
     # Surrey AFI1 (analysts): in progress with evidence, owned by surrey.staff, target date deferred.
@@ -714,7 +735,8 @@ def _drive_plans(
         comment="Signed off: the agreement is in place and the latest profile cites partners' information.",
     )
 
-    # Kent R4: no further action. Sussex and Thames Valley R4, SEROCU AFI3 and the revisit stay not started.
+    # Kent R4: no further action. Sussex and Thames Valley R4, SEROCU AFI3 (which Hampshire R4 waits on) and the
+    # revisit stay not started.
     workflow.no_further_action(
         plan=plan("R4", "kent"),
         user=inspector,

@@ -51,7 +51,7 @@ from inspections.models import (
 )
 from tracker import freshness
 from tracker.actions import ACTIONS, Action
-from tracker.models import ActionPlan, Evidence, Milestone, Update, User
+from tracker.models import ActionPlan, Dependency, Evidence, Milestone, Update, User
 
 from . import vocabulary
 from .demo import THEMES as DEMO_THEMES
@@ -63,6 +63,8 @@ FIFTY_UPDATES = 50
 YEARS = 10
 BATCH_SIZE = 5000
 PLAN_CHUNK = 2000  # plans generated, inserted and given their updates at a time
+# What blocked plans wait on, and how often (weights).
+WAITING_ON_KINDS = [("national_body", 2), ("partner_agency", 3), ("procurement", 2), ("plan", 2), ("other", 1)]
 MILESTONES_PER_PLAN = (2, 6)  # each plan's milestones: between these, about four on average
 MILESTONE_TITLES = [
     "Agree the terms of reference", "Appoint a lead", "Review current practice", "Consult partners",
@@ -257,6 +259,7 @@ def delete_load_data() -> dict[str, int]:
         Inspection.history.filter(id__in=inspection_ids)._raw_delete(db)
         deleted["evidence"] = Evidence.objects.filter(update__in=updates).delete()[0]
         deleted["milestones"] = Milestone.objects.filter(plan__in=plans)._raw_delete(db)
+        deleted["dependencies"] = Dependency.objects.filter(Q(plan__in=plans) | Q(on_plan__in=plans))._raw_delete(db)
         deleted["updates"] = updates._raw_delete(db)
         deleted["action plans"] = plans._raw_delete(db)
         # Rows outside the load data that point at load findings lose that reference.
@@ -407,6 +410,7 @@ class Generator:
         self.rng = random.Random(seed)
         # Milestones draw from a stream of their own, so the rest of the data is the same with or without them.
         self.milestone_rng = random.Random(seed + 1)
+        self.dependency_rng = random.Random(seed + 2)  # likewise what blocked plans wait on
         self.password = password
         self.today = today
         self.write = write
@@ -849,6 +853,57 @@ class Generator:
             )
         self.result.counts.update(plans=plan_count, updates=update_count, milestones=milestone_count)
 
+    def make_dependencies(self) -> None:
+        """What each blocked plan waits on, from a stream of its own (the rest of the data is the same with or
+        without it): a national body, a partner agency or a procurement by name, another plan of an
+        organisation of its region (a regional unit's, where the region has one), or something else; blocked
+        since its last change of status, as the workflow records it."""
+        rng = self.dependency_rng
+        load_orgs = {info.pk: info for info in self.orgs}
+        blocked = list(
+            ActionPlan.objects.filter(status=ActionPlan.Status.BLOCKED, organisation_id__in=list(load_orgs))
+            .order_by("pk")
+            .values_list("pk", "organisation_id", "finding_id", "updated_at")
+        )
+        # Plans wait on their region's regional unit's plans (which themselves wait on no plan: no cycles).
+        unit_plans: dict[int, list[int]] = {}
+        for pk, org in (
+            ActionPlan.objects.filter(
+                organisation_id__in=[i.pk for i in self.orgs if i.kind == Organisation.Kind.REGIONAL_UNIT]
+            )
+            .order_by("pk")
+            .values_list("pk", "organisation_id")
+        ):
+            unit_plans.setdefault(org, []).append(pk)
+        names = vocabulary.pairs("waiting_on.tsv")
+        bodies = [name for name, _ in NATIONAL_BODIES]
+        kinds, weights = zip(*WAITING_ON_KINDS, strict=True)
+        rows = []
+        for pk, org, _, changed in blocked:
+            kind = rng.choices(kinds, weights)[0]
+            info = load_orgs[org]
+            on_plan, name = None, ""
+            if kind == Dependency.Kind.PLAN:
+                region = self.region_orgs[info.region] if info.region is not None else []
+                units = [self.orgs[i].pk for i in region if self.orgs[i].kind == Organisation.Kind.REGIONAL_UNIT]
+                others = [] if info.kind == Organisation.Kind.REGIONAL_UNIT else [
+                    p for unit in units for p in unit_plans.get(unit, [])
+                ]  # fmt: skip
+                if not others:
+                    kind = Dependency.Kind.OTHER
+                else:
+                    on_plan = rng.choice(others)
+            if kind == Dependency.Kind.NATIONAL_BODY:
+                name = rng.choice(bodies)
+            elif kind in (Dependency.Kind.PARTNER_AGENCY, Dependency.Kind.PROCUREMENT):
+                name = rng.choice([text for k, text in names if k == kind])
+            rows.append(
+                Dependency(plan_id=pk, kind=kind, name=name, on_plan_id=on_plan, since=changed.date(),
+                           recorded_by_id=info.staff[0], recorded_at=changed)
+            )  # fmt: skip
+        Dependency.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        self.result.counts.update(dependencies=len(rows))
+
     def milestone_plan(self, final: str, progress_notes: int) -> tuple[int, int]:
         """How many milestones a plan has and how many are done, as its final status allows: all of them once
         signed off (sign-off makes it 100%), none while no progress was ever recorded, else some."""
@@ -1119,6 +1174,7 @@ def generate(
             generator.make_reference()
             generator.make_inspections()
             generator.make_plans()
+            generator.make_dependencies()
         plan = fifty_update_plan()
         if plan is None or plan.updates.count() != FIFTY_UPDATES:  # a guard on the promise benchmarks rely on
             raise RuntimeError("The first organisation's first plan does not have exactly 50 updates.")

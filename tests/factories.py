@@ -12,7 +12,7 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation, Region, Theme
-from tracker.models import ActionPlan, Evidence, Milestone, Update, User
+from tracker.models import ActionPlan, Dependency, Evidence, Milestone, Update, User
 from tracker.storage import files_under
 
 PASSWORD = "correct-horse-battery-staple"
@@ -198,3 +198,17 @@ class MilestoneFactory(DjangoModelFactory):
     title = factory.Sequence(lambda n: f"Milestone {n}")
     position = factory.Sequence(lambda n: n)
     target_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=30))
+
+
+class DependencyFactory(DjangoModelFactory):
+    """What a blocked plan waits on, written straight to the table (`tracker.workflow.mark_blocked` records
+    it with the plan's change of status: tests of that use the workflow)."""
+
+    class Meta:
+        model = Dependency
+
+    plan = factory.SubFactory(ActionPlanFactory, status=ActionPlan.Status.BLOCKED)
+    kind = Dependency.Kind.PARTNER_AGENCY
+    name = "the county council"
+    since = factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=10))
+    recorded_by = factory.SubFactory(StaffFactory, organisation=factory.SelfAttribute("..plan.organisation"))

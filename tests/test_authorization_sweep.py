@@ -53,6 +53,7 @@ from tests.factories import (
     PDF_BYTES,
     ActionPlanFactory,
     AdminFactory,
+    DependencyFactory,
     EvidenceFactory,
     FindingFactory,
     GradingFactory,
@@ -68,6 +69,7 @@ from tests.factories import (
 from tracker.models import (
     ActionPlan,
     ApiToken,
+    Dependency,
     Evidence,
     Job,
     Milestone,
@@ -183,6 +185,13 @@ def build_world() -> World:
         ]
         for side, marker in MARKERS.items()
     }
+    # A's plan is blocked, waiting on B's plan (whose owner's name carries B's marker): A's people read
+    # only that it waits on another organisation's plan; B's people read only that one plan of another
+    # organisation waits on theirs.
+    ActionPlan.objects.filter(pk=plan["a"].pk).update(status=S.BLOCKED)
+    plan["a"].refresh_from_db()
+    DependencyFactory(plan=plan["a"], kind=Dependency.Kind.PLAN, name="", on_plan=plan["b"],
+                      recorded_by=users["staff_a"])  # fmt: skip
     return World(org, users, plan, evidence, inspection, shared, b_only, superseding, job, milestones)
 
 
@@ -359,7 +368,8 @@ def action_cases(w: World) -> list[ActionCase]:
     return [
         # B's plan has milestones, so its percentage follows them: progress is a note alone.
         ActionCase("progress", S.IN_PROGRESS, form("progress", note="Sweep"), STAFF_SIDE),
-        ActionCase("block", S.IN_PROGRESS, form("block", note="Waiting on vetting"), STAFF_SIDE),
+        ActionCase("block", S.IN_PROGRESS, form("block", note="Waiting on vetting", waiting_on="partner_agency",
+                                                 waiting_on_name="Vetting unit"), STAFF_SIDE),
         ActionCase("unblock", S.BLOCKED, form("unblock", note="Vetting done"), STAFF_SIDE),
         ActionCase("submit", S.IN_PROGRESS, form("submit", statement="Done, see evidence",
                                                    open_milestones="The open step follows the inspection"),
@@ -879,6 +889,7 @@ def org_rows(w: World, side: str) -> dict[str, list[Any]]:
         "devices": list(TOTPDevice.objects.filter(user__organisation=org).order_by("pk").values_list()),
         "tokens": list(ApiToken.objects.filter(user__organisation=org).order_by("pk").values_list()),
         "milestones": list(Milestone.objects.filter(plan__organisation=org).order_by("pk").values_list()),
+        "dependencies": list(Dependency.objects.filter(plan__organisation=org).order_by("pk").values_list()),
     }  # fmt: skip
 
 
@@ -1210,3 +1221,38 @@ def test_public_pages_show_nothing_private(world):
             for what, marker in private.items():
                 assert marker not in response.text, f"{where}: shows the {what}"
             assert response.writes == set(), f"{where}: wrote to {response.writes}"
+
+
+def test_a_plan_waiting_on_another_organisations_plan_names_it_only_to_those_who_may_see_it(world):
+    """A's plan waits on B's (build_world). Every place that says what a plan waits on, read by A's people,
+    says only "another organisation's plan": never B's marker (its owner's name), number or link. Read by
+    an inspector or an administrator, the same places name B's plan, marker and all (the check can fail)."""
+    from rest_framework.test import APIClient
+
+    w = world
+    a, b = w.plan["a"], w.plan["b"]
+    places = [f"/plans/{a.pk}/", "/plans/?waiting_on=plan", "/plans/export.csv?waiting_on=plan", "/dashboard/"]
+    for role in SIGNED_IN:
+        client = Client()
+        client.force_login(w.users[role])
+        api = APIClient()
+        api.force_authenticate(w.users[role])
+        texts = []
+        for path in places:
+            response = client.get(path)
+            texts.append(
+                b"".join(response.streaming_content).decode() if response.streaming else response.content.decode()
+            )
+        texts.append(api.get(f"/api/v1/plans/{a.pk}/").content.decode() if role.endswith("_a") or
+                     role in ("inspector", "admin") else "")  # fmt: skip
+        text = "\n".join(texts)
+        if role.endswith("_a"):
+            assert "another organisation" in text.replace("&#x27;", "'"), role
+            for secret in (MARKERS["b"], f"Plan {b.pk}", f"plan {b.pk}", f"/plans/{b.pk}/"):
+                assert secret not in text, f"{role} reads {secret!r}"
+        elif role in ("inspector", "admin"):
+            assert MARKERS["b"] in text and f"/plans/{b.pk}/" in text, role
+        else:  # B's people: their plan is waited on by one plan they may not see
+            page = client.get(f"/plans/{b.pk}/").content.decode()
+            assert "1 plan of another organisation" in page, role
+            assert MARKERS["a"] not in page and f"/plans/{a.pk}/" not in page, role

@@ -313,9 +313,9 @@ class PlanListView(FilterView):
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         if context.get("object_list") is not None:
-            context["object_list"] = attach_dependencies(  # what blocked plans wait on: one query, if any
-                attach_milestone_progress(context["object_list"]), self.request.user  # "3 of 5" in one query
-            )
+            # "3 of 5" milestones in one query; what blocked plans wait on in one more, if any is blocked.
+            plans = attach_milestone_progress(context["object_list"])
+            context["object_list"] = attach_dependencies(plans, self.request.user)
         query = self.request.GET.copy()
         query.pop("page", None)
         context["query_without_page"] = query.urlencode()

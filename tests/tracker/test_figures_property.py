@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from tests.factories import (
     ActionPlanFactory,
+    DependencyFactory,
     FindingFactory,
     InspectionFactory,
     InspectorFactory,
@@ -39,7 +40,7 @@ from tests.factories import (
     UpdateFactory,
 )
 from tests.tracker.test_dashboard import number_links
-from tracker.models import ActionPlan, Update
+from tracker.models import ActionPlan, Dependency, Update
 
 pytestmark = pytest.mark.django_db
 S = ActionPlan.Status
@@ -61,6 +62,8 @@ plan_state = st.fixed_dictionaries(
         "deferrals": st.integers(0, 2),
         "percent": st.sampled_from([0, 50, 74, 75, 100]),
         "age": st.integers(0, 500),  # days since the plan's last status change
+        # What a blocked plan waits on (None: nothing recorded); "plan" waits on another plan of the world.
+        "waits": st.sampled_from([None, *Dependency.Kind.values]),
     }
 )
 world_strategy = st.fixed_dictionaries(
@@ -102,6 +105,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
         finding.themes.set([themes[t] for t in spec["themes"][n]])
         findings.append(finding)
     author = StaffFactory(organisation=organisations[0])
+    plans = []
     for (org, finding), state in spec["plans"].items():
         target = today + dt.timedelta(days=state["target"]) if state["target"] is not None else None
         original = target - dt.timedelta(days=10 * state["deferrals"]) if target and state["deferrals"] else target
@@ -110,6 +114,7 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
             target_date=target, original_target_date=original, deferral_count=state["deferrals"] if target else 0,
             percent_complete=state["percent"],
         )  # fmt: skip
+        plans.append((plan, state))
         changed = now - dt.timedelta(days=state["age"])
         ActionPlan.objects.filter(pk=plan.pk).update(created_at=changed - dt.timedelta(days=30))
         if state["status"] != S.NOT_STARTED:  # the history the trend reads: one recorded change of status
@@ -117,6 +122,12 @@ def build(spec: dict[str, Any]) -> dict[str, Any]:
                 plan=plan, author=author, kind=Update.Kind.STATUS, status_from=S.NOT_STARTED,
                 status_to=state["status"], created_at=changed,
             )  # fmt: skip
+    for plan, state in plans:  # also rows left by a status set outside the workflow: not counted
+        if state["waits"] is not None and (state["status"] == S.BLOCKED or state["age"] % 5 == 0):
+            other = next((p for p, _ in plans if p.pk != plan.pk), None)
+            kind = state["waits"] if other is not None or state["waits"] != Dependency.Kind.PLAN else "other"
+            DependencyFactory(plan=plan, kind=kind, name="" if kind == Dependency.Kind.PLAN else "Body",
+                              on_plan=other if kind == Dependency.Kind.PLAN else None, recorded_by=author)  # fmt: skip
     return {
         "inspector": InspectorFactory(),
         "surrey.manager": ManagerFactory(organisation=organisations[0]),
@@ -174,6 +185,12 @@ def check_role(client, user, dashboard_query: str = "", *, links: bool = True, s
         latest = context["series"][-1]
         assert {stage: latest[stage] for stage in STAGES} == {stage: context["overall"][stage] for stage in STAGES}
         assert latest["total"] == context["overall"]["total"]
+    blocked = context["blocked"]
+    if blocked:  # blocked plans by what they wait on add up to the blocked plans
+        assert sum(kind["count"] for kind in blocked["kinds"]) == blocked["total"]
+        assert blocked["total"] == sum(1 for _ in ActionPlan.objects.visible_to(user).filter(status=S.BLOCKED)
+                                       .filter(**({"organisation__slug": context["organisation"].slug}
+                                                  if context["organisation"] else {})))  # fmt: skip
     if not links:
         return context["overall"]
     seen: dict[str, int] = {}
