@@ -60,7 +60,8 @@ class RssSampler(threading.Thread):
 
 
 def setup_django(database: Path, *, migrate: bool) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
+    # MEASURE_DATABASE_URL: a database made for the measurement (scripts/measure_papers.py --postgres).
+    os.environ["DATABASE_URL"] = os.environ.get("MEASURE_DATABASE_URL") or f"sqlite:///{database}"
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
     sys.path.insert(0, str(ROOT))

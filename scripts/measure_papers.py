@@ -2,9 +2,10 @@
 """Measure the documents for one organisation with many plans: the board pack PDF, and (once there)
 the 56-day response as DOCX and PDF.
 
-    .venv/bin/python scripts/measure_papers.py [--plans 2000]
+    .venv/bin/python scripts/measure_papers.py [--plans 2000] [--postgres postgres://user@host:5432/NAME]
 
-Builds a throwaway SQLite database in a temporary directory (never the configured one): one
+Builds a throwaway SQLite database in a temporary directory (never the configured one), or with
+--postgres a PostgreSQL database NAME that it creates and drops afterwards (refusing one that exists): one
 organisation with N plans on N findings across 10 inspections (nine in ten of them in the first, the
 one the 56-day response is measured on) (every status, a long finding text,
 three timeline entries each, one in five plans deferred with a reason), and a manager of it. Each
@@ -18,6 +19,7 @@ Results are in docs/BENCHMARKS.md ("Documents").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import os
@@ -25,7 +27,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,8 +109,38 @@ def fill(plans: int) -> None:
     )
 
 
+@contextlib.contextmanager
+def database(url: str | None) -> Iterator[None]:
+    """With `url`, a PostgreSQL database made for the measurement (and dropped after it) becomes the one
+    setup_django uses; without it, the temporary SQLite file does."""
+    if not url:
+        yield
+        return
+    import psycopg
+
+    server, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    os.environ["MEASURE_DATABASE_URL"] = url
+    try:
+        yield
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(f"{server}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE "{name}"')
+
+
 def reset_peak_rss() -> None:
     Path("/proc/self/clear_refs").write_text("5")
+
+
+def resident_now() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 def peak_rss() -> int:
@@ -121,21 +153,50 @@ def peak_rss() -> int:
 TRACED = False  # --traced: make each document a second time under tracemalloc (slow) for its peak allocation
 
 
+LAID_OUT: list = []  # the parts of the last PDF, as the processes that laid them out report them
+
+
+def watch_layout() -> None:
+    """Keep the parts each PDF is laid out in, for their processes' peak resident memory and CPU time."""
+    from tracker import paper_layout
+
+    original = paper_layout.lay_out_parts
+
+    def lay_out_parts(*args, **kwargs):
+        parts = original(*args, **kwargs)
+        LAID_OUT.extend(parts)
+        return parts
+
+    paper_layout.lay_out_parts = lay_out_parts
+
+
 def measure(name: str, make: Callable[[], bytes], pages: Callable[[bytes], int]) -> None:
-    """Timed on its own (tracemalloc slows Python down several times), then with --traced made again under it."""
+    """Timed on its own (tracemalloc slows Python down several times), then with --traced made again under it.
+    "CPU time" is this process's and that of the processes that laid out its parts; "peak resident" is
+    this process's, then the largest of those processes'."""
+    before = resident_now()
     reset_peak_rss()
+    LAID_OUT.clear()
     started, cpu = time.perf_counter(), time.process_time()
     data = make()
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     resident = peak_rss()
+    parts = len(LAID_OUT)
+    from django.conf import settings
+
+    # Parts laid out in this process (one process) are in its own CPU time already.
+    part_cpu = sum(part.cpu for part in LAID_OUT) if settings.PAPER_PROCESSES > 1 else 0
+    part_peak = max((part.peak_resident for part in LAID_OUT), default=0)
     traced = "-"
     if TRACED:
         tracemalloc.start()
         make()
         traced = f"{tracemalloc.get_traced_memory()[1] / MB:.0f} MB"
         tracemalloc.stop()
-    print(f"| {name} | {seconds:.1f} s | {cpu:.1f} s | {os.getloadavg()[0]:.1f} | {pages(data)} | "
-          f"{len(data) / MB:.1f} MB | {traced} | {resident / MB:.0f} MB |", flush=True)  # fmt: skip
+    parts_cell = f"{parts} ({part_peak / MB:.0f} MB)" if parts else "-"
+    print(f"| {name} | {seconds:.1f} s | {cpu + part_cpu:.1f} s | {os.getloadavg()[0]:.1f} | {pages(data)} | "
+          f"{len(data) / MB:.1f} MB | {traced} | "
+          f"{resident / MB:.0f} MB ({before / MB:.0f} before) | {parts_cell} |", flush=True)  # fmt: skip
 
 
 def pdf_pages(data: bytes) -> int:
@@ -148,12 +209,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plans", type=int, default=2000, help="action plans of the organisation (default 2000)")
     parser.add_argument("--traced", action="store_true", help="also the peak traced allocation (slow)")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL database to create, fill and drop")
     parser.add_argument("--no-chart", action="store_true", help="leave out the board pack without the chart")
     args = parser.parse_args()
     global TRACED
     TRACED = args.traced
 
-    with tempfile.TemporaryDirectory(prefix="measure-papers-") as directory:
+    with tempfile.TemporaryDirectory(prefix="measure-papers-") as directory, database(args.postgres):
         setup_django(Path(directory) / "papers.sqlite3", migrate=True)
         started = time.perf_counter()
         fill(args.plans)
@@ -178,8 +240,12 @@ def main() -> None:
 
             return make
 
-        print("| document | time | CPU time | load | pages | size | peak traced (Python) | peak resident (process) |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|", flush=True)
+        watch_layout()
+        print(
+            "| document | time | CPU time | load | pages | size | peak traced (Python) | peak resident | "
+            "parts (largest peak resident of their processes) |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|", flush=True)
         measure("board pack PDF, with the trend chart", board_pack(True), pdf_pages)
         if not args.no_chart:
             measure("board pack PDF, no chart", board_pack(False), pdf_pages)

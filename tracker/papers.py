@@ -9,6 +9,8 @@ scoped as the pages are: the caller passes the plans the user may see.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from django.template.loader import render_to_string
 
 from inspections.models import Grading, Organisation
 
+from . import paper_layout
 from .figures import cell
 from .models import ActionPlan, Update
 
@@ -92,23 +95,130 @@ def board_pack_context(
     }
 
 
-def render_pdf(template: str, context: dict[str, Any]) -> bytes:
-    """The template rendered as HTML, then laid out as an A4 PDF with the paper stylesheet."""
-    return html_to_pdf(render_to_string(template, context))
+def paper_stylesheets(*, title: str, dated: str, first_page_plain: bool = False) -> list[str]:
+    """The paper stylesheet and the running head and foot of every page: the protective marking at the
+    head and the foot, `title` at the head on the right (not on the first page with `first_page_plain`),
+    `dated` at the foot on the left. ("Page N of M" is stamped after the parts are joined: `pdf_in_parts`.)"""
+    marking = css_string(settings.PROTECTIVE_MARKING)
+    small = '8pt "DejaVu Sans", sans-serif; color: #505a5f'
+    bold = 'bold 10pt "DejaVu Sans", sans-serif; color: #0b0c0c'
+    page = (
+        f"@page {{ @top-center {{ content: {marking}; font: {bold}; }}"
+        f" @bottom-center {{ content: {marking}; font: {bold}; }}"
+        f" @top-right {{ content: {css_string(title)}; font: {small}; }}"
+        f" @bottom-left {{ content: {css_string(dated)}; font: {small}; }} }}"
+    )
+    if first_page_plain:
+        page += " @page :first { @top-right { content: none; } }"
+    return [PAPER_CSS.read_text(), page]
+
+
+def css_string(text: str) -> str:
+    """`text` as a CSS string: quoted, with its backslashes, quotes and line breaks escaped."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\a ").replace("\r", "")
+    return f'"{escaped}"'
+
+
+def lay_out_in_parts(htmls: Iterable[str], *, stylesheets: list[str]) -> list[paper_layout.Part]:
+    """The documents `htmls` laid out side by side, settings.PAPER_PROCESSES at a time, in order."""
+    return paper_layout.lay_out_parts(
+        htmls, stylesheets=stylesheets, base_url=settings.SITE_URL + "/", processes=settings.PAPER_PROCESSES
+    )
+
+
+def pdf_in_parts(htmls: Iterable[str], *, stylesheets: list[str], metadata: dict[str, str]) -> bytes:
+    """The documents `htmls` laid out side by side and joined in order, every page numbered "Page N of M"."""
+    parts = lay_out_in_parts(htmls, stylesheets=stylesheets)
+    return paper_layout.join(parts, metadata=metadata, right_mm=15, bottom_mm=20)
 
 
 def html_to_pdf(html: str) -> bytes:
-    import weasyprint  # imported here: loading Pango is for the requests and jobs that make a PDF
+    """`html` laid out as one A4 PDF with the paper stylesheet (the same renderer as every document)."""
+    stylesheets = paper_stylesheets(title="", dated="")
+    return paper_layout.join(
+        [paper_layout.lay_out(html, stylesheets, settings.SITE_URL + "/")], metadata={}, right_mm=15, bottom_mm=20
+    )
 
-    # The documents hold everything they show (text and inline SVG): nothing is fetched while rendering,
-    # whatever a finding or a note says, so no document can make the server reach another address.
-    nothing = weasyprint.urls.URLFetcher(allowed_protocols=())
-    document = weasyprint.HTML(string=html, base_url=settings.SITE_URL + "/", url_fetcher=nothing)
-    return document.write_pdf(stylesheets=[weasyprint.CSS(filename=str(PAPER_CSS))])
+
+@dataclass
+class Section:
+    name: str  # the section partial's name after "pack-" (board_pack.html), and the id its first part has
+    title: str  # as the contents give it
+    rows: list[Any] | None = None  # the rows of this part (a long section is split between parts)
+    continued: bool = False
+    template: str = ""
+
+
+def in_parts(sections: list[tuple[str, str, list[Any] | None]], rows_per_part: int) -> list[list[Section]]:
+    """The sections split into parts of about `rows_per_part` rows (a section without rows counts as 10);
+    a long section's rows run on over several parts, `continued` after the first."""
+    parts: list[list[Section]] = [[]]
+    room = rows_per_part
+    for name, title, rows in sections:
+        if rows is None or not rows:
+            if room < 10 and parts[-1]:
+                parts.append([])
+                room = rows_per_part
+            parts[-1].append(Section(name, title, rows))
+            room -= 10
+            continue
+        start = 0
+        while start < len(rows):
+            if room <= 0:
+                parts.append([])
+                room = rows_per_part
+            take = rows[start : start + room]
+            parts[-1].append(Section(name, title, take, continued=start > 0))
+            start += len(take)
+            room -= len(take)
+    return [part for part in parts if part]
 
 
 def board_pack_pdf(context: dict[str, Any]) -> bytes:
-    return render_pdf("tracker/board_pack_document.html", {**context, "site_url": settings.SITE_URL})
+    """The board pack as an A4 PDF: the page's sections laid out in parts of settings.PAPER_PART_ROWS rows
+    side by side (`pdf_in_parts`), then the cover, whose contents give the page each section starts on."""
+    organisation, today, since = context["organisation"], context["today"], context["since"]
+    context = {**context, "site_url": settings.SITE_URL, "all_changes": context["changes"]}
+    sections = [
+        *([("summary", "Summary", None)] if context["summary"] else []),
+        *([("trend", "Trend over the last 12 months", None)] if context["chart"] else []),
+        ("gradings", "Inspection gradings", None),
+        ("progress", "Progress by finding", list(context["plans"])),
+        ("overdue", "Overdue, with reasons", list(context["overdue"])),
+        ("deferrals", "Deferrals, with reasons", list(context["deferred"])),
+        ("changes", f"Changes since {since:%-d %B %Y}", list(context["changes"])),
+    ]
+
+    def htmls() -> Iterator[str]:
+        for part in in_parts(sections, settings.PAPER_PART_ROWS):
+            for section in part:
+                section.template = f"tracker/board_pack.html#pack-{section.name}"
+            yield render_to_string("tracker/board_pack_document.html", {**context, "sections": part})
+
+    dated = f"Dated {today:%-d %B %Y}"
+    metadata = {
+        "/Title": f"Board pack – {organisation.name} – {today:%-d %B %Y}",
+        "/Author": organisation.name,
+        "/Subject": f"Protective marking: {settings.PROTECTIVE_MARKING}",
+    }
+    body = lay_out_in_parts(htmls(), stylesheets=paper_stylesheets(title=organisation.name, dated=dated))
+    # The cover is the first page of a part of its own: only there does the head leave the title out.
+    cover_stylesheets = paper_stylesheets(title=organisation.name, dated=dated, first_page_plain=True)
+
+    def cover(pages_before: int) -> paper_layout.Part:
+        starts: dict[str, int] = {}
+        for part in body:
+            for name, page in part.anchors.items():
+                starts.setdefault(name, pages_before + page + 1)
+            pages_before += part.pages
+        contents = [(title, starts.get(name, "")) for name, title, _ in sections]
+        html = render_to_string("tracker/board_pack_document.html", {**context, "cover": True, "contents": contents})
+        return paper_layout.lay_out(html, cover_stylesheets, settings.SITE_URL + "/")
+
+    first = cover(1)
+    if first.pages != 1:  # a longer cover moves every section on
+        first = cover(first.pages)
+    return paper_layout.join([first, *body], metadata=metadata, right_mm=15, bottom_mm=20)
 
 
 def board_pack_filename(organisation: Organisation, today: dt.date) -> str:

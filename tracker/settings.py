@@ -289,6 +289,11 @@ PUBLIC_REQUESTS_PER_MINUTE = int(os.environ.get("PUBLIC_REQUESTS_PER_MINUTE", "6
 # A board pack PDF of more plans than this is made by a worker; a smaller one is made in the request
 # (docs/JOBS.md has the timings behind the figure).
 BOARD_PACK_PDF_IN_WORKER_PLANS = int(os.environ.get("BOARD_PACK_PDF_IN_WORKER_PLANS", "500"))
+# Long PDFs (board packs, 56-day responses) are laid out in parts of about this many rows (plans,
+# findings), at most PAPER_PROCESSES parts at a time, each in a process of its own that ends with its
+# part; the parts are then joined and numbered (tracker/paper_layout.py, docs/BENCHMARKS.md "Documents").
+PAPER_PART_ROWS = int(os.environ.get("PAPER_PART_ROWS", "200"))
+PAPER_PROCESSES = int(os.environ.get("PAPER_PROCESSES", str(min(2, os.cpu_count() or 1))))
 # Finished jobs' files are deleted after this many days (`manage.py prune_jobs`).
 JOB_FILES_KEEP_DAYS = int(os.environ.get("JOB_FILES_KEEP_DAYS", "7"))
 

@@ -281,3 +281,46 @@ def test_rendering_fetches_nothing_whatever_the_markup_says(tmp_path):
     assert asked == []
     text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
     assert "Hello" in text and "SECRET-ON-DISK" not in text
+
+
+def test_a_long_pack_laid_out_in_parts_is_numbered_and_marked_throughout_and_holds_each_plan_once(
+    client, org, manager, settings
+):
+    """Laid out in parts side by side (two processes, a few rows each) and joined: every page numbered
+    "Page N of M" of the whole, the marking at its head and foot, each plan's finding once in the
+    progress section in order, and the contents giving the page each section starts on."""
+    settings.PAPER_PART_ROWS, settings.PAPER_PROCESSES = 7, 2
+    today = timezone.localdate()
+    plans = [
+        ActionPlanFactory(organisation=org, finding__reference=f"R{i}", finding__text=f"FINDING-{i:02} {LONG_TEXT}",
+                          target_date=today - dt.timedelta(days=1 + i % 3), deferral_count=i % 4 == 0)
+        for i in range(1, 25)
+    ]  # fmt: skip
+    client.force_login(manager)
+    pages = pages_of(client.get(URL))
+    assert len(pages) >= 8
+    for number, text in enumerate(pages, start=1):
+        assert f"Page {number} of {len(pages)}" in text, (number, text[-200:])
+        assert len(re.findall(r"\bOFFICIAL\b", text)) >= 2, (number, text)
+    body = flat(" ".join(pages[1:]))  # after the cover and its contents
+    progress = body.split("Progress by finding", 1)[1].split("Overdue, with reasons")[0]
+    ordered = [plan.finding.text for plan in sorted(plans, key=lambda p: (p.finding.inspection.published_on,
+                                                                         p.finding.reference, p.pk))]  # fmt: skip
+    at = [progress.index(text) for text in ordered]
+    assert at == sorted(at) and all(progress.count(text) == 1 for text in ordered)
+    assert "Progress by finding (continued)" in body
+    # The contents' page numbers are the pages the sections start on.
+    cover = flat(pages[0])
+    for title in ("Summary", "Progress by finding", "Overdue, with reasons", "Deferrals, with reasons"):
+        page = int(re.search(re.escape(title) + r" \.*\s*(\d+)", cover).group(1))
+        assert flat(pages[page - 1]).count(title) >= 1, title
+        assert all(title not in flat(p) for p in pages[1 : page - 1]), title
+
+
+def test_the_running_head_holds_an_organisation_name_with_quotes_as_it_is(client, org, manager):
+    org.name = 'O"Brien \\ Police'
+    org.save()
+    ActionPlanFactory(organisation=org)
+    client.force_login(manager)
+    pages = pages_of(client.get(URL))
+    assert 'O"Brien \\ Police' in pages[1]  # the head on the right, from the second page

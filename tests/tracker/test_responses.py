@@ -136,8 +136,11 @@ def test_the_docx_addresses_every_cause_and_recommendation_once_in_order_with_it
     assert f"Response due by: {inspection.published_on + dt.timedelta(days=56):%-d %B %Y}" in body
 
 
-def test_the_pdf_draft_says_the_same_with_the_marking_and_page_numbers(client, report, manager, settings):
+@pytest.mark.parametrize("rows_per_part", [200, 1])  # one part, or a part for each finding laid out side by side
+def test_the_pdf_draft_says_the_same_with_the_marking_and_page_numbers(client, report, manager, settings,
+                                                                        rows_per_part):  # fmt: skip
     settings.PROTECTIVE_MARKING = "OFFICIAL-SENSITIVE"
+    settings.PAPER_PART_ROWS, settings.PAPER_PROCESSES = rows_per_part, 2
     client.force_login(manager)
     response = client.get(PDF)
     assert response["Content-Type"] == "application/pdf"
