@@ -315,6 +315,17 @@ def response_variants(w: World) -> list[Variant]:
     ]
 
 
+def draft_variants(w: World) -> list[Variant]:
+    """The drafts, and a draft for one organisation together with the other (`?with=`): the other is no
+    regional unit of its region, so those who see both are told so (400); anyone else gets a 404."""
+    kwargs = {"slug": w.inspection.slug, "organisation_slug": w.org["a"].slug}
+    return [
+        *response_variants(w),
+        Variant(kwargs=kwargs, query=f"?with={w.org['b'].slug}",
+                get=everyone(404) | {"inspector": 400, "admin": 400}, post=everyone(405)),
+    ]  # fmt: skip
+
+
 def job_owner_only(w: World) -> list[Variant]:
     """A job's status page and file: its owner alone; everyone else, inspectors and administrators too, 404."""
     return [
@@ -604,8 +615,8 @@ RULES: dict[str, Rule] = {
     # The 56-day response: the drafts and the recorded file of an organisation the reader may see
     # (another's, 404); recording one is for that organisation's managers (the sweep's body is not a valid
     # upload: they are sent back to the page with the form's errors, and nothing changes).
-    "inspections:response-docx": Rule(lambda w: response_variants(w)),
-    "inspections:response-pdf": Rule(lambda w: response_variants(w)),
+    "inspections:response-docx": Rule(lambda w: draft_variants(w)),
+    "inspections:response-pdf": Rule(lambda w: draft_variants(w)),
     "inspections:response-file": Rule(lambda w: response_variants(w)),
     "inspections:response-upload": Rule(
         lambda w: [

@@ -52,6 +52,7 @@ from tests.test_authorization_sweep import (
 from tracker.api.views import FindingFilter
 from tracker.filters import ActionPlanFilter
 from tracker.forms import BoardPackForm, DashboardForm, SearchForm
+from tracker.responses import ResponseDraftForm
 
 PLAN_FILTERS = tuple(ActionPlanFilter.base_filters)
 SEARCH = tuple(SearchForm.base_fields)
@@ -65,6 +66,8 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "tracker:plan-export-xlsx": PLAN_FILTERS,
     "tracker:dashboard": tuple(DashboardForm.base_fields),
     "tracker:board-pack": tuple(BoardPackForm.base_fields),
+    "inspections:response-docx": tuple(ResponseDraftForm.base_fields),
+    "inspections:response-pdf": tuple(ResponseDraftForm.base_fields),
     "tracker:board-pack-pdf": tuple(BoardPackForm.base_fields),
     "tracker:search": SEARCH,
     "imports:import-preview": ("show", "page"),

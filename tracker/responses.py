@@ -31,6 +31,7 @@ from inspections.models import Finding, Grading, Inspection, Organisation
 
 from . import papers, permissions
 from .evidence import ALLOWED_DESCRIPTION, check_upload
+from .http import bad_query
 from .models import ActionPlan, PccResponse, Update, User, response_deadline
 from .storage import open_stored
 
@@ -76,6 +77,7 @@ class DeadlineRow:
     today: dt.date
     response: PccResponse | None
     can_record: bool
+    units: list[Organisation] = field(default_factory=list)  # regional units a combined draft may cover
 
     @property
     def days_left(self) -> int | None:
@@ -105,8 +107,27 @@ def deadline_rows(user: User, inspection: Inspection, today: dt.date | None = No
     }
     deadline = response_deadline(inspection.published_on)
     return [
-        DeadlineRow(o, deadline, today, recorded.get(o.pk), permissions.can_record_response(user, o.pk))
+        DeadlineRow(
+            o,
+            deadline,
+            today,
+            recorded.get(o.pk),
+            permissions.can_record_response(user, o.pk),
+            regional_units(o, organisations),
+        )  # fmt: skip
         for o in organisations
+    ]
+
+
+def regional_units(organisation: Organisation, others: list[Organisation]) -> list[Organisation]:
+    """The regional units among `others` (the addressees the reader may see) that a draft of the force
+    `organisation` may cover as well: those of its own region, whose commissioner's office answers for both."""
+    if organisation.kind != Organisation.Kind.FORCE or organisation.region_id is None:
+        return []
+    return [
+        o
+        for o in others
+        if o.kind == Organisation.Kind.REGIONAL_UNIT and o.region_id == organisation.region_id and o != organisation
     ]
 
 
@@ -114,12 +135,11 @@ def deadline_rows(user: User, inspection: Inspection, today: dt.date | None = No
 
 
 @dataclass
-class Entry:
-    """A cause of concern or a recommendation as the draft addresses it, with the organisation's plan."""
+class Answer:
+    """One organisation's answer to a finding: its plan's planned steps, or the reason it recorded for none."""
 
-    finding: Finding
+    organisation: Organisation
     plan: ActionPlan | None
-    recommendations: list[Entry] = field(default_factory=list)
 
     @property
     def is_ended(self) -> bool:
@@ -160,18 +180,41 @@ class Entry:
         return lines
 
 
-def response_context(*, user: User, inspection: Inspection, organisation: Organisation) -> dict[str, Any]:
+@dataclass
+class Entry:
+    """A finding as the draft addresses it, with the answer of each organisation of the draft that it is
+    addressed to (one, unless the draft covers a force and its regional unit), in the draft's order."""
+
+    finding: Finding
+    answers: list[Answer]
+    recommendations: list[Entry] = field(default_factory=list)
+
+    @property
+    def plan(self) -> ActionPlan | None:
+        return self.answers[0].plan
+
+    @property
+    def steps(self) -> list[tuple[str, str]]:
+        return self.answers[0].steps
+
+
+def response_context(
+    *, user: User, inspection: Inspection, organisation: Organisation, partner: Organisation | None = None
+) -> dict[str, Any]:
     """What the draft response says: the inspection, the organisation's gradings, each cause of concern
     with its recommendations and each other recommendation addressed to it (in the report's order,
     each once) with its plan's planned steps or recorded reason for no action, and a summary of the
-    areas for improvement. Plans are those `user` may see. A constant number of queries."""
+    areas for improvement. With `partner` (the regional unit of the organisation's region, when one
+    commissioner covers both), the draft covers both: each finding addressed to either still once, with
+    each one's answer in turn. Plans are those `user` may see. A constant number of queries."""
+    organisations = [organisation] if partner is None else [organisation, partner]
     latest = Update.objects.filter(plan=OuterRef("pk"), kind=Update.Kind.PROGRESS).exclude(note="")
     latest = latest.order_by("-created_at", "-pk")
     ending = Update.objects.filter(plan=OuterRef("pk"), status_to__in=ENDED).order_by("-created_at", "-pk")
     plans = {
-        plan.finding_id: plan
+        (plan.finding_id, plan.organisation_id): plan
         for plan in ActionPlan.objects.visible_to(user)
-        .filter(organisation=organisation, finding__inspection=inspection)
+        .filter(organisation__in=organisations, finding__inspection=inspection)
         .select_related("owner", "organisation")
         .annotate(
             latest_progress=Subquery(latest.values("note")[:1]),
@@ -179,36 +222,59 @@ def response_context(*, user: User, inspection: Inspection, organisation: Organi
             end_reason=Subquery(ending.values("note")[:1]),
         )
     }
+    addressed = set(
+        Finding.addressed_to.through.objects.filter(
+            finding__inspection=inspection, organisation__in=organisations
+        ).values_list("finding_id", "organisation_id")
+    )
     # Length first so that R2 comes before R10 (as the inspection page orders them).
     findings = list(
-        inspection.findings.filter(addressed_to=organisation).order_by(Length("reference"), "reference", "pk")
+        inspection.findings.filter(addressed_to__in=organisations)
+        .distinct()
+        .order_by(Length("reference"), "reference", "pk")
     )
-    causes = [Entry(f, plans.get(f.pk)) for f in findings if f.kind == K.CAUSE_OF_CONCERN]
-    by_cause = {entry.finding.pk: entry for entry in causes}
+
+    def entry(f: Finding) -> Entry:
+        answers = [Answer(o, plans.get((f.pk, o.pk))) for o in organisations if (f.pk, o.pk) in addressed]
+        return Entry(f, answers)
+
+    causes = [entry(f) for f in findings if f.kind == K.CAUSE_OF_CONCERN]
+    by_cause = {e.finding.pk: e for e in causes}
     recommendations = []
     for f in findings:
         if f.kind != K.RECOMMENDATION:
             continue
-        entry = Entry(f, plans.get(f.pk))
         if f.cause_of_concern_id in by_cause:
-            by_cause[f.cause_of_concern_id].recommendations.append(entry)
+            by_cause[f.cause_of_concern_id].recommendations.append(entry(f))
         else:
-            recommendations.append(entry)
-    afis = [Entry(f, plans.get(f.pk)) for f in findings if f.kind == K.AREA_FOR_IMPROVEMENT]
-    afi_stages = [
-        {"label": label, "count": sum(1 for e in afis if e.plan is not None and e.plan.stage == value)}
-        for value, label in ActionPlan.Stage.choices
-    ]
+            recommendations.append(entry(f))
+    afis = [entry(f) for f in findings if f.kind == K.AREA_FOR_IMPROVEMENT]
+    afi_summaries = []
+    for o in organisations:
+        answers = [a for e in afis for a in e.answers if a.organisation == o]
+        stages = [
+            {"label": label, "count": sum(1 for a in answers if a.plan is not None and a.plan.stage == value)}
+            for value, label in ActionPlan.Stage.choices
+        ]
+        without = sum(1 for a in answers if a.plan is None)
+        afi_summaries.append({"organisation": o, "count": len(answers), "stages": stages, "without_plan": without})
     today = timezone.localdate()
     return {
         "inspection": inspection,
         "organisation": organisation,
-        "gradings": Grading.objects.filter(inspection=inspection, organisation=organisation).order_by("area"),
+        "partner": partner,
+        "organisations": organisations,
+        "names": " and ".join(o.name for o in organisations),
+        "gradings": sorted(
+            Grading.objects.filter(inspection=inspection, organisation__in=organisations).select_related(
+                "organisation"
+            ),
+            key=lambda g: (organisations.index(g.organisation), g.area),
+        ),
         "causes": causes,
         "recommendations": recommendations,
         "afis": afis,
-        "afi_stages": afi_stages,
-        "afis_without_plan": sum(1 for e in afis if e.plan is None),
+        "afi_summaries": afi_summaries,
         "deadline": response_deadline(inspection.published_on),
         "today": today,
         "protective_marking": settings.PROTECTIVE_MARKING,
@@ -228,7 +294,7 @@ def addressed_in_order(context: dict[str, Any]) -> list[Entry]:
 def response_pdf(context: dict[str, Any]) -> bytes:
     """The draft as an A4 PDF, laid out in parts of settings.PAPER_PART_ROWS findings (`papers.pdf_in_parts`):
     a cause of concern stays in one part with its recommendations."""
-    inspection, organisation, today = context["inspection"], context["organisation"], context["today"]
+    inspection, today = context["inspection"], context["today"]
     parts = papers.in_parts(
         [
             ("head", "", None),
@@ -245,10 +311,10 @@ def response_pdf(context: dict[str, Any]) -> bytes:
                 section.template = f"tracker/response_document.html#{section.name}"
             yield render_to_string("tracker/response_document.html", {**context, "sections": part})
 
-    stylesheets = papers.paper_stylesheets(title=organisation.name, dated=f"Prepared {today:%-d %B %Y}")
+    stylesheets = papers.paper_stylesheets(title=context["names"], dated=f"Prepared {today:%-d %B %Y}")
     metadata = {
-        "/Title": f"Response to {inspection.title} – {organisation.name} (draft)",
-        "/Author": organisation.name,
+        "/Title": f"Response to {inspection.title} – {context['names']} (draft)",
+        "/Author": context["names"],
         "/Subject": f"Protective marking: {settings.PROTECTIVE_MARKING}",
     }
     return papers.pdf_in_parts(htmls(), stylesheets=stylesheets, metadata=metadata)
@@ -262,11 +328,11 @@ def response_docx(context: dict[str, Any]) -> bytes:
     from docx.oxml.ns import qn
     from docx.shared import Pt
 
-    inspection, organisation = context["inspection"], context["organisation"]
+    inspection, names, partner = context["inspection"], context["names"], context["partner"]
     marking = context["protective_marking"]
     document = Document()
     document.core_properties.title = f"Response to {inspection.title}"
-    document.core_properties.author = organisation.name
+    document.core_properties.author = names
     document.styles["Normal"].font.size = Pt(11)
 
     def field_run(paragraph: Any, code: str) -> None:
@@ -300,7 +366,7 @@ def response_docx(context: dict[str, Any]) -> bytes:
     field_run(footer, "NUMPAGES")
 
     heading(f"Response to {inspection.title}", 0)
-    document.add_paragraph(f"Draft response of {organisation.name}, prepared {context['today']:%-d %B %Y}.")
+    document.add_paragraph(f"Draft response of {names}, prepared {context['today']:%-d %B %Y}.")
     facts = [("Inspection", inspection.title)]
     if inspection.published_on:
         facts.append(("Published", f"{inspection.published_on:%-d %B %Y}"))
@@ -313,29 +379,37 @@ def response_docx(context: dict[str, Any]) -> bytes:
         paragraph.add_run(f"{label}: ").bold = True
         paragraph.add_run(value)
 
+    these = "these organisations" if partner else "this organisation"
     heading("Gradings", 1)
     gradings = list(context["gradings"])
     if gradings:
-        table = document.add_table(rows=1, cols=2)
+        titles = ["Organisation", "Area", "Grade"] if partner else ["Area", "Grade"]
+        table = document.add_table(rows=1, cols=len(titles))
         table.style = "Table Grid"
-        table.rows[0].cells[0].text, table.rows[0].cells[1].text = "Area", "Grade"
+        for cell, text in zip(table.rows[0].cells, titles, strict=True):
+            cell.text = text
         for grading in gradings:
-            cells = table.add_row().cells
-            cells[0].text, cells[1].text = grading.area, grading.get_grade_display()
+            values = [grading.area, grading.get_grade_display()]
+            for cell, text in zip(table.add_row().cells, [grading.organisation.name, *values] if partner else values,
+                                  strict=True):  # fmt: skip
+                cell.text = text
     else:
-        document.add_paragraph("No gradings were given to this organisation.")
+        document.add_paragraph(f"No gradings were given to {these}.")
 
     def finding_block(entry: Entry, level: int) -> None:
         heading(f"{entry.finding.get_kind_display()} {entry.finding.reference}", level)
         document.add_paragraph(entry.finding.text)
-        for label, text in entry.steps:
-            paragraph = document.add_paragraph()
-            paragraph.add_run(f"{label}: ").bold = True
-            paragraph.add_run(text)
+        for answer in entry.answers:
+            if partner:  # whose steps follow, in the draft's order of organisations
+                document.add_paragraph().add_run(answer.organisation.name).bold = True
+            for label, text in answer.steps:
+                paragraph = document.add_paragraph()
+                paragraph.add_run(f"{label}: ").bold = True
+                paragraph.add_run(text)
 
     heading("Causes of concern and recommendations", 1)
     if not addressed_in_order(context):
-        document.add_paragraph("The inspection made no cause of concern or recommendation to this organisation.")
+        document.add_paragraph(f"The inspection made no cause of concern or recommendation to {these}.")
     for cause in context["causes"]:
         finding_block(cause, 2)
         for recommendation in cause.recommendations:
@@ -346,8 +420,13 @@ def response_docx(context: dict[str, Any]) -> bytes:
     heading("Areas for improvement", 1)
     afis = context["afis"]
     if afis:
-        stages = ", ".join(f"{s['label'].lower()} {s['count']}" for s in context["afi_stages"])
-        document.add_paragraph(f"{len(afis)} area{'s' if len(afis) != 1 else ''} for improvement: {stages}.")
+        for summary in context["afi_summaries"]:
+            stages = ", ".join(f"{s['label'].lower()} {s['count']}" for s in summary["stages"])
+            if summary["without_plan"]:
+                stages += f"; {summary['without_plan']} without an action plan yet"
+            count = summary["count"]
+            whose = f"{summary['organisation'].name}: " if partner else ""
+            document.add_paragraph(f"{whose}{count} area{'s' if count != 1 else ''} for improvement: {stages}.")
         table = document.add_table(rows=1, cols=3)
         table.style = "Table Grid"
         for cell, text in zip(table.rows[0].cells, ("Reference", "Area for improvement", "Stage"), strict=True):
@@ -355,9 +434,13 @@ def response_docx(context: dict[str, Any]) -> bytes:
         for entry in afis:
             cells = table.add_row().cells
             cells[0].text, cells[1].text = entry.finding.reference, entry.finding.text
-            cells[2].text = entry.plan.get_stage_display() if entry.plan else "No action plan yet"
+            cells[2].text = "; ".join(
+                (f"{a.organisation.display_name}: " if partner else "")
+                + (a.plan.get_stage_display() if a.plan else "No action plan yet")
+                for a in entry.answers
+            )
     else:
-        document.add_paragraph("The inspection identified no area for improvement for this organisation.")
+        document.add_paragraph(f"The inspection identified no area for improvement for {these}.")
 
     out = io.BytesIO()
     document.save(out)
@@ -367,16 +450,44 @@ def response_docx(context: dict[str, Any]) -> bytes:
 # --- pages ----------------------------------------------------------------------------------------
 
 
-def _document(request: Any, slug: str, organisation_slug: str) -> tuple[dict[str, Any], str]:
+def _document(request: Any, slug: str, organisation_slug: str) -> tuple[dict[str, Any], str] | HttpResponse:
+    """The draft's context and file name; with `?with=<slug>`, for the force together with that regional
+    unit of its region (both addressed by the inspection, both visible to the reader, else 404), or a 400
+    naming what is wrong."""
     inspection = get_object_or_404(Inspection, slug=slug)
     organisation = addressed_organisation(request.user, inspection, organisation_slug)
-    context = response_context(user=request.user, inspection=inspection, organisation=organisation)
-    return context, f"response-{inspection.slug}-{organisation.slug}"
+    form = ResponseDraftForm(request.GET)
+    if not form.is_valid():
+        return bad_query(request, form)
+    partner = None
+    if form.cleaned_data["with"]:
+        partner = addressed_organisation(request.user, inspection, form.cleaned_data["with"])
+        if partner not in regional_units(organisation, visible_addressees(request.user, inspection)):
+            form.add_error("with", f"{partner.name} is not a regional unit of {organisation.name}'s region.")
+            return bad_query(request, form)
+    context = response_context(user=request.user, inspection=inspection, organisation=organisation, partner=partner)
+    name = f"response-{inspection.slug}-{organisation.slug}" + (f"-{partner.slug}" if partner else "")
+    return context, name
+
+
+class ResponseDraftForm(forms.Form):
+    """The draft's query: `with`, the slug of the regional unit the draft covers as well (a Python keyword,
+    so the field is added below)."""
+
+
+ResponseDraftForm.base_fields["with"] = forms.SlugField(
+    required=False,
+    max_length=100,
+    error_messages={"invalid": "Give with= the address name of a regional unit of the organisation's region."},
+)
 
 
 @require_safe
 def response_docx_view(request: Any, slug: str, organisation_slug: str) -> HttpResponse:
-    context, name = _document(request, slug, organisation_slug)
+    made = _document(request, slug, organisation_slug)
+    if isinstance(made, HttpResponse):
+        return made
+    context, name = made
     response = HttpResponse(response_docx(context), content_type=DOCX_TYPE)
     response["Content-Disposition"] = f'attachment; filename="{name}.docx"'
     return response
@@ -384,7 +495,10 @@ def response_docx_view(request: Any, slug: str, organisation_slug: str) -> HttpR
 
 @require_safe
 def response_pdf_view(request: Any, slug: str, organisation_slug: str) -> HttpResponse:
-    context, name = _document(request, slug, organisation_slug)
+    made = _document(request, slug, organisation_slug)
+    if isinstance(made, HttpResponse):
+        return made
+    context, name = made
     response = HttpResponse(response_pdf(context), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{name}.pdf"'
     return response
