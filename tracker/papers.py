@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.template.loader import render_to_string
 
 from inspections.models import Grading, Organisation
 
 from . import paper_layout
 from .figures import cell
-from .models import ActionPlan, Update
+from .models import ActionPlan, Milestone, Update
 
 BOARD_PACK_CHANGES = 200
 BOARD_PACK_DEFAULT_DAYS = 90
@@ -41,11 +41,16 @@ def board_pack_context(
     explanation, deferred plans with the reason given for their last new date, changes since `since`,
     and with `chart` the trend by month (the dashboard's, for this organisation).
 
-    Milestones and success measures join each plan's row here (as `plan.milestones`) once plans have
-    them: `tracker/board_pack.html#plan-extras` is where the pack shows them.
+    Each plan of the progress section comes with its milestones (`plan.milestones.all()`, in order, one
+    query for all): `tracker/board_pack.html#plan-extras` shows them, and is where success measures and
+    proposals of no action join once plans have them.
     """
     plans = plans.filter(organisation=organisation)
-    ordered = plans.for_list().order_by("finding__inspection__published_on", "finding__reference", "pk")
+    ordered = (
+        plans.for_list()
+        .prefetch_related(Prefetch("milestones", queryset=Milestone.objects.select_related("owner")))
+        .order_by("finding__inspection__published_on", "finding__reference", "pk")
+    )
     # The latest explanation on each overdue plan: a status note (e.g. what it is blocked on), a
     # target-date reason or a progress note.
     latest_reason = (

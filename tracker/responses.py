@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Length
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -32,7 +32,7 @@ from inspections.models import Finding, Grading, Inspection, Organisation
 from . import papers, permissions
 from .evidence import ALLOWED_DESCRIPTION, check_upload
 from .http import bad_query
-from .models import ActionPlan, PccResponse, Update, User, response_deadline
+from .models import ActionPlan, Milestone, PccResponse, Update, User, response_deadline
 from .storage import open_stored
 
 S = ActionPlan.Status
@@ -134,6 +134,13 @@ def regional_units(organisation: Organisation, others: list[Organisation]) -> li
 # --- the draft ----------------------------------------------------------------------------------
 
 
+def by_role(owner: User | None) -> str:
+    """An owner by role, never by name: the response is published."""
+    if owner is None:
+        return "No owner assigned yet"
+    return {User.Role.MANAGER: "A manager", User.Role.STAFF: "An action owner"}.get(owner.role, "An action owner")
+
+
 @dataclass
 class Answer:
     """One organisation's answer to a finding: its plan's planned steps, or the reason it recorded for none."""
@@ -147,11 +154,7 @@ class Answer:
 
     @property
     def owner_role(self) -> str:
-        """The owner by role, never by name: the response is published."""
-        owner = self.plan.active_owner if self.plan else None
-        if owner is None:
-            return "No owner assigned yet"
-        return {User.Role.MANAGER: "A manager", User.Role.STAFF: "An action owner"}.get(owner.role, "An action owner")
+        return by_role(self.plan.active_owner if self.plan else None)
 
     @property
     def steps(self) -> list[tuple[str, str]]:
@@ -176,7 +179,12 @@ class Answer:
         if plan.latest_progress:
             lines.append((f"Latest progress ({timezone.localtime(plan.latest_progress_at):%-d %B %Y})",
                           plan.latest_progress))  # fmt: skip
-        # Milestones and success measures join these lines once plans have them.
+        for number, milestone in enumerate(plan.milestones.all(), start=1):
+            target = f"target date {milestone.target_date:%-d %B %Y}" if milestone.target_date else "no target date"
+            done = f"done on {milestone.done_on:%-d %B %Y}" if milestone.done_on else "not done yet"
+            owner = by_role(milestone.owner if milestone.owner and milestone.owner.is_active else None)
+            lines.append((f"Milestone {number}", f"{milestone.title} ({owner}; {target}; {done})"))
+        # Success measures and proposals of no action join these lines once plans have them.
         return lines
 
 
@@ -216,6 +224,7 @@ def response_context(
         for plan in ActionPlan.objects.visible_to(user)
         .filter(organisation__in=organisations, finding__inspection=inspection)
         .select_related("owner", "organisation")
+        .prefetch_related(Prefetch("milestones", queryset=Milestone.objects.select_related("owner")))
         .annotate(
             latest_progress=Subquery(latest.values("note")[:1]),
             latest_progress_at=Subquery(latest.values("created_at")[:1]),

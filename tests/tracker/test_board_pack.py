@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from tests.factories import ActionPlanFactory, InspectorFactory, ManagerFactory, UpdateFactory
+from tests.factories import ActionPlanFactory, InspectorFactory, ManagerFactory, MilestoneFactory, UpdateFactory
 from tests.tracker.plan_world import SURREY, build_world
 from tracker.models import ActionPlan, Update
 
@@ -189,15 +189,36 @@ def test_board_pack_queries_do_not_grow(client, django_assert_num_queries, org, 
     today = timezone.localdate()
     for plan in ActionPlanFactory.create_batch(n, organisation=org, target_date=today - dt.timedelta(days=1)):
         UpdateFactory.create_batch(2, plan=plan, author=staff, kind=Update.Kind.STATUS)
+        MilestoneFactory.create_batch(2, plan=plan, owner=staff)
     client.force_login(ManagerFactory(organisation=org))
     # session, user, organisation, changes (author, plan and finding joined), summary aggregate,
-    # gradings (inspection joined), plans (finding, inspection, owner joined), overdue plans with their
-    # latest explanation, deferred plans with their latest reason, session save (3)
-    with django_assert_num_queries(12):
+    # gradings (inspection joined), plans (finding, inspection, owner joined), their milestones (owner
+    # joined), overdue plans with their latest explanation, deferred plans with their latest reason,
+    # session save (3)
+    with django_assert_num_queries(13):
         response = client.get(URL)
     assert len(response.context["plans"]) == n
     assert len(response.context["overdue"]) == n
     client.force_login(InspectorFactory())
     # the same for an inspector
-    with django_assert_num_queries(12):
+    with django_assert_num_queries(13):
         client.get(URL)
+
+
+def test_each_plan_shows_its_milestones_in_order_with_owner_dates_and_whether_done(client, world, staff, manager):
+    plan = world.plans["s_r1"]
+    today = timezone.localdate()
+    MilestoneFactory(plan=plan, position=2, title="Second: recruit two analysts", owner=None,
+                     target_date=dt.date(2027, 3, 1))  # fmt: skip
+    MilestoneFactory(plan=plan, position=1, title="First: agree the analyst budget", owner=staff,
+                     target_date=dt.date(2026, 9, 1), done_on=today)  # fmt: skip
+    client.force_login(manager)
+    body = client.get(URL).content.decode()
+    progress = body.split('id="progress-heading"')[1].split('id="overdue-heading"')[0]
+    first = progress.index("First: agree the analyst budget")
+    assert first < progress.index("Second: recruit two analysts")
+    done = f"done {today:%-d %b %Y}"
+    assert f"First: agree the analyst budget · {staff.get_full_name()} · target 1 Sep 2026 · {done}" in progress
+    assert "Second: recruit two analysts · no owner · target 1 Mar 2027 · not done yet" in progress
+    # In its own plan's block, under the plan's finding.
+    assert plan.finding.text in progress[progress.rfind('class="pack-plan"', 0, first) : first]

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
-from tests.factories import ActionPlanFactory, ManagerFactory, UpdateFactory
+from tests.factories import ActionPlanFactory, ManagerFactory, MilestoneFactory, UpdateFactory
 from tests.tracker.plan_world import build_world
 from tracker import jobs
 from tracker.models import Job, Update
@@ -240,10 +240,11 @@ def test_pdf_queries_do_not_grow(client, django_assert_num_queries, org, n):
     today = timezone.localdate()
     for plan in ActionPlanFactory.create_batch(n, organisation=org, target_date=today - dt.timedelta(days=1)):
         UpdateFactory(plan=plan, kind=Update.Kind.TARGET_DATE, note="Later.")
+        MilestoneFactory.create_batch(2, plan=plan)
     client.force_login(ManagerFactory(organisation=org))
-    # session, user, organisation, plan count, changes, summary, gradings, plans, overdue, deferred,
-    # session save (3)
-    with django_assert_num_queries(13):
+    # session, user, organisation, plan count, changes, summary, gradings, plans, their milestones,
+    # overdue, deferred, session save (3)
+    with django_assert_num_queries(14):
         response = client.get(URL)
     assert response.status_code == 200
 
@@ -324,3 +325,16 @@ def test_the_running_head_holds_an_organisation_name_with_quotes_as_it_is(client
     client.force_login(manager)
     pages = pages_of(client.get(URL))
     assert 'O"Brien \\ Police' in pages[1]  # the head on the right, from the second page
+
+
+def test_the_pdf_shows_each_plans_milestones(client, world, staff, manager):
+    plan = world.plans["s_r1"]
+    MilestoneFactory(plan=plan, position=1, title="Agree the analyst budget", owner=staff,
+                     target_date=dt.date(2026, 9, 1), done_on=dt.date(2026, 8, 20))  # fmt: skip
+    MilestoneFactory(plan=plan, position=2, title="Recruit two analysts", target_date=dt.date(2027, 3, 1))
+    client.force_login(manager)
+    text = flat(" ".join(pages_of(client.get(URL))))
+    progress = text.split("Progress by finding")[-1].split("Overdue, with reasons")[0]
+    assert f"Agree the analyst budget · {staff.get_full_name()} · target 1 Sep 2026 · done 20 Aug 2026" in progress
+    assert "Recruit two analysts · no owner · target 1 Mar 2027 · not done yet" in progress
+    assert progress.index("Agree the analyst budget") < progress.index("Recruit two analysts")

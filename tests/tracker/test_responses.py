@@ -21,6 +21,7 @@ from tests.factories import (
     GradingFactory,
     InspectionFactory,
     ManagerFactory,
+    MilestoneFactory,
     OrganisationFactory,
     UpdateFactory,
     pdf_upload,
@@ -74,6 +75,9 @@ def report(org, other_org, staff, manager):
         "h_R1": ActionPlanFactory(finding=findings["R1"], organisation=other_org, summary="HAMPSHIRE-PLAN steps."),
     }  # fmt: skip
     UpdateFactory(plan=plans["R1"], author=staff, kind=Update.Kind.PROGRESS, note="Log built; training next.")
+    MilestoneFactory(plan=plans["R1"], position=2, title="Train the vetting staff", target_date=today)
+    MilestoneFactory(plan=plans["R1"], position=1, title="Build the decision log", owner=staff,
+                     target_date=dt.date(2026, 6, 1), done_on=dt.date(2026, 5, 20))  # fmt: skip
     UpdateFactory(plan=plans["R2"], kind=Update.Kind.STATUS, status_from=S.IN_PROGRESS, status_to=S.NO_FURTHER_ACTION,
                   note="Training already given nationally by the College of Policing.")  # fmt: skip
     return inspection, findings, plans
@@ -117,6 +121,11 @@ def test_the_docx_addresses_every_cause_and_recommendation_once_in_order_with_it
             f"(originally {today + dt.timedelta(days=60):%-d %B %Y})") in r1  # fmt: skip
     assert any(line.startswith("Latest progress (") and line.endswith("Log built; training next.") for line in r1)
     assert "Owner: A manager" in block("Recommendation R10")
+    # The plan's milestones, in order, each with its owner by role, its date and whether it is done.
+    assert r1[-2:] == [
+        "Milestone 1: Build the decision log (An action owner; target date 1 June 2026; done on 20 May 2026)",
+        f"Milestone 2: Train the vetting staff (No owner assigned yet; target date {today:%-d %B %Y}; not done yet)",
+    ]
     assert block("Recommendation R2")[1:] == [
         "No further action (no further action): Training already given nationally by the College of Policing."
     ]
