@@ -714,9 +714,25 @@ def _drive_plans(
         statement="SOC resourcing has been reviewed; the funded posts and their start dates are attached.",
     )
 
-    # Surrey R4 (partnership): signed off by the force, waiting for the inspector to verify.
+    # Surrey R4 (partnership): signed off by the force, waiting for the inspector to verify; its success
+    # measures include a demonstration period still running, so it cannot be closed yet.
+    partnership = findings["R4"]
+    partnership.what_good_looks_like = (
+        "Partners' information reaches the SOC local profiles routinely, under a signed agreement, and shapes "
+        "the force's SOC priorities."
+    )
+    partnership.save(update_fields=["what_good_looks_like"])
     surrey_partners = plan("R4", "surrey")
     workflow.assign_owner(plan=surrey_partners, user=surrey_manager, owner=surrey_staff)
+    workflow.add_measure(
+        plan=surrey_partners, user=surrey_manager, text="Information-sharing agreement signed by every partner",
+        target_figure="4 of 4 partners",
+    )  # fmt: skip
+    workflow.add_measure(
+        plan=surrey_partners, user=surrey_manager,
+        text="Each quarterly local profile cites partners' information", target_figure="every quarter",
+        sustain_until=today + dt.timedelta(days=90),
+    )  # fmt: skip
     workflow.record_progress(
         plan=surrey_partners,
         user=surrey_staff,
@@ -728,6 +744,17 @@ def _drive_plans(
         plan=surrey_partners,
         user=surrey_staff,
         statement="Partners' SOC information now feeds the local profiles under a signed agreement.",
+        measures_met={
+            str(m.pk): answer
+            for m, answer in zip(
+                surrey_partners.measures.all(),
+                (
+                    "Signed by both local authorities, the fire service and SEROCU; the agreement is attached.",
+                    "The last two quarterly profiles cite partners' information; the next two will be checked.",
+                ),
+                strict=True,
+            )
+        },
     )
     workflow.sign_off(
         plan=surrey_partners,

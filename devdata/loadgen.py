@@ -51,7 +51,7 @@ from inspections.models import (
 )
 from tracker import freshness
 from tracker.actions import ACTIONS, Action
-from tracker.models import ActionPlan, Dependency, Evidence, Milestone, Update, User
+from tracker.models import ActionPlan, Dependency, Evidence, Milestone, SuccessMeasure, Update, User
 
 from . import vocabulary
 from .demo import THEMES as DEMO_THEMES
@@ -70,6 +70,12 @@ MILESTONE_TITLES = [
     "Agree the terms of reference", "Appoint a lead", "Review current practice", "Consult partners",
     "Draft the new procedure", "Train the teams", "Recruit to the funded posts", "Brief the chief officer group",
     "Pilot in one area", "Roll out force-wide", "Audit compliance", "Evaluate the outcome",
+]  # fmt: skip
+MEASURES_PER_PLAN = (0, 2)  # each plan's success measures: between these, one on average
+MEASURE_TEXTS = [
+    ("Intelligence reports processed within the agreed time", "95%"), ("Local profiles refreshed each year", "100%"),
+    ("Vacant analyst posts", "under 5%"), ("Partners' information cited in each profile", "every quarter"),
+    ("Staff who have completed the training", "90%"), ("Cases reviewed by a supervisor", "all"),
 ]  # fmt: skip
 # 100,000 plans from 8,000 findings: what ten years of national use looks like.
 AVERAGE_ADDRESSEES = 12.5
@@ -260,6 +266,7 @@ def delete_load_data() -> dict[str, int]:
         deleted["evidence"] = Evidence.objects.filter(update__in=updates).delete()[0]
         deleted["milestones"] = Milestone.objects.filter(plan__in=plans)._raw_delete(db)
         deleted["dependencies"] = Dependency.objects.filter(Q(plan__in=plans) | Q(on_plan__in=plans))._raw_delete(db)
+        deleted["success measures"] = SuccessMeasure.objects.filter(plan__in=plans)._raw_delete(db)
         deleted["updates"] = updates._raw_delete(db)
         deleted["action plans"] = plans._raw_delete(db)
         # Rows outside the load data that point at load findings lose that reference.
@@ -411,6 +418,8 @@ class Generator:
         # Milestones draw from a stream of their own, so the rest of the data is the same with or without them.
         self.milestone_rng = random.Random(seed + 1)
         self.dependency_rng = random.Random(seed + 2)  # likewise what blocked plans wait on
+        # Success measures likewise.
+        self.measure_rng = random.Random(seed + 3)
         self.password = password
         self.today = today
         self.write = write
@@ -800,25 +809,30 @@ class Generator:
         specs = self.plan_specs()
         total_updates = sum(spec.updates for spec in specs)
         bar = self.progress("updates", total_updates)
-        plan_count = update_count = milestone_count = 0
+        plan_count = update_count = milestone_count = measure_count = 0
         created_range: dict[int, list[int]] = {}  # inspection index -> [lowest, highest] plan pk
         for start in range(0, len(specs), PLAN_CHUNK):
             chunk = specs[start : start + PLAN_CHUNK]
             plans: list[ActionPlan] = []
             timelines: list[list[tuple]] = []
             steps: list[list[Milestone]] = []
+            criteria: list[list[SuccessMeasure]] = []
             for spec in chunk:
                 plan, events = self.plan_and_timeline(spec)
                 plans.append(plan)
                 timelines.append(events)
                 steps.append(self.milestones_of(plan, spec))
+                criteria.append(self.measures_of(plan))
             plans = ActionPlan.objects.bulk_create(plans, batch_size=BATCH_SIZE)
-            for plan, milestones in zip(plans, steps, strict=True):
-                for milestone in milestones:
-                    milestone.plan_id = plan.pk
+            for plan, milestones, measures in zip(plans, steps, criteria, strict=True):
+                for item in (*milestones, *measures):
+                    item.plan_id = plan.pk
             milestones = [milestone for group in steps for milestone in group]
             Milestone.objects.bulk_create(milestones, batch_size=BATCH_SIZE)
             milestone_count += len(milestones)
+            measures = [measure for group in criteria for measure in group]
+            SuccessMeasure.objects.bulk_create(measures, batch_size=BATCH_SIZE)
+            measure_count += len(measures)
             updates = []
             for spec, plan, events in zip(chunk, plans, timelines, strict=True):
                 pk = plan.pk
@@ -851,7 +865,29 @@ class Generator:
             ActionPlan.objects.filter(pk__gte=low, pk__lte=high, organisation_id__in=load_orgs).update(
                 created_at=self.published_times[i]
             )
-        self.result.counts.update(plans=plan_count, updates=update_count, milestones=milestone_count)
+        self.result.counts.update(
+            plans=plan_count, updates=update_count, milestones=milestone_count, measures=measure_count
+        )
+
+    def measures_of(self, plan: ActionPlan) -> list[SuccessMeasure]:
+        """The plan's success measures: answered once it was submitted; some with a demonstration period,
+        over by the time a plan was closed and, for a quarter of those signed off, still running."""
+        rng = self.measure_rng
+        chosen = rng.sample(MEASURE_TEXTS, rng.randint(*MEASURES_PER_PLAN))
+        answered = plan.status in (S.SUBMITTED, S.SIGNED_OFF, S.CLOSED)
+        measures = []
+        for n, (text, target) in enumerate(chosen):
+            sustain = None
+            if rng.random() < 0.2:
+                ahead = plan.status == S.SIGNED_OFF and rng.random() < 0.25
+                sustain = self.today + dt.timedelta(days=rng.randint(1, 120) * (1 if ahead else -1))
+            measures.append(
+                SuccessMeasure(
+                    text=text, target_figure=target, sustain_until=sustain, position=n + 1,
+                    how_met=f"Met: {target} in the last audit." if answered else "",
+                )
+            )  # fmt: skip
+        return measures
 
     def make_dependencies(self) -> None:
         """What each blocked plan waits on, from a stream of its own (the rest of the data is the same with or
@@ -1215,6 +1251,7 @@ def iter_counts(result: Result) -> Iterator[tuple[str, int]]:
         ("plans", "action plans"),
         ("updates", "updates"),
         ("milestones", "milestones"),
+        ("measures", "success measures"),
     ]
     for key, label in names:
         yield label, result.counts.get(key, 0)

@@ -147,6 +147,14 @@ class Finding(models.Model):
         help_text="The cause of concern this recommendation accompanies.",
     )
     addressed_to = models.ManyToManyField(Organisation, related_name="findings", blank=True)
+    # The inspectorate's own closure criteria for the finding ("what good looks like"), shown with every
+    # organisation's plan beside the measures its manager sets.
+    # A database default too, so rows written by code that predates the column (a server not yet updated,
+    # a migration test's historical models) still go in.
+    what_good_looks_like = models.TextField(
+        "what good looks like", blank=True, default="", db_default="",
+        help_text="The inspectorate's view of what closes this finding.",
+    )  # fmt: skip
     history = HistoricalRecords(m2m_fields=[addressed_to])
 
     class Meta:

@@ -76,6 +76,7 @@ from tracker.models import (
     OrganisationSettings,
     PccResponse,
     PublicStatement,
+    SuccessMeasure,
     Update,
     User,
 )
@@ -112,6 +113,8 @@ class World:
     job: dict[str, Job] = field(default_factory=dict)
     # Two milestones in each organisation's plan, the first open, the second done.
     milestones: dict[str, list[Milestone]] = field(default_factory=dict)
+    # One success measure in each organisation's plan.
+    measures: dict[str, SuccessMeasure] = field(default_factory=dict)
 
 
 def build_world() -> World:
@@ -192,7 +195,11 @@ def build_world() -> World:
     plan["a"].refresh_from_db()
     DependencyFactory(plan=plan["a"], kind=Dependency.Kind.PLAN, name="", on_plan=plan["b"],
                       recorded_by=users["staff_a"])  # fmt: skip
-    return World(org, users, plan, evidence, inspection, shared, b_only, superseding, job, milestones)
+    measures = {
+        side: SuccessMeasure.objects.create(plan=plan[side], text=f"Measure {marker}", position=1)
+        for side, marker in MARKERS.items()
+    }
+    return World(org, users, plan, evidence, inspection, shared, b_only, superseding, job, milestones, measures)
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -383,7 +390,8 @@ def action_cases(w: World) -> list[ActionCase]:
                                                  waiting_on_name="Vetting unit"), STAFF_SIDE),
         ActionCase("unblock", S.BLOCKED, form("unblock", note="Vetting done"), STAFF_SIDE),
         ActionCase("submit", S.IN_PROGRESS, form("submit", statement="Done, see evidence",
-                                                   open_milestones="The open step follows the inspection"),
+                                                   open_milestones="The open step follows the inspection",
+                                                   **{f"measure_{w.measures['b'].pk}": "Met in the audit"}),
                    STAFF_SIDE),
         ActionCase("sign-off", S.SUBMITTED, form("sign-off", comment="Agreed"), MANAGER_SIDE),
         ActionCase("return", S.SUBMITTED, form("return", comment="Needs more"), MANAGER_SIDE),
@@ -398,6 +406,7 @@ def action_cases(w: World) -> list[ActionCase]:
                    INSPECTOR_SIDE),
         ActionCase("comment", S.IN_PROGRESS, lambda version: {"comment-note": "Sweep comment"}, ANYONE_WHO_SEES),
         *milestone_cases(w, form),
+        *measure_cases(w, form),
     ]  # fmt: skip
 
 
@@ -430,6 +439,31 @@ def milestone_cases(w: World, form: Callable[..., Callable[[int], dict[str, Any]
     ]  # fmt: skip
 
 
+def measure_reset(w: World) -> Callable[[], None]:
+    """Puts B's success measure back as the world made it (a removal deletes it)."""
+    measure = w.measures["b"]
+
+    def reset() -> None:
+        SuccessMeasure.objects.update_or_create(
+            pk=measure.pk, defaults={"plan": measure.plan, "text": measure.text, "position": 1, "how_met": ""}
+        )
+
+    return reset
+
+
+def measure_cases(w: World, form: Callable[..., Callable[[int], dict[str, Any]]]) -> list[ActionCase]:
+    """The plan page's success measure forms on B's plan: its managers (and administrators) only."""
+    measure = w.measures["b"]
+    reset = measure_reset(w)
+    return [
+        ActionCase("measure-add", S.IN_PROGRESS, form("measure-add", text="Sweep measure"), MANAGER_SIDE),
+        ActionCase("measure-edit", S.NOT_STARTED, form("measure-edit", measure=measure.pk, text="Renamed"),
+                   MANAGER_SIDE, reset=reset),
+        ActionCase("measure-remove", S.BLOCKED, form("measure-remove", measure=measure.pk, reason="Replaced"),
+                   MANAGER_SIDE, reset=reset),
+    ]  # fmt: skip
+
+
 def refused_status(role: str, api: bool = False) -> Expect:
     if role == "anonymous":
         return frozenset({401, 403}) if api else LOGIN
@@ -447,7 +481,11 @@ def api_action(
 
     def cases(w: World) -> list[ActionCase]:
         def data(version: int) -> dict[str, Any]:
-            values = {k: v(w) if callable(v) else v for k, v in fields.items()}
+            values: dict[str, Any] = {}
+            for name, value in fields.items():
+                value = value(w) if callable(value) else value
+                # A mapping goes as form data does: one `name.key` field per entry.
+                values |= {f"{name}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {name: value}
             return values | ({"version": version} if "version" not in fields and path != "comments" else {})
 
         return [ActionCase(path, state, data, allowed, path=f"/api/v1/plans/{{pk}}/{path}/",
@@ -638,6 +676,12 @@ RULES: dict[str, Rule] = {
         lambda w: [Variant(kwargs={"pk": w.shared_finding.pk}, get=everyone(405),
                            post=everyone(403) | dict.fromkeys(INSPECTOR_SIDE, 400))]
     ),  # fmt: skip
+    # What good looks like: inspectors and administrators only. The sweep's body leaves it as it was (empty),
+    # which is refused as unchanged (tests/tracker/test_measures.py covers the change itself).
+    "inspections:finding-success": Rule(
+        lambda w: [Variant(kwargs={"pk": w.shared_finding.pk}, get=everyone(405),
+                           post=everyone(403) | dict.fromkeys(INSPECTOR_SIDE, 400))]
+    ),  # fmt: skip
     "inspections:finding-unlink": Rule(
         lambda w: [Variant(kwargs={"pk": w.shared_finding.pk, "link_pk": 987654}, get=everyone(405),
                            post=everyone(403) | dict.fromkeys(INSPECTOR_SIDE, 404))]
@@ -709,11 +753,19 @@ RULES: dict[str, Rule] = {
                                                  milestone=lambda w: w.milestones["b"][1].pk, reason="Not yet"),
     "api:plan-milestone-move": api_plan_change("milestone-move", S.IN_PROGRESS, STAFF_SIDE, reset=milestone_reset,
                                                milestone=lambda w: w.milestones["b"][1].pk, direction="up"),
+    # Success measures: the list (GET) and adding one (POST) share a path; changes name the measure.
+    "api:plan-measures": Rule(api_plan_part(), anonymous=API, methods=("get", "put", "patch", "delete"),
+                              actions=api_action("measures", S.IN_PROGRESS, MANAGER_SIDE, text="Sweep measure")),
+    "api:plan-measure-edit": api_plan_change("measure-edit", S.BLOCKED, MANAGER_SIDE, reset=measure_reset,
+                                             measure=lambda w: w.measures["b"].pk, text="Renamed"),
+    "api:plan-measure-remove": api_plan_change("measure-remove", S.NOT_STARTED, MANAGER_SIDE, reset=measure_reset,
+                                               measure=lambda w: w.measures["b"].pk, reason="Replaced"),
     "api:plan-start": api_plan_change("start", S.NOT_STARTED, STAFF_SIDE, note="Starting"),
     "api:plan-block": api_plan_change("block", S.IN_PROGRESS, STAFF_SIDE, note="Waiting on vetting"),
     "api:plan-unblock": api_plan_change("unblock", S.BLOCKED, STAFF_SIDE, note="Vetting done"),
     "api:plan-submit": api_plan_change("submit", S.IN_PROGRESS, STAFF_SIDE, statement="Done, see evidence",
-                                      open_milestones="The open step follows the inspection"),
+                                      open_milestones="The open step follows the inspection",
+                                      **{"measures_met": lambda w: {str(w.measures["b"].pk): "Met in the audit"}}),
     "api:plan-sign-off": api_plan_change("sign-off", S.SUBMITTED, MANAGER_SIDE, comment="Agreed"),
     "api:plan-return": api_plan_change("return", S.SUBMITTED, MANAGER_SIDE, comment="Needs more"),
     "api:plan-target-date": api_plan_change("target-date", S.IN_PROGRESS, MANAGER_SIDE, reason="Vetting",
@@ -901,6 +953,7 @@ def org_rows(w: World, side: str) -> dict[str, list[Any]]:
         "tokens": list(ApiToken.objects.filter(user__organisation=org).order_by("pk").values_list()),
         "milestones": list(Milestone.objects.filter(plan__organisation=org).order_by("pk").values_list()),
         "dependencies": list(Dependency.objects.filter(plan__organisation=org).order_by("pk").values_list()),
+        "measures": list(SuccessMeasure.objects.filter(plan__organisation=org).order_by("pk").values_list()),
     }  # fmt: skip
 
 

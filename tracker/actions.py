@@ -42,7 +42,8 @@ S = ActionPlan.Status
 K = Update.Kind
 OPEN = ActionPlan.OPEN_STATUSES
 EVERY_STATUS = tuple(S)
-# Milestones are planned and worked on while the plan is with its owner; a submitted plan is under review.
+# Milestones and success measures are planned and worked on while the plan is with its owner; a submitted
+# plan is under review.
 MILESTONE_STATES = (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED)
 
 
@@ -149,7 +150,7 @@ ACTIONS: dict[str, Action] = {
             form="SubmitForm", button="Submit for sign-off", success="Submitted for sign-off.",
             serializer="SubmitUploadInput", summary="Submit for sign-off",
             description="Closure statement plus at least one evidence file, sent now or already on the plan's "
-            "timeline.",
+            "timeline, and how each of the plan's success measures was met.",
         ),
         # --- milestones: staff and managers of the organisation, while the plan is with its owner ---
         Action(
@@ -189,6 +190,31 @@ ACTIONS: dict[str, Action] = {
             form="MilestoneMoveForm", button="Move", success="Milestones reordered.", style="secondary",
             serializer="MilestoneMoveInput", summary="Move a milestone one place up or down", item="milestone",
             offered=lambda plan: len(plan.milestones.all()) > 1,
+        ),
+        # --- success measures: the organisation's managers, while the plan is with its owner ---
+        Action(
+            "measure-add", "Add a success measure", "Adding a success measure", MILESTONE_STATES, None, K.MEASURE,
+            permissions.can_set_measures, "add_measure",
+            form="MeasureForm", button="Add measure", success="Success measure added.",
+            serializer="MeasureInput", summary="Add a success measure (managers)", api_list="measures",
+            description="What success looks like: the measure, an optional target figure and an optional date until "
+            "which it must be sustained (a demonstration period; the plan cannot be verified as closed before it). "
+            "The submission for sign-off says how each measure was met.",
+        ),
+        Action(
+            "measure-edit", "Change", "Changing a success measure", MILESTONE_STATES, None, K.MEASURE,
+            permissions.can_set_measures, "edit_measure",
+            form="MeasureEditForm", button="Save measure", success="Success measure changed.", style="secondary",
+            serializer="MeasureEditInput", summary="Change a success measure (managers)",
+            item="measure", offered=lambda plan: bool(plan.measures.all()),
+        ),
+        Action(
+            "measure-remove", "Remove", "Removing a success measure", MILESTONE_STATES, None, K.MEASURE,
+            permissions.can_set_measures, "remove_measure",
+            form="MeasureRemoveForm", button="Remove measure", success="Success measure removed.", style="danger",
+            serializer="MeasureRemoveInput", summary="Remove a success measure (managers)",
+            description="The reason says why it no longer measures the plan's success.",
+            item="measure", offered=lambda plan: bool(plan.measures.all()),
         ),
         # --- managers ---
         Action(

@@ -15,7 +15,7 @@ from inspections.models import Finding, FindingLink, Inspection, Organisation
 from . import actions, permissions, workflow
 from .evidence import ALLOWED_DESCRIPTION, ALLOWED_TYPES
 from .filters import FastSelect
-from .models import ActionPlan, Dependency, Milestone, SearchEntry, User
+from .models import ActionPlan, Dependency, Milestone, SearchEntry, SuccessMeasure, User
 from .search import Filters
 
 ACCEPT = ",".join(f".{ext}" for ext in ALLOWED_TYPES)
@@ -113,6 +113,23 @@ class SubmitForm(PlanForm):
         self.fields["files"].help_text = (
             evidence_help() + " At least one evidence file is needed, on this form or earlier in the timeline."
         )
+        # How each success measure was met: one answer per measure (the workflow's `measures_met`).
+        for measure in self.plan.measures.all():
+            target = f" (target {measure.target_figure})" if measure.target_figure else ""
+            self.fields[f"measure_{measure.pk}"] = forms.CharField(
+                label=f"How was “{measure.text}”{target} met?",
+                widget=forms.Textarea(attrs={"rows": 2}),
+                error_messages={"required": "Say how this success measure was met."},
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        cleaned["measures_met"] = {
+            name.removeprefix("measure_"): cleaned[name]
+            for name in self.fields
+            if name.startswith("measure_") and name in cleaned
+        }
+        return cleaned
 
 
 class MilestonePlanForm(PlanForm):
@@ -168,6 +185,46 @@ class MilestoneMoveForm(MilestonePlanForm):
     direction = forms.ChoiceField(choices=[("up", "Up"), ("down", "Down")], widget=forms.HiddenInput)
 
 
+class MeasureForm(PlanForm):
+    text = forms.CharField(
+        label="Success measure", max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What will be true when the finding is answered.",
+    )  # fmt: skip
+    target_figure = forms.CharField(
+        label="Target figure (optional)", max_length=100, required=False, help_text='e.g. "95%" or "under 20 days".'
+    )
+    sustain_until = forms.DateField(
+        label="Sustain until (optional)", required=False,
+        help_text="The end of a demonstration period: the plan cannot be verified as closed before this date.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )  # fmt: skip
+
+
+def _measure_field() -> forms.ModelChoiceField:
+    return forms.ModelChoiceField(
+        queryset=SuccessMeasure.objects.none(), widget=forms.HiddenInput,
+        error_messages={"invalid_choice": "That success measure is not one of this plan's."},
+    )  # fmt: skip
+
+
+class MeasurePlanForm(PlanForm):
+    """A form naming one of the plan's success measures."""
+
+    measure = _measure_field()
+
+    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+        super().__init__(*args, plan=plan, **kwargs)
+        self.fields["measure"].queryset = SuccessMeasure.objects.filter(plan_id=plan.pk)
+
+
+class MeasureEditForm(MeasurePlanForm, MeasureForm):
+    pass
+
+
+class MeasureRemoveForm(MeasurePlanForm):
+    reason = forms.CharField(label="Why is it no longer a measure?")
+
+
 class CommentForm(PlanForm):
     comment = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -212,6 +269,16 @@ class SupersedeForm(PlanForm):
         # Later findings linked as replacing this one (FindingLink, kind "supersedes").
         self.fields["superseding_finding"].queryset = plan.finding.superseding_findings().select_related("inspection")
         self.fields["superseding_finding"].label_from_instance = lambda f: f"{f.inspection.title}: {f}"
+
+
+class WhatGoodLooksLikeForm(forms.Form):
+    """The inspectorate's own closure criteria for a finding (on the finding page)."""
+
+    what_good_looks_like = forms.CharField(
+        label="What good looks like", required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Shown with every organisation's plan beside the success measures its manager sets. "
+        "Leave empty to remove it.",
+    )  # fmt: skip
 
 
 class FindingLinkForm(forms.Form):

@@ -361,10 +361,21 @@ class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
         """Plans with the force with a milestone past its date (`milestone_overdue`)."""
         return self.filter(milestone_overdue(today))
 
+    def with_measure_figures(self) -> ActionPlanQuerySet:
+        """Each plan's number of success measures (`measure_count`) and the latest date one is to be sustained
+        until (`sustain_until`), for exports."""
+        measures = SuccessMeasure.objects.filter(plan=OuterRef("pk")).order_by().values("plan")
+        return self.annotate(
+            measure_count=Coalesce(Subquery(measures.annotate(n=models.Count("pk")).values("n")[:1]), 0),
+            sustain_until=Subquery(measures.annotate(last=models.Max("sustain_until")).values("last")[:1]),
+        )
+
     def for_detail(self) -> ActionPlanQuerySet:
         return (
             self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
-            .prefetch_related(models.Prefetch("milestones", queryset=Milestone.objects.select_related("owner")))
+            .prefetch_related(
+                models.Prefetch("milestones", queryset=Milestone.objects.select_related("owner")), "measures"
+            )
             .with_recurrence()
             .annotate(brought_forward_value=brought_forward_count())
         )
@@ -979,6 +990,48 @@ class Dependency(models.Model):
         return f"{label}: {self.name}" if self.name else label
 
 
+class SuccessMeasureQuerySet(models.QuerySet["SuccessMeasure"]):
+    def sustaining(self, today: dt.date | None = None) -> SuccessMeasureQuerySet:
+        """Measures whose demonstration period has not ended: sustained until a day still to come. A plan
+        with one cannot be verified as closed (`tracker.workflow.close`)."""
+        return self.filter(sustain_until__gt=today or timezone.localdate())
+
+
+class SuccessMeasure(models.Model):
+    """What success looks like for a plan (a closure criterion), set by the organisation's manager: the
+    measure, an optional target figure and an optional date until which it must be sustained (a
+    demonstration period). The submission for sign-off says how each was met. Written only by
+    tracker.workflow, each change on the plan's timeline."""
+
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="measures")
+    position = models.PositiveIntegerField(default=0)
+    text = models.CharField("measure", max_length=500)
+    target_figure = models.CharField(max_length=100, blank=True, help_text='e.g. "95%" or "under 20 days".')
+    sustain_until = models.DateField(
+        null=True, blank=True, help_text="The end of a demonstration period: the plan is not closed before it."
+    )
+    how_met = models.TextField(blank=True, help_text="The last submission's account of how the measure was met.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = SuccessMeasureQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plan", "position", "pk"]
+        indexes = [models.Index(fields=["plan", "position"], name="measure_plan_position_idx")]
+
+    def __str__(self) -> str:
+        return self.text
+
+    def is_sustaining_on(self, today: dt.date) -> bool:
+        """The rule of `sustaining()` for this measure."""
+        return self.sustain_until is not None and self.sustain_until > today
+
+    @property
+    def is_sustaining(self) -> bool:
+        return self.is_sustaining_on(timezone.localdate())
+
+
 # A plan moved back to in progress from these was returned (by its manager) or reopened (by an inspector).
 RETURNED_FROM = [ActionPlan.Status.SUBMITTED, ActionPlan.Status.SIGNED_OFF]
 
@@ -996,6 +1049,7 @@ class Update(models.Model):
         OWNER = "owner", "Owner change"
         RESPONSE = "response", "Response change"
         MILESTONE = "milestone", "Milestone"
+        MEASURE = "measure", "Success measure"
 
     plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="updates")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="updates")

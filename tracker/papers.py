@@ -42,13 +42,13 @@ def board_pack_context(
     and with `chart` the trend by month (the dashboard's, for this organisation).
 
     Each plan of the progress section comes with its milestones (`plan.milestones.all()`, in order, one
-    query for all): `tracker/board_pack.html#plan-extras` shows them, and is where success measures and
-    proposals of no action join once plans have them.
+    query for all) and its success measures (one query more): `tracker/board_pack.html#plan-extras` shows
+    them.
     """
     plans = plans.filter(organisation=organisation)
     ordered = (
         plans.for_list()
-        .prefetch_related(Prefetch("milestones", queryset=Milestone.objects.select_related("owner")))
+        .prefetch_related(Prefetch("milestones", queryset=Milestone.objects.select_related("owner")), "measures")
         .order_by("finding__inspection__published_on", "finding__reference", "pk")
     )
     # The latest explanation on each overdue plan: a status note (e.g. what it is blocked on), a

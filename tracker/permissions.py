@@ -100,6 +100,17 @@ def can_plan_milestones(user: User | AnonymousUser, plan: ActionPlan) -> bool:
     return can_record_progress(user, plan)
 
 
+def can_set_measures(user: User | AnonymousUser, plan: ActionPlan) -> bool:
+    """Set a plan's success measures (what closes it, with any demonstration period): the organisation's
+    managers, who answer for the plan being done."""
+    return can_manage(user, plan)
+
+
+def can_describe_success(user: User | AnonymousUser) -> bool:
+    """Write a finding's own "what good looks like": the inspectorate (inspectors and administrators)."""
+    return _active(user) and (user.is_inspector or user.is_superuser)
+
+
 def can_manage(user: User | AnonymousUser, plan: ActionPlan) -> bool:
     """Assign owner, change target date, sign off or return: the organisation's managers."""
     from .models import User

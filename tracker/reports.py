@@ -35,6 +35,7 @@ from .models import (
     Dependency,
     Milestone,
     OrganisationSettings,
+    SuccessMeasure,
     Update,
     attach_dependencies,
     overdue_milestone,
@@ -456,7 +457,7 @@ def repeat_figures(
 EXPORT_HEADER = [
     "Inspection", "Reference", "Kind", "Finding", "Organisation", "Stage", "Status", "RAG", "Percent complete",
     "Target date", "Original target date", "Deferrals", "Owner", "Response", "Last update", "Link",
-    "Links to earlier findings", "Recurrence", "Waiting on", "Blocked since",
+    "Links to earlier findings", "Recurrence", "Waiting on", "Blocked since", "Success measures", "Sustain until",
 ]  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_CHUNK = 2000
@@ -480,7 +481,10 @@ def export_queryset(request: AuthedRequest) -> QuerySet[ActionPlan]:
 
 def plans_to_export(user: Any, query: Any) -> QuerySet[ActionPlan]:
     """`export_queryset` for a user and a query string's parameters (also read by the export job)."""
-    base = ActionPlan.objects.visible_to(user).with_rag().with_recurrence().order_by(*DEFAULT_ORDERING)
+    base = (
+        ActionPlan.objects.visible_to(user).with_rag().with_recurrence().with_measure_figures()
+        .order_by(*DEFAULT_ORDERING)
+    )  # fmt: skip
     filterset = ActionPlanFilter(query, queryset=base, user=user)
     return filterset.qs if filterset.is_valid() else base.none()
 
@@ -509,11 +513,12 @@ def export_rows(plans: QuerySet[ActionPlan], viewer: Any = None) -> Iterator[lis
     rows = plans.values_list(
         "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
         "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
-        "owner__username", "summary", "updated_at", "pk", "finding_id", "is_recurrence",
+        "owner__username", "summary", "updated_at", "pk", "finding_id", "is_recurrence", "measure_count",
+        "sustain_until",
     )  # fmt: skip
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
-         updated, pk, finding_id, recurrence) = row  # fmt: skip
+         updated, pk, finding_id, recurrence, measure_count, sustain_until) = row  # fmt: skip
         dependency = waits.get(pk)
         yield [
             inspection, ref, kinds.get(kind, kind), text, org, stages.get(status, ""), statuses.get(status, status),
@@ -521,7 +526,8 @@ def export_rows(plans: QuerySet[ActionPlan], viewer: Any = None) -> Iterator[lis
             percent, target, original, deferrals, owner or "", summary,
             timezone.localtime(updated).replace(tzinfo=None), f"{settings.SITE_URL}/plans/{pk}/",
             linked.get(finding_id, ""), "yes" if recurrence else "",
-            _waiting_words(dependency, viewer), dependency.since if dependency else None,
+            _waiting_words(dependency, viewer), dependency.since if dependency else None, measure_count or 0,
+            sustain_until,
         ]  # fmt: skip
 
 
@@ -558,7 +564,7 @@ def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     return response
 
 
-XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10, 40, 12]
+XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10, 40, 12, 10, 12]
 
 
 MILESTONE_HEADER = [
@@ -592,13 +598,40 @@ def milestone_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
         ]  # fmt: skip
 
 
+MEASURE_HEADER = [
+    "Inspection", "Reference", "Organisation", "Number", "Success measure", "Target figure", "Sustain until",
+    "How it was met", "Link",
+]  # fmt: skip
+MEASURE_WIDTHS = [30, 10, 30, 8, 50, 16, 12, 50, 40]
+
+
+def measure_rows(plans: QuerySet[ActionPlan]) -> Iterator[list[Any]]:
+    """The exported plans' success measures, one row each, by plan and in each plan's order (chunked reads)."""
+    rows = (
+        SuccessMeasure.objects.filter(plan__in=plans.order_by().values("pk"))
+        .order_by("plan_id", "position", "pk")
+        .values_list(
+            "plan__finding__inspection__title", "plan__finding__reference", "plan__organisation__name", "text",
+            "target_figure", "sustain_until", "how_met", "plan_id",
+        )
+    )  # fmt: skip
+    number, last_plan = 0, None
+    for inspection, ref, org, text, target, sustain, how_met, plan_id in rows.iterator(chunk_size=EXPORT_CHUNK):
+        number = number + 1 if plan_id == last_plan else 1
+        last_plan = plan_id
+        yield [inspection, ref, org, number, text, target, sustain, how_met, f"{settings.SITE_URL}/plans/{plan_id}/"]
+
+
 def xlsx_workbook(plans: QuerySet[ActionPlan], rows_per_chunk: int = 500, viewer: Any = None) -> Iterator[bytes]:
     """The export workbook's bytes, row by row (the page streams them; the export job stores them): the
-    plans, then a Milestones sheet with the milestones of the same plans."""
+    plans, then a Milestones sheet and a Success measures sheet for the same plans."""
     return xlsx.stream_workbook(
         EXPORT_HEADER, export_rows(plans, viewer), sheet_name="Action plans", widths=XLSX_WIDTHS,
         rows_per_chunk=rows_per_chunk,
-        more_sheets=[xlsx.Sheet("Milestones", MILESTONE_HEADER, milestone_rows(plans), MILESTONE_WIDTHS)],
+        more_sheets=[
+            xlsx.Sheet("Milestones", MILESTONE_HEADER, milestone_rows(plans), MILESTONE_WIDTHS),
+            xlsx.Sheet("Success measures", MEASURE_HEADER, measure_rows(plans), MEASURE_WIDTHS),
+        ],
     )  # fmt: skip
 
 

@@ -28,6 +28,7 @@ inspection_patterns = [
     ),
     path("findings/<int:pk>/", views.finding_detail, name="finding-detail"),
     path("findings/<int:pk>/links/", views.finding_link, name="finding-link"),
+    path("findings/<int:pk>/what-good-looks-like/", views.finding_success, name="finding-success"),
     path("findings/<int:pk>/links/<int:link_pk>/delete/", views.finding_unlink, name="finding-unlink"),
     path(
         "findings/<int:pk>/suggestions/<int:earlier_pk>/dismiss/",

@@ -435,6 +435,32 @@ def _milestone_rows(user: User, plan: ActionPlan, bound: Form | None, bound_slug
     return rows
 
 
+def _measure_rows(user: User, plan: ActionPlan, bound: Form | None, bound_slug: str) -> list[dict[str, Any]]:
+    """Each success measure with the forms this user may use on it (ids of their own)."""
+    today = timezone.localdate()
+    specs = {action.slug: action for action in actions.for_items(user, plan, "measure")}
+    bound_pk = None
+    if bound is not None and bound_slug in specs:
+        bound_pk = str(bound.data.get(bound.add_prefix("measure"), ""))
+    rows = []
+    for measure in plan.measure_list:
+        forms_: dict[str, Form] = {}
+        for slug, spec in specs.items():
+            if bound_pk == str(measure.pk) and slug == bound_slug:
+                forms_[slug] = bound  # type: ignore[assignment]
+                continue
+            initial: dict[str, Any] = {"measure": measure.pk}
+            if slug == "measure-edit":
+                initial |= {"text": measure.text, "target_figure": measure.target_figure,
+                            "sustain_until": measure.sustain_until}  # fmt: skip
+            forms_[slug] = _make_form(spec, plan, initial=initial, auto_id=f"s{measure.pk}-{slug}-%s")
+        rows.append({
+            "measure": measure, "sustaining": measure.is_sustaining_on(today), "forms": forms_,
+            "open": bound_pk == str(measure.pk),
+        })  # fmt: skip
+    return rows
+
+
 def _plan_page(
     request: AuthedRequest,
     plan: ActionPlan,
@@ -451,13 +477,16 @@ def _plan_page(
 ) -> HttpResponse:
     user = request.user
     plan.milestone_list = list(plan.milestones.all())  # prefetched with their owners (`for_detail`)
+    plan.measure_list = list(plan.measures.all())  # prefetched (`for_detail`)
     action_forms = []
-    milestone_add = None
+    milestone_add = measure_add = None
     for action in actions.on_page(user, plan):
         form = bound if action.slug == bound_slug and bound is not None else _make_form(action, plan)
         item = {"action": action, "form": form, "open": action.slug == bound_slug}
         if action.slug == "milestone-add":
             milestone_add = item  # shown in the milestones section
+        elif action.slug == "measure-add":
+            measure_add = item  # shown in the success measures section
         else:
             action_forms.append(item)
     updates = list(
@@ -486,6 +515,11 @@ def _plan_page(
         "milestones_done": sum(1 for m in plan.milestone_list if m.done_on is not None),
         # A milestone form that failed: its errors head the milestones section.
         "milestone_error": bound if bound is not None and bound_slug.startswith("milestone-") else None,
+        "measures": _measure_rows(user, plan, bound, bound_slug),
+        "measure_add": measure_add,
+        "measure_error": bound if bound is not None and bound_slug.startswith("measure-") else None,
+        # A success measure still in its demonstration period: the plan cannot yet be verified as closed.
+        "sustaining": [m for m in plan.measure_list if m.is_sustaining_on(timezone.localdate())],
         "can_comment": permissions.can_comment(user, plan),
         "links": links_of(plan.finding, user, organisation_id=plan.organisation_id),
         "can_link": permissions.can_link_findings(user),
@@ -684,7 +718,11 @@ def _finding_plans(request: AuthedRequest, finding: Finding) -> Any:
 
 
 def _finding_context(
-    request: AuthedRequest, finding: Finding, plans: Any, link_form: forms.FindingLinkForm | None = None
+    request: AuthedRequest,
+    finding: Finding,
+    plans: Any,
+    link_form: forms.FindingLinkForm | None = None,
+    success_form: forms.WhatGoodLooksLikeForm | None = None,
 ) -> dict[str, Any]:
     context = {
         "finding": finding,
@@ -694,6 +732,11 @@ def _finding_context(
         "can_link": permissions.can_link_findings(request.user),
         "show_history": permissions.can_see_history(request.user),
     }
+    context["can_describe_success"] = permissions.can_describe_success(request.user)
+    if context["can_describe_success"]:
+        context["success_form"] = success_form or forms.WhatGoodLooksLikeForm(
+            prefix="good", initial={"what_good_looks_like": finding.what_good_looks_like}
+        )
     if context["can_link"]:
         context["link_form"] = link_form or forms.FindingLinkForm(prefix="link")
         context["suggestions"] = suggestions.for_finding(finding)
@@ -733,6 +776,27 @@ def finding_link(request: AuthedRequest, pk: int) -> HttpResponse:
             )  # fmt: skip
             return _back_to(request, finding)
     context = _finding_context(request, finding, _finding_plans(request, finding), link_form=form)
+    return render(request, "inspections/finding_detail.html", context, status=400)
+
+
+@require_POST
+def finding_success(request: AuthedRequest, pk: int) -> HttpResponse:
+    """The inspectorate says what good looks like for a finding (recorded in the finding's history)."""
+    if not permissions.can_describe_success(request.user):
+        raise PermissionDenied
+    finding = get_object_or_404(Finding.objects.select_related("inspection", "cause_of_concern"), pk=pk)
+    form = forms.WhatGoodLooksLikeForm(request.POST, prefix="good")
+    if form.is_valid():
+        text = form.cleaned_data["what_good_looks_like"].strip()
+        if text == finding.what_good_looks_like:
+            form.add_error("what_good_looks_like", "That is what it says already.")
+        else:
+            finding.what_good_looks_like = text
+            finding._change_reason = "What good looks like"
+            finding.save(update_fields=["what_good_looks_like"])
+            messages.success(request, "What good looks like saved." if text else "What good looks like removed.")
+            return redirect(finding)
+    context = _finding_context(request, finding, _finding_plans(request, finding), success_form=form)
     return render(request, "inspections/finding_detail.html", context, status=400)
 
 

@@ -24,7 +24,7 @@ from inspections.models import Finding, Inspection
 from . import freshness, permissions
 from .actions import ACTIONS, TRANSITIONS
 from .evidence import check_upload
-from .models import ActionPlan, Dependency, Evidence, Milestone, Update, User
+from .models import ActionPlan, Dependency, Evidence, Milestone, SuccessMeasure, Update, User
 
 S = ActionPlan.Status
 
@@ -330,13 +330,17 @@ def submit_for_sign_off(
     statement: str,
     files: Sequence[UploadedFile] = (),
     open_milestones: str = "",
+    measures_met: dict[str, str] | None = None,
     expected_version: int | None = None,
 ) -> Update:
     """Closure statement plus at least one evidence file (new, or already on the plan). A plan with a
     milestone still open is submitted only with `open_milestones`, the submitter's explanation of why
-    it is ready without them, which goes on the timeline with the statement."""
+    it is ready without them, which goes on the timeline with the statement. A plan with success
+    measures is submitted only with `measures_met`: how each was met, by the measure's id; each answer
+    is kept with its measure (for the sign-off and verification) and goes on the timeline."""
     statement = _require(statement, "Write a closure statement: what was done and how it answers the finding.")
     explanation = (open_milestones or "").strip()
+    answers = {str(key): (value or "").strip() for key, value in (measures_met or {}).items()}
 
     def build(locked: ActionPlan) -> Change:
         _expect(locked, "submit")
@@ -352,6 +356,7 @@ def submit_for_sign_off(
                     code="open_milestones",
                 )
             note += f"\n\nSubmitted with {count} open milestone{'s' if count != 1 else ''} ({names}): {explanation}"
+        note += _measures_met(locked, answers)
         return Change(kind=action.kind, note=note, status_to=action.target, plan_fields={"summary": statement})
 
     action = ACTIONS["submit"]
@@ -364,6 +369,135 @@ def submit_for_sign_off(
         files=files,
         needs_evidence=True,
     )
+
+
+def _measures_met(locked: ActionPlan, answers: dict[str, str]) -> str:
+    """Keep each measure's answer, refusing a submission that leaves one unanswered or names a measure not
+    of this plan; the timeline's account of them."""
+    measures = list(locked.measures.select_for_update(of=("self",)))
+    known = {str(m.pk) for m in measures}
+    if set(answers) - known:
+        raise ValidationError("An answer names a success measure that is not one of this plan's.", code="measure")
+    missing = [m.text for m in measures if not answers.get(str(m.pk))]
+    if missing:
+        raise ValidationError(
+            "Say how each success measure was met: " + "; ".join(f"“{text}”" for text in missing) + ".",
+            code="measures_met",
+        )
+    if not measures:
+        return ""
+    now = timezone.now()
+    lines = []
+    for measure in measures:
+        measure.how_met = answers[str(measure.pk)]
+        measure.updated_at = now
+        measure.save(update_fields=["how_met", "updated_at"])
+        lines.append(f"• {measure.text}: {measure.how_met}")
+    return "\n\nHow the success measures were met:\n" + "\n".join(lines)
+
+
+# --- success measures (the organisation's managers) -------------------------------------------
+
+
+def _describe_measure(text: str, target_figure: str, sustain_until: dt.date | None) -> str:
+    parts = []
+    if target_figure:
+        parts.append(f"target {target_figure}")
+    if sustain_until:
+        parts.append(f"sustained until {date_format(sustain_until, 'j M Y')}")
+    return f"“{text}”" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _measure_fields(text: str, target_figure: str) -> tuple[str, str]:
+    text = _require(text, "Say what the measure is.")
+    if len(text) > 500:
+        raise ValidationError("A success measure is at most 500 characters.", code="text")
+    target_figure = (target_figure or "").strip()
+    if len(target_figure) > 100:
+        raise ValidationError("A target figure is at most 100 characters.", code="target_figure")
+    return text, target_figure
+
+
+def _locked_measure(locked: ActionPlan, measure: SuccessMeasure | int) -> SuccessMeasure:
+    pk = measure.pk if isinstance(measure, SuccessMeasure) else measure
+    found = locked.measures.select_for_update(of=("self",)).filter(pk=pk).first()
+    if found is None:
+        raise ValidationError("That success measure is not one of this plan's.", code="measure")
+    return found
+
+
+@transaction.atomic
+def add_measure(
+    *,
+    plan: ActionPlan,
+    user: User,
+    text: str,
+    target_figure: str = "",
+    sustain_until: dt.date | None = None,
+    expected_version: int | None = None,
+) -> Update:
+    """A success measure at the end of the plan's list."""
+    text, target_figure = _measure_fields(text, target_figure)
+    action = ACTIONS["measure-add"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "measure-add")
+        last = locked.measures.order_by("-position").values_list("position", flat=True).first()
+        SuccessMeasure.objects.create(
+            plan=locked, text=text, target_figure=target_figure, sustain_until=sustain_until, position=(last or 0) + 1
+        )
+        described = _describe_measure(text, target_figure, sustain_until)
+        return Change(kind=action.kind, note=f"Success measure added: {described}.")
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+@transaction.atomic
+def edit_measure(
+    *,
+    plan: ActionPlan,
+    user: User,
+    measure: SuccessMeasure | int,
+    text: str,
+    target_figure: str = "",
+    sustain_until: dt.date | None = None,
+    expected_version: int | None = None,
+) -> Update:
+    """Change a measure's wording, target figure or sustain-until date; the timeline says what it became."""
+    text, target_figure = _measure_fields(text, target_figure)
+    action = ACTIONS["measure-edit"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "measure-edit")
+        row = _locked_measure(locked, measure)
+        if (row.text, row.target_figure, row.sustain_until) == (text, target_figure, sustain_until):
+            raise ValidationError("Nothing about the success measure has changed.", code="unchanged")
+        before = _describe_measure(row.text, row.target_figure, row.sustain_until)
+        row.text, row.target_figure, row.sustain_until = text, target_figure, sustain_until
+        row.updated_at = timezone.now()
+        row.save()
+        after = _describe_measure(text, target_figure, sustain_until)
+        return Change(kind=action.kind, note=f"Success measure changed from {before} to {after}.")
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+@transaction.atomic
+def remove_measure(
+    *, plan: ActionPlan, user: User, measure: SuccessMeasure | int, reason: str, expected_version: int | None = None
+) -> Update:
+    """A measure that no longer says what success is: removed, with the reason on the timeline."""
+    reason = _require(reason, "Say why the success measure is removed.")
+    action = ACTIONS["measure-remove"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "measure-remove")
+        row = _locked_measure(locked, measure)
+        described = _describe_measure(row.text, row.target_figure, row.sustain_until)
+        row.delete()
+        return Change(kind=action.kind, note=f"Success measure removed: {described}. {reason}")
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
 
 
 # --- milestones (staff and managers of the organisation) --------------------------------------
@@ -726,13 +860,28 @@ CLOSE_NOT_CONFIRMED = "Tick to confirm: closing as verified cannot be undone."
 
 @transaction.atomic
 def close(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
-    """Verify a signed-off plan as complete."""
-    return _status_change(
-        "close",
-        plan=plan,
-        user=user,
-        note=_require(comment, "Add a comment recording the verification."),
-        expected_version=expected_version,
+    """Verify a signed-off plan as complete: not while a success measure's demonstration period runs (a
+    measure to be sustained until a day still to come)."""
+    note = _require(comment, "Add a comment recording the verification.")
+    action = ACTIONS["close"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "close")
+        sustaining = list(locked.measures.sustaining())
+        if sustaining:
+            raise ValidationError(sustaining_message(sustaining), code="sustaining")
+        return Change(kind=action.kind, note=note, status_to=action.target)
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+def sustaining_message(measures: Sequence[SuccessMeasure]) -> str:
+    """Why a plan cannot yet be verified as closed: its measures still in their demonstration period."""
+    last = max(m.sustain_until for m in measures if m.sustain_until)
+    named = "; ".join(f"“{m.text}” until {date_format(m.sustain_until, 'j M Y')}" for m in measures)
+    return (
+        f"This plan cannot be verified as closed before {date_format(last, 'j M Y')}: its success measures must "
+        f"be sustained ({named})."
     )
 
 

@@ -28,7 +28,7 @@ from tests.factories import (
     pdf_upload,
 )
 from tracker.api.schema import NUL_PARAMETER
-from tracker.models import ActionPlan, ApiToken, Evidence, User
+from tracker.models import ActionPlan, ApiToken, Evidence, SuccessMeasure, User
 
 from .openapi_contract import check_response, errors_in, operation_for, served_schema
 
@@ -326,7 +326,7 @@ def test_plan_detail_has_the_rag_the_version_and_the_actions_this_user_may_take(
     assert data["web_url"] == f"http://testserver/plans/{plan.pk}/"
     assert data["actions"] == ["progress", "evidence", "block", "submit", "milestone-add", "comments"]
     assert Api(manager).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
-        "progress", "evidence", "block", "submit", "milestone-add", "target-date", "owner", "comments",
+        "progress", "evidence", "block", "submit", "milestone-add", "measure-add", "target-date", "owner", "comments",
     ]  # fmt: skip
     assert Api(inspector).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
         "supersede", "no-further-action", "comments",
@@ -514,6 +514,16 @@ def _milestone(done: bool = False, **fields: Any) -> Callable[[ActionPlan, dict[
     return payload
 
 
+def _measure(**fields: Any) -> Callable[[ActionPlan, dict[str, User]], dict[str, Any]]:
+    """A body naming a success measure of the plan, plus `fields`."""
+
+    def payload(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+        measure = SuccessMeasure.objects.create(plan=plan, text="Reports processed in 7 days", position=1)
+        return {"version": plan.version, "measure": measure.pk, **fields}
+
+    return payload
+
+
 CHANGES = [
     Change("updates", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, lambda p, u: {**_note(p, u), "percent_complete": 40},
            created=True),
@@ -538,6 +548,11 @@ CHANGES = [
     Change("milestone-complete", S.BLOCKED, WORKERS, S.BLOCKED, _milestone()),
     Change("milestone-reopen", S.NOT_STARTED, WORKERS, S.NOT_STARTED, _milestone(done=True, reason="Not vetted")),
     Change("milestone-move", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, _milestone(direction="down")),
+    Change("measures", S.IN_PROGRESS, MANAGERS, S.IN_PROGRESS,
+           lambda p, u: {"version": p.version, "text": "Reports processed in 7 days", "target_figure": "95%"},
+           created=True),
+    Change("measure-edit", S.BLOCKED, MANAGERS, S.BLOCKED, _measure(text="Reports processed in 5 days")),
+    Change("measure-remove", S.NOT_STARTED, MANAGERS, S.NOT_STARTED, _measure(reason="Replaced")),
 ]  # fmt: skip
 
 
@@ -808,7 +823,7 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
     transitions = [
         "start", "block", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
         "no-further-action", "target-date", "owner", "comments", "milestone-edit", "milestone-complete",
-        "milestone-reopen", "milestone-move",
+        "milestone-reopen", "milestone-move", "measure-edit", "measure-remove",
     ]  # fmt: skip
     expected = {
         "/api/v1/organisations/": {"get"},
@@ -822,13 +837,14 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
         "/api/v1/plans/{id}/updates/": {"get", "post"},
         "/api/v1/plans/{id}/evidence/": {"get", "post"},
         "/api/v1/plans/{id}/milestones/": {"get", "post"},
+        "/api/v1/plans/{id}/measures/": {"get", "post"},
         "/api/v1/evidence/{id}/": {"get"},
         "/api/v1/evidence/{id}/download/": {"get"},
         "/api/v1/search/": {"get"},
         **{f"/api/v1/plans/{{id}}/{name}/": {"post"} for name in transitions},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
-    assert sum(len(ops) for ops in expected.values()) == 34
+    assert sum(len(ops) for ops in expected.values()) == 38
 
 
 def test_docs_page_sends_anonymous_browsers_to_log_in(client, db):
@@ -872,7 +888,8 @@ def test_docs_page_loads_swagger_ui_from_static_files_under_the_site_csp(client,
 # --- the contract a generated client relies on ---------------------------------------------------
 
 FILE_ACTIONS = {"updates", "evidence", "submit"}  # may carry files: multipart/form-data
-COLLECTIONS = {"updates", "evidence", "comments", "milestones"}  # a POST adds an entry to the plan's list: 201
+# a POST adds an entry to the plan's list: 201
+COLLECTIONS = {"updates", "evidence", "comments", "milestones", "measures"}
 
 
 def _documented(method: str, path: str) -> dict[str, Any]:
@@ -888,7 +905,7 @@ def test_the_change_table_covers_every_change_the_schema_documents():
         if "post" in operations
     }
     assert posts == {change.endpoint for change in CHANGES}
-    assert len(posts) == 20
+    assert len(posts) == 23
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])

@@ -242,9 +242,9 @@ def test_pdf_queries_do_not_grow(client, django_assert_num_queries, org, n):
         UpdateFactory(plan=plan, kind=Update.Kind.TARGET_DATE, note="Later.")
         MilestoneFactory.create_batch(2, plan=plan)
     client.force_login(ManagerFactory(organisation=org))
-    # session, user, organisation, plan count, changes, summary, gradings, plans, their milestones,
-    # overdue, deferred, session save (3)
-    with django_assert_num_queries(14):
+    # session, user, organisation, plan count, changes, summary, gradings, plans, their milestones, their
+    # success measures, overdue, deferred, session save (3)
+    with django_assert_num_queries(15):
         response = client.get(URL)
     assert response.status_code == 200
 

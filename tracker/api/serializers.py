@@ -16,7 +16,7 @@ from inspections.models import Finding, FindingLink, Grading, Inspection, Organi
 
 from .. import workflow
 from ..evidence import check_upload
-from ..models import ActionPlan, Dependency, Evidence, Milestone, Update, User, attach_dependencies
+from ..models import ActionPlan, Dependency, Evidence, Milestone, SuccessMeasure, Update, User, attach_dependencies
 
 # --- people, organisations, inspections, findings --------------------------------------------
 
@@ -151,6 +151,7 @@ class FindingSerializer(OutputSerializer):
             "kind",
             "reference",
             "text",
+            "what_good_looks_like",
             "themes",
             "due_by",
             "cause_of_concern",
@@ -199,7 +200,9 @@ class FindingRefSerializer(OutputSerializer):
 
     class Meta:
         model = Finding
-        fields = ["id", "inspection", "inspection_title", "reference", "kind", "text", "due_by"]
+        fields = [
+            "id", "inspection", "inspection_title", "reference", "kind", "text", "what_good_looks_like", "due_by",
+        ]  # fmt: skip
 
 
 class WaitedOnPlanSerializer(serializers.Serializer):
@@ -317,6 +320,16 @@ class MilestoneSerializer(OutputSerializer):
         fields = ["id", "position", "title", "owner", "target_date", "done_on", "note", "is_overdue"]
 
 
+class MeasureSerializer(OutputSerializer):
+    is_sustaining = serializers.BooleanField(
+        read_only=True, help_text="Its demonstration period runs: sustained until a day still to come."
+    )
+
+    class Meta:
+        model = SuccessMeasure
+        fields = ["id", "position", "text", "target_figure", "sustain_until", "how_met", "is_sustaining"]
+
+
 class PlanDetailSerializer(PlanSerializer):
     actions = serializers.SerializerMethodField(
         help_text=(
@@ -334,10 +347,17 @@ class PlanDetailSerializer(PlanSerializer):
         "is the share of them done.",
     )  # fmt: skip
 
+    measures = MeasureSerializer(
+        many=True, read_only=True,
+        help_text="The plan's success measures in order (also at `measures/`). While one is sustaining, the plan "
+        "cannot be verified as closed.",
+    )  # fmt: skip
+
     class Meta(PlanSerializer.Meta):
         fields = [
             *PlanSerializer.Meta.fields,
             "milestones",
+            "measures",
             "summary",
             "deferral_count",
             "superseded_by",
@@ -508,6 +528,11 @@ class SubmitInput(serializers.Serializer):
         max_length=10_000, required=False, allow_blank=True,
         help_text="Needed while any of the plan's milestones is open: why the plan is ready without it.",
     )  # fmt: skip
+    measures_met = serializers.DictField(
+        child=serializers.CharField(max_length=10_000), required=False, default=dict,
+        help_text="How each of the plan's success measures was met, keyed by the measure's id; every measure needs "
+        "an answer. As form data, one field `measures_met.<id>` per measure.",
+    )  # fmt: skip
 
 
 class SubmitUploadInput(SubmitInput):
@@ -611,6 +636,42 @@ class MilestoneMoveInput(_PlanPeople):
     version = _version_field()
     milestone = _milestone_field()
     direction = serializers.ChoiceField(choices=["up", "down"])
+
+
+def _measure_field() -> serializers.PrimaryKeyRelatedField:
+    return serializers.PrimaryKeyRelatedField(
+        queryset=SuccessMeasure.objects.none(), help_text="Id of one of the plan's success measures."
+    )
+
+
+class _PlanMeasure(serializers.Serializer):
+    """An input naming one of the plan's success measures (by id): others are refused as not found."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plan = self.context.get("plan")
+        if plan is not None and "measure" in self.fields:
+            self.fields["measure"].queryset = SuccessMeasure.objects.filter(plan_id=plan.pk)
+
+
+class MeasureInput(_PlanMeasure):
+    version = _version_field()
+    text = serializers.CharField(max_length=500, help_text="What will be true when the finding is answered.")
+    target_figure = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+    sustain_until = serializers.DateField(
+        required=False, allow_null=True, default=None,
+        help_text="The end of a demonstration period: the plan cannot be verified as closed before it.",
+    )  # fmt: skip
+
+
+class MeasureEditInput(MeasureInput):
+    measure = _measure_field()
+
+
+class MeasureRemoveInput(_PlanMeasure):
+    version = _version_field()
+    measure = _measure_field()
+    reason = serializers.CharField(max_length=10_000)
 
 
 class SupersedeInput(serializers.Serializer):

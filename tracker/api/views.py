@@ -269,6 +269,17 @@ class PlanViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMi
         plan = self.get_object()
         return Response(s.MilestoneSerializer(plan.milestones.select_related("owner"), many=True).data)
 
+    @extend_schema(
+        summary="A plan's success measures, in order",
+        description="The same list as the plan's `measures`: what closes the plan, set by its organisation's "
+        "managers, with how each was met once submitted.",
+        responses=s.MeasureSerializer(many=True),
+    )
+    @rest_action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
+    def measures(self, request: Request, pk: int) -> Response:
+        plan = self.get_object()
+        return Response(s.MeasureSerializer(plan.measures.all(), many=True).data)
+
     def _change(self, action: actions.Action) -> Response:
         """Scope, check the role (403 before looking at the request, as the page does), check the
         request's shape (400) with the serializer the schema documents, then let the workflow function
