@@ -11,7 +11,9 @@ stylesheet.
 
 Nothing here reads Django: the layout processes start from a small server process that has imported
 only this module and WeasyPrint (`forkserver`), not from the web process with its threads and
-database connections.
+database connections. That server imports the main module of the program that starts it, as
+multiprocessing does: a script that makes PDFs must keep its work under `if __name__ == "__main__":`
+(manage.py, gunicorn and the measuring scripts do).
 """
 
 from __future__ import annotations
