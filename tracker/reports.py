@@ -38,6 +38,7 @@ from .models import (
     SuccessMeasure,
     Update,
     attach_dependencies,
+    count_rows,
     overdue_milestone,
     repeat_expression,
 )
@@ -376,37 +377,52 @@ def theme_figures(plans: QuerySet[ActionPlan]) -> list[dict[str, Any]]:
     """The figures of `completion_counts` per theme (with its slug and name, keyed as `completion`
     would key them), in the order of the themes' slugs.
 
-    The plans are counted per finding first (a count per stage and the overdue), from the index
-    `actionplan_finding_figures_idx` alone and in its order; those 8,000 rows at national scale are
-    then joined to the findings' themes and summed. A finding has each theme once, so no plan counts
-    twice in a theme and no COUNT(DISTINCT) is needed. (Joining every plan to its themes and grouping
-    that cost several times more.)
+    The plans are counted per finding first (all, those of each stage but the one with the most
+    statuses, which is what remains, and the overdue), from the index `actionplan_finding_figures_idx`
+    alone and in its order; those 8,000 rows at national scale are then joined to the findings' themes
+    and summed per theme id, and the themes' names joined to the twelve sums. A finding has each theme
+    once, so no plan counts twice in a theme and no COUNT(DISTINCT) is needed. (Joining every plan to
+    its themes and grouping that cost several times more; a count per stage, each testing its list of
+    statuses for each of 100,000 plans, and grouping the joined rows by the themes' names, cost
+    PostgreSQL 52 ms of processor against 30 ms, SQLite 44 against 32, with `count_rows`.)
     """
     today = timezone.localdate()
-    stages = {
-        str(stage): Count("pk", filter=Q(status__in=statuses)) for stage, statuses in ActionPlan.STAGE_STATUSES.items()
-    }
+    stages = {str(stage): statuses for stage, statuses in ActionPlan.STAGE_STATUSES.items()}
+    rest = max(stages, key=lambda stage: len(stages[stage]))  # the stage counted as what remains
+    counted = [stage for stage in stages if stage != rest]
     per_finding = (
-        plans.order_by().values("finding_id").annotate(**stages, overdue=Count("pk", filter=overdue_rule(today)))
+        plans.order_by()
+        .values("finding_id")
+        .annotate(
+            all_plans=count_rows(),
+            **{stage: count_rows(Q(status__in=stages[stage])) for stage in counted},
+            overdue=count_rows(overdue_rule(today)),
+        )
     )
     inner, params = per_finding.query.sql_with_params()
     q = connection.ops.quote_name
-    sums = ", ".join(f"SUM(s.{q(name)}) AS {q(name)}" for name in [*stages, "overdue"])
+    names = ["all_plans", *counted, "overdue"]
+    sums = ", ".join(f"SUM(s.{q(name)}) AS {q(name)}" for name in names)
     sql = (
-        f"SELECT t.{q('slug')} AS {q(SLUG)}, t.{q('name')} AS {q(NAME)}, {sums} FROM ({inner}) s "
+        f"SELECT t.{q('slug')}, t.{q('name')}, {', '.join(f'g.{q(name)}' for name in names)} FROM ("
+        f"SELECT ft.{q('theme_id')} AS {q('theme_id')}, {sums} FROM ({inner}) s "
         f"INNER JOIN {q(Finding.themes.through._meta.db_table)} ft ON ft.{q('finding_id')} = s.{q('finding_id')} "
-        f"INNER JOIN {q(Theme._meta.db_table)} t ON t.{q('id')} = ft.{q('theme_id')} "
-        f"GROUP BY t.{q('slug')}, t.{q('name')} ORDER BY 1, 2"
+        f"GROUP BY ft.{q('theme_id')}) g INNER JOIN {q(Theme._meta.db_table)} t ON t.{q('id')} = g.{q('theme_id')} "
+        f"ORDER BY 1, 2"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        columns = [column[0] for column in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    for row in rows:
-        for name in [*stages, "overdue"]:
-            row[name] = int(row[name])  # PostgreSQL's SUM of counts is a numeric
-        row["total"] = sum(row[stage] for stage in stages)
+        found = cursor.fetchall()
+    rows = []
+    for slug, name, *values in found:
+        figures = dict(zip(names, (int(value) for value in values), strict=True))  # PostgreSQL's SUM: numeric
+        total = figures.pop("all_plans")
+        row = {SLUG: slug, NAME: name, **{stage: figures.get(stage, 0) for stage in stages}}
+        row[rest] = total - sum(figures[stage] for stage in counted)
+        row["overdue"] = figures["overdue"]
+        row["total"] = total
         row["reported"] = sum(row[stage] for stage in REPORTED_STAGES)
+        rows.append(row)
     return rows
 
 
