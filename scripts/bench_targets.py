@@ -104,9 +104,14 @@ def main() -> int:
         copy = f"{source}_writes"
         admin_url = options.postgres.rsplit("/", 1)[0] + "/postgres"
         print(f"postgresql: copying {source} to {copy} for the write run (load average {_load()})", flush=True)
+        copying = time.perf_counter()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source}"')
+            try:  # a copy of the files (after a checkpoint): much faster than the WAL-logged default for 2 GB
+                conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+            except psycopg.errors.SyntaxError:  # PostgreSQL before 15
+                conn.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{source}"')
+        print(f"postgresql: copied in {time.perf_counter() - copying:.0f} s", flush=True)
         try:
             out = options.out / "targets-writes.json"
             manage(base_env | {"DATABASE_URL": f"{options.postgres.rsplit('/', 1)[0]}/{copy}"}, "benchmark_writes",
