@@ -1071,7 +1071,17 @@ class Update(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["plan", "-created_at"], name="update_plan_created_idx")]
+        indexes = [
+            models.Index(fields=["plan", "-created_at"], name="update_plan_created_idx"),
+            # The dashboard's last two months of status changes (tracker/flows.py `recent`) read from this
+            # index alone: a few thousand changes rather than every entry of those months and its row.
+            models.Index(
+                fields=["created_at", "status_from", "status_to"],
+                include=["id", "plan"],  # PostgreSQL only: no visit to the table for the count or the join
+                condition=~Q(status_to=""),
+                name="update_status_change_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.plan_id} by {self.author_id} at {self.created_at:%Y-%m-%d %H:%M}"
