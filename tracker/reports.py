@@ -361,7 +361,12 @@ def blocked_figures(plans: QuerySet[ActionPlan], scope: dict[str, Any], viewer: 
          "link": plans_link(**scope, waiting_on=value)}
         for value, label in kinds
     ]  # fmt: skip
-    longest = blocked.for_list().order_by(F("dependency__since").asc(nulls_last=True), "pk")[:BLOCKED_SHOWN]
+    # The five chosen first, in a subquery, and only they given the list's columns: ordering every blocked
+    # plan (3,455 at national scale) with those columns computed each (RAG, recurrence, dates brought
+    # forward) cost SQLite 14 ms of the inspector's dashboard.
+    order = (F("dependency__since").asc(nulls_last=True), "pk")
+    first = blocked.order_by(*order).values("pk")[:BLOCKED_SHOWN]
+    longest = blocked.for_list().filter(pk__in=first).order_by(*order)
     return {
         "total": total,
         "link": plans_link(**scope, status=ActionPlan.Status.BLOCKED),
