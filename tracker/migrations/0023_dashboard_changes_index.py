@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tracker', '0021_dependencies'),
+        ('tracker', '0022_success_measures'),
     ]
 
     operations = [
