@@ -17,7 +17,7 @@ from PIL import Image
 from tests.factories import ActionPlanFactory, ManagerFactory, MilestoneFactory, UpdateFactory
 from tests.tracker.plan_world import build_world
 from tracker import jobs
-from tracker.models import Job, Update
+from tracker.models import Job, SuccessMeasure, Update
 from tracker.tasks import make_board_pack
 
 pytestmark = pytest.mark.django_db
@@ -338,3 +338,14 @@ def test_the_pdf_shows_each_plans_milestones(client, world, staff, manager):
     assert f"Agree the analyst budget · {staff.get_full_name()} · target 1 Sep 2026 · done 20 Aug 2026" in progress
     assert "Recruit two analysts · no owner · target 1 Mar 2027 · not done yet" in progress
     assert progress.index("Agree the analyst budget") < progress.index("Recruit two analysts")
+
+
+def test_the_pdf_shows_each_plans_success_measures(client, world, manager):
+    plan = world.plans["s_r1"]
+    SuccessMeasure.objects.create(plan=plan, position=1, text="Intelligence reports triaged within a week",
+                                  target_figure="95%", sustain_until=dt.date(2027, 6, 30))  # fmt: skip
+    client.force_login(manager)
+    text = flat(" ".join(pages_of(client.get(URL))))
+    progress = text.split("Progress by finding")[-1].split("Overdue, with reasons")[0]
+    assert "Success measures:" in progress
+    assert "Intelligence reports triaged within a week (target 95%), sustained until 30 Jun 2027" in progress
