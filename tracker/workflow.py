@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -704,6 +705,37 @@ def move_milestone(
 
     return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-move"].allowed, build=build,
                   expected_version=expected_version)  # fmt: skip
+
+
+@transaction.atomic
+def import_milestones(*, plan: ActionPlan, user: User, changes: Sequence[Any], source: str = "") -> Update:
+    """Milestones added or changed by a findings import (`tracker.imports.milestones.MilestoneChange`:
+    title, owner id, target date, done date, note, and the id of the milestone it changes, if any), by an
+    administrator: the plan locked and versioned like any milestone change, one timeline entry naming
+    the file and every milestone."""
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "milestone-add")
+        last = locked.milestones.order_by("-position").values_list("position", flat=True).first() or 0
+        added, changed = [], []
+        for item in changes:
+            fields = {"title": item.title, "owner_id": item.owner, "target_date": item.target_date,
+                      "done_on": item.done_on, "note": item.note}  # fmt: skip
+            if item.existing is None:
+                last += 1
+                Milestone.objects.create(plan=locked, position=last, **fields)
+                added.append(f"“{item.title}”")
+            else:
+                row = _locked_milestone(locked, item.existing)
+                for name, value in {**fields, "updated_at": timezone.now()}.items():
+                    setattr(row, name, value)
+                row.save()
+                changed.append(f"“{item.title}” ({', '.join(item.changes)})")
+        parts = [f"{verb} {'; '.join(names)}" for verb, names in (("added", added), ("changed", changed)) if names]
+        return _milestone_change(locked, f"Milestones imported from {source or 'a file'}: {'; '.join(parts)}.")
+
+    return _apply(plan=plan, user=user, allowed=lambda u, _p: permissions.can_import(u), build=build,
+                  expected_version=None)  # fmt: skip
 
 
 # --- managers --------------------------------------------------------------------------------

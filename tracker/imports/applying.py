@@ -17,15 +17,28 @@ from django.db import connection, transaction
 
 from inspections.models import Finding, Inspection, Organisation, Theme
 from tracker import freshness
-from tracker.workflow import publish_inspection
+from tracker.models import ActionPlan
+from tracker.workflow import import_milestones, publish_inspection
 
+from .milestones import MilestoneChange
 from .planning import ImportPlan, ImportRejected, _FindingPlan
 from .progress import Progress, report_progress
+from .reading import ImportFileError
 
 if TYPE_CHECKING:
     from tracker.models import User
 
 BATCH_SIZE = 1000
+
+
+class MilestonesNeedAPerson(ImportFileError):
+    """Milestone changes go on plans' timelines under a person's name; an import by nobody has none."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The file has milestones to add or change, and each change goes on its plan's timeline under the "
+            "name of whoever imports it: import it as an administrator (manage.py import_findings --as USERNAME)."
+        )
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,9 @@ class ImportResult:
     organisations_created: int
     themes_created: int
     plans_opened: int | None  # None when the import did not publish
+    milestones_created: int = 0
+    milestones_updated: int = 0
+    milestones_unchanged: int = 0
 
 
 def _batches[T](items: Sequence[T], size: int = BATCH_SIZE) -> Iterator[Sequence[T]]:
@@ -80,6 +96,7 @@ def apply_import(
     plans_opened = None
     if publish:
         plans_opened = sum(publish_inspection(inspection=inspection) for inspection in inspections.values())
+    _write_milestones(plan, user=user, source=source)
     return ImportResult(
         inspections_created=created_inspections,
         inspections_updated=updated_inspections,
@@ -89,7 +106,31 @@ def apply_import(
         organisations_created=len(plan._new_organisations),
         themes_created=len(plan._new_themes),
         plans_opened=plans_opened,
+        milestones_created=plan.milestone_count("create"),
+        milestones_updated=plan.milestone_count("update"),
+        milestones_unchanged=plan.milestone_count("unchanged"),
     )
+
+
+def _write_milestones(plan: ImportPlan, *, user: User | None, source: str) -> None:
+    """The milestones to add or change, plan by plan through the workflow (each plan locked, versioned,
+    with one timeline entry naming the file); the plans opened above are found here too."""
+    changes = plan._milestone_changes
+    if not changes:
+        return
+    if user is None:
+        raise MilestonesNeedAPerson
+    keys = {change.key for change in changes}
+    found = ActionPlan.objects.filter(
+        finding__inspection__slug__in={k[0] for k in keys}, finding__reference__in={k[1] for k in keys},
+        organisation__slug__in={k[2] for k in keys},
+    ).select_related("finding__inspection", "organisation")  # fmt: skip
+    plans = {(p.finding.inspection.slug, p.finding.reference, p.organisation.slug): p for p in found}
+    grouped: dict[tuple[str, str, str], list[MilestoneChange]] = defaultdict(list)
+    for change in changes:
+        grouped[change.key].append(change)
+    for key, items in grouped.items():
+        import_milestones(plan=plans[key], user=user, changes=items, source=source)
 
 
 def _create_organisations_and_themes(plan: ImportPlan) -> tuple[dict[str, int], dict[str, int]]:

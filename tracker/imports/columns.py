@@ -54,6 +54,33 @@ EXAMPLE_ROW: dict[str, str] = {
 
 DATE_COLUMNS = ("published_on", "due_by")
 
+# The milestones of action plans: an XLSX file's sheet named MILESTONES_SHEET, the CSV rows after a line
+# whose first cell is MILESTONES_MARKER (with their own header row), or a JSON file's "milestones" list
+# (the findings then under "findings"). Each row is one milestone of one organisation's plan for a finding.
+MILESTONES_SHEET = "Milestones"
+MILESTONES_MARKER = "[milestones]"
+MILESTONE_COLUMNS: tuple[str, ...] = (
+    "inspection_slug",
+    "reference",
+    "organisation",
+    "title",
+    "owner",
+    "target_date",
+    "done_on",
+    "note",
+)
+MILESTONE_REQUIRED: tuple[str, ...] = ("inspection_slug", "reference", "organisation", "title")
+MILESTONE_HELP: dict[str, str] = {
+    "inspection_slug": "The inspection of the finding (in this file or already imported).",
+    "reference": "The finding's reference in that inspection.",
+    "organisation": "The slug of the organisation whose action plan the milestone belongs to.",
+    "title": "What is to be done; a plan's milestone of the same title is updated rather than added again.",
+    "owner": "Username of an active member of that organisation (optional).",
+    "target_date": "YYYY-MM-DD (optional).",
+    "done_on": "The day it was done, YYYY-MM-DD, not later than today (blank: still open).",
+    "note": "Optional.",
+}
+
 
 def template_csv() -> bytes:
     """A CSV template: header and one example row, UTF-8 with a BOM so spreadsheet programs read it right."""
@@ -61,11 +88,15 @@ def template_csv() -> bytes:
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     writer.writerow([EXAMPLE_ROW[column] for column in COLUMNS])
+    writer.writerow([])
+    writer.writerow([MILESTONES_MARKER])
+    writer.writerow(MILESTONE_COLUMNS)  # no example row: its plan exists only once the findings are published
     return buffer.getvalue().encode("utf-8-sig")
 
 
 def template_xlsx() -> bytes:
-    """An XLSX template: findings on the first sheet (the one the import reads), column notes on a second."""
+    """An XLSX template: findings on the first sheet (the one the import reads), milestones on the sheet
+    of that name, column notes on a third."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -89,12 +120,21 @@ def template_xlsx() -> bytes:
         )
     sheet.freeze_panes = "A2"
 
+    milestones = workbook.create_sheet(MILESTONES_SHEET)
+    milestones.append(list(MILESTONE_COLUMNS))  # no example row: its plan exists once the findings are published
+    for cell in milestones[1]:
+        cell.font = Font(bold=True)
+    milestones.column_dimensions["D"].width = 50
+    milestones.freeze_panes = "A2"
+
     notes = workbook.create_sheet("Notes")
     notes.append(["column", "meaning"])
     for cell in notes[1]:
         cell.font = Font(bold=True)
     for column in COLUMNS:
         notes.append([column, COLUMN_HELP[column]])
+    for column in MILESTONE_COLUMNS:
+        notes.append([f"{MILESTONES_SHEET}: {column}", MILESTONE_HELP[column]])
     notes.column_dimensions["A"].width = 20
     notes.column_dimensions["B"].width = 100
 

@@ -22,8 +22,9 @@ from inspections.models import Finding, Inspection, Organisation, Theme
 from tracker.models import ActionPlan
 
 from .columns import COLUMNS
+from .milestones import MilestoneChange, MilestoneOutcome, plan_milestones
 from .progress import Progress, report_progress
-from .reading import RowError, SourceRow
+from .reading import MILESTONES, RowError, SourceRow
 
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -156,6 +157,16 @@ class PlanCounts:
     def unchanged(self) -> int:
         return self.count(Action.UNCHANGED)
 
+    milestones: list[MilestoneOutcome]
+
+    def milestone_count(self, action: str) -> int:
+        return sum(1 for row in self.milestones if row.action == action)
+
+    @property
+    def milestone_figures(self) -> dict[str, int]:
+        """Milestones to add, change and leave as they are, and rows in error."""
+        return {action: self.milestone_count(action) for action in ("create", "update", "unchanged", "error")}
+
 
 @dataclass
 class ImportPlan(PlanCounts):
@@ -172,6 +183,9 @@ class ImportPlan(PlanCounts):
     _inspections: list[_InspectionPlan] = field(default_factory=list, repr=False)
     _new_organisations: dict[str, str] = field(default_factory=dict, repr=False)
     _new_themes: dict[str, str] = field(default_factory=dict, repr=False)
+    milestones: list[MilestoneOutcome] = field(default_factory=list)
+    _milestone_changes: list[MilestoneChange] = field(default_factory=list, repr=False)
+    _opened: set[tuple[str, str, str]] = field(default_factory=set, repr=False)
 
     def suggestion_candidates(self) -> dict[int, dict[str, Any]]:
         """Per row that creates or changes a finding, what suggested links are looked up by."""
@@ -192,6 +206,7 @@ class ImportPlan(PlanCounts):
         return (
             not self.created
             and not self.updated
+            and not self._milestone_changes
             and all(inspection.action == Action.UNCHANGED for inspection in self.inspections)
         )
 
@@ -400,13 +415,20 @@ def _plan_pairs(inspection_ids: dict[int, str], references: dict[int, Key]) -> s
 
 
 def plan_import(
-    *, rows: Sequence[SourceRow], create_organisations: bool = False, progress: Progress | None = None
+    *,
+    rows: Sequence[SourceRow],
+    create_organisations: bool = False,
+    progress: Progress | None = None,
+    publish: bool = False,
 ) -> ImportPlan:
     """Check every row against the file and the database and work out what importing it would do.
 
     Reads with a fixed number of queries and writes nothing. The plan lists every error; apply it
-    with `apply_import` only when `plan.is_valid`.
+    with `apply_import` only when `plan.is_valid`. Milestone rows (`imports.milestones`) may name plans
+    this import opens only when it publishes.
     """
+    milestone_rows = [row for row in rows if row.section == MILESTONES]
+    rows = [row for row in rows if row.section != MILESTONES]
     total = len(rows)
     drafts = []
     for done, source in enumerate(rows, start=1):
@@ -420,6 +442,13 @@ def plan_import(
         _check_link(draft, kinds)
     plan = _plan_rows(findings, known, inspections)
     _plan_inspection_outcomes(plan, inspections, known)
+    if milestone_rows:
+        in_file = {(finding.inspection, finding.reference) for finding in plan._findings}
+        opened = plan._opened if publish else set()
+        plan.milestones, plan._milestone_changes, errors = plan_milestones(
+            milestone_rows, opened=opened, in_file=in_file
+        )
+        plan.errors.extend(errors)
     return plan
 
 
@@ -637,7 +666,8 @@ def _plan_rows(
     for key, found in known.findings.items():
         if key[0] in inspections and key not in in_file:
             final_pairs.update((*key, slug) for slug in found.organisations)
-    plan.plans_to_open = len(final_pairs - known.plan_pairs)
+    plan._opened = final_pairs - known.plan_pairs
+    plan.plans_to_open = len(plan._opened)
     return plan
 
 

@@ -20,7 +20,14 @@ from typing import Any
 
 from django.conf import settings
 
-from .columns import COLUMNS, REQUIRED_COLUMNS
+from .columns import (
+    COLUMNS,
+    MILESTONE_COLUMNS,
+    MILESTONE_REQUIRED,
+    MILESTONES_MARKER,
+    MILESTONES_SHEET,
+    REQUIRED_COLUMNS,
+)
 
 FORMATS = ("csv", "xlsx", "json")
 # Text no database here can store: a NUL character, or half of a surrogate pair (a JSON escape).
@@ -59,6 +66,15 @@ class SourceRow:
     number: int
     values: dict[str, str]
     problems: tuple[RowError, ...] = ()
+    section: str = ""  # "" for a finding, MILESTONES for a milestone of a plan
+
+
+MILESTONES = "milestones"
+
+
+def in_section(column: str, section: str) -> str:
+    """A column as messages name it: a milestone's columns say they are the milestones' ("owner (milestones)")."""
+    return f"{column} ({section})" if section else column
 
 
 def detect_format(name: str, data: bytes) -> str:
@@ -135,30 +151,38 @@ def _cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def _header(cells: Sequence[Any]) -> list[str | None]:
+def _header(cells: Sequence[Any], section: str = "", line: int = 1) -> list[str | None]:
     """Column name for each position (None for a blank heading); raises on unknown, repeated or missing ones."""
+    known, required = (MILESTONE_COLUMNS, MILESTONE_REQUIRED) if section else (COLUMNS, REQUIRED_COLUMNS)
     columns: list[str | None] = []
     errors: list[RowError] = []
     for position, cell in enumerate(cells, start=1):
         raw = _cell_text(cell)
         name = _normalise_column(raw) if raw else None
-        if name is not None and name not in COLUMNS:
-            errors.append(RowError(1, _shown(raw), f"unknown column (expected {', '.join(COLUMNS)})"))
+        if name is not None and name not in known:
+            errors.append(RowError(line, in_section(_shown(raw), section),
+                                   f"unknown column (expected {', '.join(known)})"))  # fmt: skip
         elif name is not None and name in columns:
-            errors.append(RowError(1, _shown(raw), f"column {position} repeats the column name"))
+            repeated = f"column {position} repeats the column name"
+            errors.append(RowError(line, in_section(_shown(raw), section), repeated))
         columns.append(name)
-    errors.extend(RowError(1, column, "missing column") for column in REQUIRED_COLUMNS if column not in columns)
-    if "inspection" not in columns and "inspection_slug" not in columns:
+    errors.extend(RowError(line, in_section(column, section), "missing column")
+                  for column in required if column not in columns)  # fmt: skip
+    if not section and "inspection" not in columns and "inspection_slug" not in columns:
         errors.append(RowError(1, "inspection", "missing column (give inspection, inspection_slug or both)"))
     if errors:
-        raise ImportFileError("The header row (row 1) is not right.", errors)
+        where = f"The milestones' header row (row {line})" if section else "The header row (row 1)"
+        raise ImportFileError(f"{where} is not right.", errors)
     return columns
 
 
-def _table_rows(header: Sequence[Any], body: Iterable[Sequence[Any]]) -> list[SourceRow]:
-    columns = _header(header)
+def _table_rows(
+    header: Sequence[Any], body: Iterable[Sequence[Any]], section: str = "", line: int = 1, before: int = 0
+) -> list[SourceRow]:
+    """The rows below a header row at `line`; `before` rows already read count towards the limit."""
+    columns = _header(header, section, line)
     rows = []
-    for number, cells in enumerate(body, start=2):
+    for number, cells in enumerate(body, start=line + 1):
         texts = [_cell_text(cell) for cell in cells]
         if not any(texts):
             continue
@@ -169,13 +193,14 @@ def _table_rows(header: Sequence[Any], body: Iterable[Sequence[Any]]) -> list[So
             if column:
                 problem = _text_problem(text)
                 if problem:
-                    problems.append(RowError(number, column, problem))
+                    problems.append(RowError(number, in_section(column, section), problem))
                     text = _shown(text)
                 values[column] = text
             elif text:
-                problems.append(RowError(number, f"column {position + 1}", "has a value but no column name in row 1"))
-        rows.append(SourceRow(number, values, tuple(problems)))
-        if len(rows) > max_rows():  # stop reading: a streamed workbook's further rows are never loaded
+                problems.append(RowError(number, in_section(f"column {position + 1}", section),
+                                         f"has a value but no column name in row {line}"))  # fmt: skip
+        rows.append(SourceRow(number, values, tuple(problems), section))
+        if before + len(rows) > max_rows():  # stop reading: a streamed workbook's further rows are never loaded
             raise ImportFileError(_too_many_rows())
     return rows
 
@@ -192,9 +217,29 @@ def _read_csv(data: bytes) -> list[SourceRow]:
         header = next(reader, None)
         if header is None:
             raise ImportFileError("The file is empty.")
-        return _table_rows(header, reader)
+        findings: list[list[str]] = []
+        for cells in reader:
+            if _is_marker(cells):
+                rows = _table_rows(header, findings)
+                return rows + _csv_milestones(reader, line=len(findings) + 3, before=len(rows))
+            findings.append(cells)
+        return _table_rows(header, findings)
     except csv.Error as error:
         raise ImportFileError(f"The CSV file cannot be read: {error}.") from error
+
+
+def _is_marker(cells: Sequence[str]) -> bool:
+    """The line that starts a CSV file's milestones: its first cell `[milestones]`, the others empty."""
+    return bool(cells) and cells[0].strip().lower() == MILESTONES_MARKER and not any(c.strip() for c in cells[1:])
+
+
+def _csv_milestones(reader: Iterable[list[str]], *, line: int, before: int) -> list[SourceRow]:
+    """The milestones after the marker: a header row (at `line` of the file), then one row each."""
+    lines = iter(reader)
+    header = next(lines, None)
+    if header is None:
+        raise ImportFileError(f"The milestones section has no header row (row {line}).")
+    return _table_rows(header, lines, MILESTONES, line, before)
 
 
 def _read_xlsx(data: bytes) -> list[SourceRow]:
@@ -211,7 +256,16 @@ def _read_xlsx(data: bytes) -> list[SourceRow]:
         header = next(lines, None)
         if header is None:
             raise ImportFileError("The first sheet of the workbook is empty.")
-        return _table_rows(header, lines)
+        rows = _table_rows(header, lines)
+        sheet = next(
+            (ws for ws in workbook.worksheets[1:] if ws.title.strip().lower() == MILESTONES_SHEET.lower()), None
+        )
+        if sheet is not None:
+            lines = sheet.iter_rows(values_only=True)
+            header = next(lines, None)
+            if header is not None:
+                rows += _table_rows(header, lines, MILESTONES, 1, len(rows))
+        return rows
     finally:
         workbook.close()
 
@@ -231,33 +285,47 @@ def _read_json(data: bytes) -> list[SourceRow]:
         raise ImportFileError(
             "The JSON file is nested too deeply to read: it must be a list of objects, one object per finding."
         ) from error
-    if not isinstance(payload, list):
-        raise ImportFileError("The JSON file must hold a list of objects, one object per finding.")
-    if len(payload) > max_rows():
+    milestones: Any = []
+    if isinstance(payload, dict) and set(payload) <= {"findings", MILESTONES} and "findings" in payload:
+        payload, milestones = payload["findings"], payload.get(MILESTONES) or []
+    if not isinstance(payload, list) or not isinstance(milestones, list):
+        raise ImportFileError(
+            "The JSON file must hold a list of objects, one object per finding (or an object with that list as "
+            '"findings" and its milestones as "milestones").'
+        )
+    if len(payload) + len(milestones) > max_rows():
         raise ImportFileError(_too_many_rows())
+    return _json_rows(payload, "") + _json_rows(milestones, MILESTONES)
+
+
+def _json_rows(payload: list[Any], section: str) -> list[SourceRow]:
+    known = MILESTONE_COLUMNS if section else COLUMNS
     rows = []
     for number, item in enumerate(payload, start=2):
         if not isinstance(item, dict):
-            rows.append(SourceRow(number, {}, (RowError(number, "item", "expected an object of column: value"),)))
+            problem = RowError(number, in_section("item", section), "expected an object of column: value")
+            rows.append(SourceRow(number, {}, (problem,), section))
             continue
         values: dict[str, str] = {}
         problems = []
         for key, value in item.items():
             column = _normalise_column(str(key))
-            if column not in COLUMNS:
-                problems.append(RowError(number, _shown(str(key)), f"unknown column (expected {', '.join(COLUMNS)})"))
+            if column not in known:
+                problems.append(RowError(number, in_section(_shown(str(key)), section),
+                                         f"unknown column (expected {', '.join(known)})"))  # fmt: skip
                 continue
             if isinstance(value, list) and all(isinstance(part, str) for part in value):
                 text = ";".join(value)
             elif isinstance(value, (list, dict)):
-                problems.append(RowError(number, column, "expected text, a number or a list of text"))
+                expected = "expected text, a number or a list of text"
+                problems.append(RowError(number, in_section(column, section), expected))
                 continue
             else:
                 text = _cell_text(value)
             problem = _text_problem(text)
             if problem:
-                problems.append(RowError(number, column, problem))
+                problems.append(RowError(number, in_section(column, section), problem))
                 text = _shown(text)
             values[column] = text
-        rows.append(SourceRow(number, values, tuple(problems)))
+        rows.append(SourceRow(number, values, tuple(problems), section))
     return rows

@@ -54,5 +54,10 @@ def summary_lines(outcome: ImportOutcome, *, publish: bool = False, list_all: bo
         lines.append(f"Action plans {'that would be ' if dry_run else ''}opened: {opened}.")
     elif plan.plans_to_open:
         lines.append(f"{plan.plans_to_open} action plans are not open yet: publish to open them.")
+    if plan.milestones:
+        figures = plan.milestone_figures
+        prefix = "Milestones that would be" if dry_run else "Milestones"
+        lines.append(f"{prefix}: {figures['create']} added, {figures['update']} changed, "
+                     f"{figures['unchanged']} unchanged.")  # fmt: skip
     lines.extend(f"Warning: {warning}" for warning in plan.warnings)
     return lines

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
-from .applying import ImportResult, apply_import
+from .applying import ImportResult, MilestonesNeedAPerson, apply_import
 from .planning import Action, ImportPlan, ImportRejected, InspectionOutcome, RowOutcome, plan_import
 from .progress import Progress
 from .reading import ImportFileError, RowError, SourceRow, detect_format, max_rows, read_rows
@@ -39,6 +39,7 @@ __all__ = [
     "ImportPlan",
     "ImportRejected",
     "ImportResult",
+    "MilestonesNeedAPerson",
     "InspectionOutcome",
     "Progress",
     "RowError",
@@ -79,13 +80,15 @@ def import_findings(
     Checking and writing share one transaction, so what is written is what was checked.
     """
     if dry_run:
-        plan = plan_import(rows=rows, create_organisations=create_organisations, progress=progress)
+        plan = plan_import(rows=rows, create_organisations=create_organisations, progress=progress, publish=publish)
         if not plan.is_valid:
             raise ImportRejected(plan)
         return ImportOutcome(plan, None)
     try:
         with transaction.atomic():
-            plan = plan_import(rows=rows, create_organisations=create_organisations, progress=progress)
+            plan = plan_import(
+                rows=rows, create_organisations=create_organisations, progress=progress, publish=publish
+            )
             if not plan.is_valid:
                 raise ImportRejected(plan)
             result = apply_import(plan=plan, user=user, publish=publish, source=source, progress=progress)

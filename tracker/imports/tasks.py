@@ -73,6 +73,7 @@ def check_file(job: Job, progress: jobs.Progress) -> str:
         rows=rows,
         create_organisations=upload["create_organisations"],
         progress=_stage_progress(progress, len(rows), writing=False),
+        publish=upload["publish"],
     )
     uploads.save_preview(upload, plan)
     if not plan.is_valid:
@@ -127,6 +128,7 @@ def summary(upload: dict[str, Any], outcome: services.ImportOutcome) -> dict[str
         "name": upload["name"],
         "publish": upload["publish"],
         "result": dataclasses.asdict(outcome.result) if outcome.result else {},
+        "milestones": plan.milestone_figures if plan.milestones else None,
         "inspections": [
             {"slug": item.slug, "title": item.title, "action": str(item.action), "changes": item.changes}
             for item in plan.inspections

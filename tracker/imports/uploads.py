@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from tracker.storage import files_under, is_missing
 
+from .milestones import MilestoneOutcome
 from .planning import Action, ImportPlan, InspectionOutcome, PlanCounts, RowOutcome
 from .reading import ImportFileError, RowError, SourceRow, read_rows
 
@@ -57,13 +58,15 @@ def read(upload: dict[str, Any]) -> list[SourceRow]:
     if default_storage.exists(parsed):
         with default_storage.open(parsed, "rb") as file:
             rows = [
-                SourceRow(number, values, tuple(RowError(*problem) for problem in problems))
-                for number, values, problems in json.load(file)
+                SourceRow(number, values, tuple(RowError(*problem) for problem in problems), section)
+                for number, values, problems, section in json.load(file)
             ]
     else:
         with default_storage.open(upload["path"], "rb") as file:
             rows = read_rows(name=upload["name"], data=file.read())
-        data = [[row.number, row.values, [[p.row, p.column, p.message] for p in row.problems]] for row in rows]
+        data = [
+            [row.number, row.values, [[p.row, p.column, p.message] for p in row.problems], row.section] for row in rows
+        ]
         default_storage.save(parsed, ContentFile(json.dumps(data).encode()))
     if len(rows) > web_max_rows():
         raise ImportFileError(
@@ -110,6 +113,7 @@ class Preview(PlanCounts):
     plans_to_open: int = 0
     warnings: list[str] = field(default_factory=list)
     candidates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    milestones: list[MilestoneOutcome] = field(default_factory=list)
 
 
 def save_preview(upload: dict[str, Any], plan: ImportPlan | None, file_error: ImportFileError | None = None) -> None:
@@ -130,6 +134,9 @@ def save_preview(upload: dict[str, Any], plan: ImportPlan | None, file_error: Im
             "plans_to_open": plan.plans_to_open,
             "warnings": plan.warnings,
             "candidates": plan.suggestion_candidates(),
+            "milestones": [
+                [m.row, m.plan, m.title, m.action, m.changes, [_error(e) for e in m.errors]] for m in plan.milestones
+            ],
         }
     path = preview_path(upload)
     default_storage.delete(path)
@@ -163,6 +170,10 @@ def load_preview(upload: dict[str, Any]) -> Preview | None:
         plans_to_open=data["plans_to_open"],
         warnings=data["warnings"],
         candidates={int(row): candidate for row, candidate in data["candidates"].items()},
+        milestones=[
+            MilestoneOutcome(row, plan, title, action, changes, [RowError(*e) for e in errors])
+            for row, plan, title, action, changes, errors in data.get("milestones", [])
+        ],
     )
 
 

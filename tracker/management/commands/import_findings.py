@@ -1,4 +1,4 @@
-"""manage.py import_findings FILE [--publish] [--dry-run] [--create-organisations]"""
+"""manage.py import_findings FILE [--publish] [--dry-run] [--create-organisations] [--as USERNAME]"""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
 
-from tracker import suggestions
+from tracker import permissions, suggestions
 from tracker.imports import services
 from tracker.malware import check_for_malware
+from tracker.models import User
 
 # Below this many rows an import is over before a progress bar would be any use.
 PROGRESS_MIN_ROWS = 1000
@@ -48,6 +49,14 @@ class Command(BaseCommand):
             action="store_true",
             help="create addressees not found by slug or name (kind 'other', slug made from the name)",
         )
+        parser.add_argument(
+            "--as",
+            dest="as_user",
+            metavar="USERNAME",
+            default="",
+            help="the administrator whose name the milestones' changes go on the plans' timelines under "
+            "(needed when the file has milestones to add or change)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         path = Path(options["file"])
@@ -61,9 +70,15 @@ class Command(BaseCommand):
             )
         except ValidationError as error:
             raise CommandError(error.messages[0]) from error
+        user = None
+        if options["as_user"]:
+            user = User.objects.filter(username=options["as_user"], is_active=True).first()
+            if user is None or not permissions.can_import(user):
+                raise CommandError(f"--as {options['as_user']}: no active administrator has that username.")
         try:
             rows = services.read_rows(name=path.name, data=data)
             outcome = services.import_findings(
+                user=user,
                 rows=rows,
                 create_organisations=options["create_organisations"],
                 publish=options["publish"],
