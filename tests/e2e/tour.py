@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from devdata.demo import INSPECTION_SLUG, REVISIT_SLUG
 from tests.e2e.conftest import Demo
-from tracker.imports.columns import COLUMNS
+from tracker.imports.columns import COLUMNS, MILESTONE_COLUMNS, MILESTONES_MARKER
 
 ROLES = {
     "anonymous": None,
@@ -115,6 +115,16 @@ BAD_IMPORT = import_csv(
     "Police custody thematic 2025,custody-2025,2025-06-01,R1,recommendation,,surrey,,not-a-date,",
     "Police custody thematic 2025,custody-2025,2025-06-01,R2,verdict,Some text.,atlantis,,,CoC9",
 )
+
+
+# Milestones alone (the findings' header and no finding): one good row, one whose owner is unknown.
+MILESTONE_IMPORT = (
+    "\r\n".join([
+        ",".join(COLUMNS), MILESTONES_MARKER, ",".join(MILESTONE_COLUMNS),
+        "south-east-soc-2024,R3,hampshire,Agree the briefing rota,hampshire.staff,2030-01-31,,",
+        "south-east-soc-2024,R3,hampshire,Brief response teams,nobody,2030-02-28,,",
+    ]) + "\r\n"
+).encode()  # fmt: skip
 
 
 def upload(name: str, content: bytes, *, publish: bool = False, check: bool = True) -> Callable[[Page, Demo], None]:
@@ -308,6 +318,8 @@ TOURS: dict[str, list[Stop]] = {
         Stop("plans, filtered", go("/plans/?organisation=hampshire&overdue=1&theme=intelligence")),
         Stop("plan signed off, every form open", plan_with_forms("R4", "surrey")),
         Stop("plan blocked, every form open", plan_with_forms("R3", "hampshire")),
+        Stop("plan blocked on the regional unit's plan", go(plan_url("R4", "hampshire"))),
+        Stop("plans waiting on another plan", go("/plans/?waiting_on=plan")),
         Stop("plan closed", go(plan_url("R1", "hampshire"))),
         Stop("plan superseded", go(plan_url("R2", "hampshire"))),
         Stop("plan, close form with errors", plan_form_errors("R4", "surrey", "close", "Close as verified")),
@@ -350,6 +362,7 @@ TOURS: dict[str, list[Stop]] = {
         Stop("import upload with an error", upload_nothing),
         Stop("import file being checked", upload("bad.csv", BAD_IMPORT, check=False)),
         Stop("import preview with errors", upload("bad.csv", BAD_IMPORT)),
+        Stop("import preview with a bad milestone", upload("milestones.csv", MILESTONE_IMPORT)),
         Stop("import preview", upload("custody.csv", GOOD_IMPORT, publish=True)),
         Stop("import preview, rows to create", lambda page, demo: go(page.url + "?show=create")(page, demo)),
         Stop("import done", import_and_confirm),

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from tests.factories import ActionPlanFactory, EvidenceFactory, FindingFactory, MilestoneFactory, pdf_upload
 from tracker import workflow
+from tracker.imports.milestones import MilestoneChange
 from tracker.models import ActionPlan, Milestone
 
 S = ActionPlan.Status
@@ -61,6 +62,11 @@ CALLS = {
         plan=p, user=u, milestone=Milestone.objects.get(plan=p, done_on__isnull=False).pk, reason="r")),
     "move_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.move_milestone(
         plan=p, user=u, milestone=_open_milestone(p), direction="up")),
+    # A findings import's milestones for one plan (tracker.imports.milestones), by an administrator.
+    "import_milestones": (S.IN_PROGRESS, "admin_user", lambda p, u: workflow.import_milestones(
+        plan=p, user=u, source="f.csv", changes=[MilestoneChange(key=("s", "R1", "o"), title="Imported step",
+                                                                  owner=None, target_date=None, done_on=None,
+                                                                  note="")])),
 }  # fmt: skip
 
 
