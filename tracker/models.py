@@ -1077,7 +1077,6 @@ class Update(models.Model):
             # index alone: a few thousand changes rather than every entry of those months and its row.
             models.Index(
                 fields=["created_at", "status_from", "status_to"],
-                include=["id", "plan"],  # PostgreSQL only: no visit to the table for the count or the join
                 condition=~Q(status_to=""),
                 name="update_status_change_idx",
             ),

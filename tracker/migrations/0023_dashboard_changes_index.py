@@ -12,6 +12,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='update',
-            index=models.Index(condition=models.Q(('status_to', ''), _negated=True), fields=['created_at', 'status_from', 'status_to'], include=('id', 'plan'), name='update_status_change_idx'),
+            index=models.Index(condition=models.Q(('status_to', ''), _negated=True), fields=['created_at', 'status_from', 'status_to'], name='update_status_change_idx'),
         ),
     ]
