@@ -229,6 +229,22 @@ def import_follow_up(*, user: User, inspector: User, slugs: dict[str, str] | Non
             )  # fmt: skip
 
 
+def _propose_no_action_on_follow_up(surrey: Organisation, staff: User) -> None:
+    """Surrey's plan for the follow-up's R2 (analysts again): proposed for no action, awaiting its manager.
+    Only a plan nobody has touched yet is proposed, so re-running changes nothing."""
+    plan = ActionPlan.objects.filter(
+        finding__inspection__slug=FOLLOW_UP_SLUG, finding__reference="R2", organisation=surrey
+    ).first()
+    if plan is None or plan.status != ActionPlan.Status.NOT_STARTED or plan.updates.exists():
+        return
+    workflow.propose_no_action(
+        plan=plan, user=staff,
+        reason="This repeats the 2024 AFI1, whose plan already covers it: two analysts are appointed and the third "
+        "post is re-advertised with the regional unit.",
+        risk="If the third post is not filled, analyst capacity stays one short until the next recruitment round.",
+    )  # fmt: skip
+
+
 def seed_demo(*, password: str, today: dt.date | None = None, follow_up: bool = True) -> DemoResult:
     """Create or refresh the demo; return the accounts to print. Safe to run any number of times.
 
@@ -316,6 +332,7 @@ def seed_demo(*, password: str, today: dt.date | None = None, follow_up: bool = 
                 user=users["admin"], inspector=users["inspector"],
                 slugs={slug: org.slug for slug, org in orgs.items() if org.slug != slug},
             )  # fmt: skip
+            _propose_no_action_on_follow_up(orgs["surrey"], users["surrey.staff"])
 
     plan_count = ActionPlan.objects.filter(finding__inspection__in=[inspection, revisit]).count()
     return DemoResult(accounts=_accounts(users), plan_count=plan_count, plans_opened=opened, workflow_driven=driven)
@@ -761,6 +778,22 @@ def _drive_plans(
         user=surrey_manager,
         comment="Signed off: the agreement is in place and the latest profile cites partners' information.",
     )
+
+    # Hampshire's revisit R1 (the whole intelligence workforce): proposed for no action, the risk accepted by
+    # its manager, awaiting the inspector's decision.
+    revisit_plan = ActionPlan.objects.get(finding=revisit_finding, organisation=orgs["hampshire"])
+    workflow.propose_no_action(
+        plan=revisit_plan, user=hants_staff,
+        reason="The review this recommendation asks for is already under way as a milestone of the CoC1 plan "
+        "(three analysts being recruited, reported to the SOC improvement board); a second review would duplicate it.",
+        risk="If the CoC1 plan slips, the researchers' backlog has no plan of its own; the SOC board would see it "
+        "first in the monthly intelligence figures.",
+    )  # fmt: skip
+    workflow.accept_no_action_risk(
+        plan=revisit_plan, user=hants_manager,
+        comment="Accepted: the SOC improvement board tracks the workforce review under CoC1 and reviews the "
+        "backlog figures monthly.",
+    )  # fmt: skip
 
     # Kent R4: no further action. Sussex and Thames Valley R4, SEROCU AFI3 (which Hampshire R4 waits on) and the
     # revisit stay not started.

@@ -73,6 +73,7 @@ from tracker.models import (
     Evidence,
     Job,
     Milestone,
+    NoActionProposal,
     OrganisationSettings,
     PccResponse,
     PublicStatement,
@@ -407,6 +408,7 @@ def action_cases(w: World) -> list[ActionCase]:
         ActionCase("comment", S.IN_PROGRESS, lambda version: {"comment-note": "Sweep comment"}, ANYONE_WHO_SEES),
         *milestone_cases(w, form),
         *measure_cases(w, form),
+        *no_action_cases(w, form),
     ]  # fmt: skip
 
 
@@ -461,6 +463,35 @@ def measure_cases(w: World, form: Callable[..., Callable[[int], dict[str, Any]]]
                    MANAGER_SIDE, reset=reset),
         ActionCase("measure-remove", S.BLOCKED, form("measure-remove", measure=measure.pk, reason="Replaced"),
                    MANAGER_SIDE, reset=reset),
+    ]  # fmt: skip
+
+
+def proposal_reset(w: World) -> Callable[[], None]:
+    """Gives B's plan one proposal of no action awaiting a decision (the plan's status is the case's)."""
+
+    def reset() -> None:
+        NoActionProposal.objects.filter(plan=w.plan["b"]).delete()
+        NoActionProposal.objects.create(plan=w.plan["b"], reason="Already met", risk="It may lapse",
+                                        proposed_by=w.users["staff_b"])  # fmt: skip
+
+    return reset
+
+
+def no_action_cases(w: World, form: Callable[..., Callable[[int], dict[str, Any]]]) -> list[ActionCase]:
+    """A proposal of no action on B's plan: its staff and managers propose, its managers accept the risk or
+    decline, inspectors agree or send it back (administrators may do each)."""
+    reset = proposal_reset(w)
+    return [
+        ActionCase("propose-no-action", S.IN_PROGRESS, form("propose-no-action", reason="Met", risk="May lapse"),
+                   STAFF_SIDE),
+        ActionCase("accept-risk", S.NO_ACTION_PROPOSED, form("accept-risk", comment="Accepted", confirm="on"),
+                   MANAGER_SIDE, reset=reset),
+        ActionCase("decline-no-action", S.NO_ACTION_PROPOSED, form("decline-no-action", comment="No"), MANAGER_SIDE,
+                   reset=reset),
+        ActionCase("agree-no-action", S.NO_ACTION_ACCEPTED, form("agree-no-action", comment="Agreed"),
+                   INSPECTOR_SIDE, reset=reset),
+        ActionCase("send-back-no-action", S.NO_ACTION_ACCEPTED, form("send-back-no-action", comment="Act"),
+                   INSPECTOR_SIDE, reset=reset),
     ]  # fmt: skip
 
 
@@ -760,6 +791,17 @@ RULES: dict[str, Rule] = {
                                              measure=lambda w: w.measures["b"].pk, text="Renamed"),
     "api:plan-measure-remove": api_plan_change("measure-remove", S.NOT_STARTED, MANAGER_SIDE, reset=measure_reset,
                                                measure=lambda w: w.measures["b"].pk, reason="Replaced"),
+    # A proposal of no action: proposed, the risk accepted or the proposal declined, then decided.
+    "api:plan-propose-no-action": api_plan_change("propose-no-action", S.BLOCKED, STAFF_SIDE, reason="Met",
+                                                  risk="May lapse"),
+    "api:plan-accept-risk": api_plan_change("accept-risk", S.NO_ACTION_PROPOSED, MANAGER_SIDE, reset=proposal_reset,
+                                            comment="Accepted"),
+    "api:plan-decline-no-action": api_plan_change("decline-no-action", S.NO_ACTION_PROPOSED, MANAGER_SIDE,
+                                                  reset=proposal_reset, comment="No"),
+    "api:plan-agree-no-action": api_plan_change("agree-no-action", S.NO_ACTION_ACCEPTED, INSPECTOR_SIDE,
+                                                reset=proposal_reset, comment="Agreed"),
+    "api:plan-send-back-no-action": api_plan_change("send-back-no-action", S.NO_ACTION_ACCEPTED, INSPECTOR_SIDE,
+                                                    reset=proposal_reset, comment="Act"),
     "api:plan-start": api_plan_change("start", S.NOT_STARTED, STAFF_SIDE, note="Starting"),
     "api:plan-block": api_plan_change("block", S.IN_PROGRESS, STAFF_SIDE, note="Waiting on vetting"),
     "api:plan-unblock": api_plan_change("unblock", S.BLOCKED, STAFF_SIDE, note="Vetting done"),
@@ -954,6 +996,7 @@ def org_rows(w: World, side: str) -> dict[str, list[Any]]:
         "milestones": list(Milestone.objects.filter(plan__organisation=org).order_by("pk").values_list()),
         "dependencies": list(Dependency.objects.filter(plan__organisation=org).order_by("pk").values_list()),
         "measures": list(SuccessMeasure.objects.filter(plan__organisation=org).order_by("pk").values_list()),
+        "proposals": list(NoActionProposal.objects.filter(plan__organisation=org).order_by("pk").values_list()),
     }  # fmt: skip
 
 

@@ -45,6 +45,9 @@ EVERY_STATUS = tuple(S)
 # Milestones and success measures are planned and worked on while the plan is with its owner; a submitted
 # plan is under review.
 MILESTONE_STATES = (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED)
+# The inspectorate's own route to no further action: from any open status but a proposal whose risk the
+# force has accepted, which has its decision of its own (agree or send back).
+DIRECT_NFA = tuple(status for status in OPEN if status != S.NO_ACTION_ACCEPTED)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,32 @@ ACTIONS: dict[str, Action] = {
             serializer="MilestoneMoveInput", summary="Move a milestone one place up or down", item="milestone",
             offered=lambda plan: len(plan.milestones.all()) > 1,
         ),
+        # --- a proposal of no action: staff or managers propose, the manager accepts the risk (or declines) ---
+        Action(
+            "propose-no-action", "Propose no action", "Proposing no action", MILESTONE_STATES,
+            S.NO_ACTION_PROPOSED, K.NO_ACTION, permissions.can_record_progress, "propose_no_action",
+            form="NoActionProposalForm", button="Propose no action", success="No action proposed: the manager decides "
+            "whether to accept the risk.", style="secondary",
+            serializer="NoActionProposalInput", summary="Propose that no action be taken",
+            description="The reason and the risk it leaves. The organisation's manager then accepts the risk (or "
+            "declines), and the inspectorate records no further action or sends it back.",
+        ),
+        Action(
+            "accept-risk", "Accept the risk of no action", "Accepting the risk", (S.NO_ACTION_PROPOSED,),
+            S.NO_ACTION_ACCEPTED, K.NO_ACTION, permissions.can_manage, "accept_no_action_risk",
+            form="AcceptRiskForm", button="Accept the risk", success="Risk accepted: the proposal goes to the "
+            "inspectorate.", style="warning",
+            serializer="CommentInput", summary="Accept the risk of a proposal of no action (managers)",
+            description="Recorded with your name and today's date; the proposal then awaits the inspectorate.",
+        ),
+        Action(
+            "decline-no-action", "Decline the proposal", "Declining the proposal", (S.NO_ACTION_PROPOSED,),
+            S.IN_PROGRESS, K.NO_ACTION, permissions.can_manage, "decline_no_action",
+            form="RequiredReasonForm", button="Decline the proposal", success="Proposal declined: the plan is in "
+            "progress again.", style="secondary",
+            serializer="CommentInput", summary="Decline a proposal of no action (managers)",
+            description="The comment says why; the plan is in progress again.",
+        ),
         # --- success measures: the organisation's managers, while the plan is with its owner ---
         Action(
             "measure-add", "Add a success measure", "Adding a success measure", MILESTONE_STATES, None, K.MEASURE,
@@ -265,7 +294,23 @@ ACTIONS: dict[str, Action] = {
             serializer="SupersedeInput", summary="Mark superseded (inspectors)",
         ),
         Action(
-            "no-further-action", "No further action", "Marking no further action", OPEN, S.NO_FURTHER_ACTION,
+            "agree-no-action", "Record no further action", "Agreeing to no action", (S.NO_ACTION_ACCEPTED,),
+            S.NO_FURTHER_ACTION, K.VERIFICATION, permissions.can_verify, "agree_no_action",
+            form="CommentForm", button="Record no further action", success="No further action recorded.",
+            style="secondary", serializer="CommentInput",
+            summary="Agree to a proposal of no action (inspectors)",
+            description="Records no further action on a proposal whose risk the force's manager has accepted.",
+        ),
+        Action(
+            "send-back-no-action", "Send the proposal back", "Sending the proposal back", (S.NO_ACTION_ACCEPTED,),
+            S.IN_PROGRESS, K.VERIFICATION, permissions.can_verify, "send_back_no_action",
+            form="RequiredReasonForm", button="Send back", success="Proposal sent back: the plan is in progress "
+            "again.", style="warning", serializer="CommentInput",
+            summary="Send a proposal of no action back (inspectors)",
+            description="The comment says why action is still needed; the plan is in progress again.",
+        ),
+        Action(
+            "no-further-action", "No further action", "Marking no further action", DIRECT_NFA, S.NO_FURTHER_ACTION,
             K.VERIFICATION, permissions.can_verify, "no_further_action",
             form="RequiredReasonForm", button="Record no further action",
             success="Plan marked as needing no further action.", style="secondary",

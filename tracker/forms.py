@@ -225,6 +225,26 @@ class MeasureRemoveForm(MeasurePlanForm):
     reason = forms.CharField(label="Why is it no longer a measure?")
 
 
+class NoActionProposalForm(PlanForm):
+    reason = forms.CharField(
+        label="Why should no action be taken?", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: the finding is already met by existing arrangements, or the cost outweighs the "
+        "benefit. This reason appears in the organisation's response.",
+    )  # fmt: skip
+    risk = forms.CharField(
+        label="What risk does taking no action leave?", widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The organisation's manager must accept this risk before the inspectorate decides.",
+    )  # fmt: skip
+
+
+class AcceptRiskForm(PlanForm):
+    comment = forms.CharField(label="Why the organisation accepts this risk", widget=forms.Textarea(attrs={"rows": 3}))
+    confirm = forms.BooleanField(
+        label="I accept the risk on behalf of the organisation (recorded with my name and today's date).",
+        error_messages={"required": "Tick to confirm that you accept the risk."},
+    )
+
+
 class CommentForm(PlanForm):
     comment = forms.CharField(label="Comment", widget=forms.Textarea(attrs={"rows": 3}))
 

@@ -370,11 +370,27 @@ class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
             sustain_until=Subquery(measures.annotate(last=models.Max("sustain_until")).values("last")[:1]),
         )
 
+    def with_no_action_proposal(self) -> ActionPlanQuerySet:
+        """Each plan's latest proposal of no action, for exports: `no_action_reason`, `no_action_risk`,
+        `risk_accepted_by` (username) and `risk_accepted_on` (all empty without one)."""
+        latest = NoActionProposal.objects.filter(plan=OuterRef("pk")).order_by("-proposed_at", "-pk")
+        return self.annotate(
+            no_action_reason=Subquery(latest.values("reason")[:1]),
+            no_action_risk=Subquery(latest.values("risk")[:1]),
+            risk_accepted_by=Subquery(latest.values("accepted_by__username")[:1]),
+            risk_accepted_on=Subquery(latest.values("accepted_on")[:1]),
+        )
+
     def for_detail(self) -> ActionPlanQuerySet:
         return (
             self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
             .prefetch_related(
-                models.Prefetch("milestones", queryset=Milestone.objects.select_related("owner")), "measures"
+                models.Prefetch("milestones", queryset=Milestone.objects.select_related("owner")),
+                "measures",
+                models.Prefetch(
+                    "no_action_proposals",
+                    queryset=NoActionProposal.objects.select_related("proposed_by", "accepted_by", "decided_by"),
+                ),
             )
             .with_recurrence()
             .annotate(brought_forward_value=brought_forward_count())
@@ -549,6 +565,8 @@ class ActionPlan(models.Model):
         IN_PROGRESS = "in_progress", "In progress"
         BLOCKED = "blocked", "Blocked"
         SUBMITTED = "submitted", "Submitted for sign-off"
+        NO_ACTION_PROPOSED = "no_action_proposed", "No action proposed"
+        NO_ACTION_ACCEPTED = "no_action_accepted", "No action: risk accepted by the force"
         SIGNED_OFF = "signed_off", "Signed off by force"
         CLOSED = "closed", "Closed (verified complete)"
         SUPERSEDED = "superseded", "Superseded"
@@ -573,14 +591,24 @@ class ActionPlan(models.Model):
         ENDED = "ended", "Ended without completion"
 
     STAGE_STATUSES: dict[Stage, tuple[Status, ...]] = {
-        Stage.WITH_FORCE: (Status.NOT_STARTED, Status.IN_PROGRESS, Status.BLOCKED, Status.SUBMITTED),
+        # A proposal of no action stays with the force until the inspectorate decides: it is not reported
+        # complete, whether the force's manager has accepted its risk yet (awaiting the inspector) or not.
+        Stage.WITH_FORCE: (
+            Status.NOT_STARTED,
+            Status.IN_PROGRESS,
+            Status.BLOCKED,
+            Status.SUBMITTED,
+            Status.NO_ACTION_PROPOSED,
+            Status.NO_ACTION_ACCEPTED,
+        ),
         Stage.AWAITING_VERIFICATION: (Status.SIGNED_OFF,),
         Stage.VERIFIED: (Status.CLOSED,),
         Stage.ENDED: (Status.SUPERSEDED, Status.NO_FURTHER_ACTION),
     }
     # What each stage holds, in words (filters' help, dashboard keys).
     STAGE_HELP: dict[Stage, str] = {
-        Stage.WITH_FORCE: "not started, in progress, blocked or submitted for sign-off",
+        Stage.WITH_FORCE: "not started, in progress, blocked, submitted for sign-off, or proposed for no action and "
+        "not yet decided by the inspectorate",
         Stage.AWAITING_VERIFICATION: "signed off by the force, not yet verified by the inspectorate",
         Stage.VERIFIED: "closed by the inspectorate as verified complete",
         Stage.ENDED: "superseded or no further action",
@@ -703,6 +731,11 @@ class ActionPlan(models.Model):
 
     def get_stage_display(self) -> str:
         return self.Stage(self.stage).label
+
+    @property
+    def no_action_proposal(self) -> NoActionProposal | None:
+        """The latest proposal of no action (prefetched by `for_detail`), or None."""
+        return next(iter(self.no_action_proposals.all()), None)
 
     @property
     def is_open(self) -> bool:
@@ -1039,6 +1072,41 @@ class SuccessMeasure(models.Model):
         return self.is_sustaining_on(timezone.localdate())
 
 
+class NoActionProposal(models.Model):
+    """A proposal that no action be taken on a plan (issue 15, part 4): the reason and the risk it leaves, by
+    the organisation's staff or managers; the risk accepted by its manager (named and dated); then the
+    inspectorate's decision, no further action or sent back. The plan's status says where it stands
+    (`ActionPlan.Status.NO_ACTION_*`); this row keeps what was said. Written only by tracker.workflow."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "", "Not yet decided"
+        DECLINED = "declined", "Declined by the force's manager"
+        AGREED = "agreed", "Agreed: no further action"
+        SENT_BACK = "sent_back", "Sent back by the inspectorate"
+
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="no_action_proposals")
+    reason = models.TextField("why no action is to be taken")
+    risk = models.TextField("the risk it leaves")
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField(default=timezone.now)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+",
+        verbose_name="risk accepted by",
+    )  # fmt: skip
+    accepted_on = models.DateField("risk accepted on", null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome, blank=True, default=Outcome.OPEN)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, null=True, blank=True, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-pk"]
+        indexes = [models.Index(fields=["plan", "-proposed_at"], name="noaction_plan_proposed_idx")]
+
+    def __str__(self) -> str:
+        return f"No action proposed on {self.plan_id} by {self.proposed_by_id}"
+
+
 # A plan moved back to in progress from these was returned (by its manager) or reopened (by an inspector).
 RETURNED_FROM = [ActionPlan.Status.SUBMITTED, ActionPlan.Status.SIGNED_OFF]
 
@@ -1057,6 +1125,7 @@ class Update(models.Model):
         RESPONSE = "response", "Response change"
         MILESTONE = "milestone", "Milestone"
         MEASURE = "measure", "Success measure"
+        NO_ACTION = "no_action", "Proposal of no action"
 
     plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="updates")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="updates")
@@ -1094,6 +1163,12 @@ class Update(models.Model):
             return "Returned to the owner"
         if self.status_to == S.IN_PROGRESS and self.status_from == S.SIGNED_OFF:
             return "Reopened by the inspectorate"
+        if self.status_to == S.IN_PROGRESS and self.status_from == S.NO_ACTION_PROPOSED:
+            return "Proposal of no action declined"
+        if self.status_to == S.IN_PROGRESS and self.status_from == S.NO_ACTION_ACCEPTED:
+            return "Proposal of no action sent back"
+        if self.status_to == S.NO_FURTHER_ACTION and self.status_from == S.NO_ACTION_ACCEPTED:
+            return "No further action: proposal agreed"
         if self.kind == self.Kind.TARGET_DATE and self.target_date_to:
             if self.target_date_from is None:
                 return "Target date set"
@@ -1104,6 +1179,7 @@ class Update(models.Model):
             return {
                 S.SUBMITTED: "Submitted for sign-off", S.SIGNED_OFF: "Signed off", S.CLOSED: "Verified and closed",
                 S.SUPERSEDED: "Superseded", S.NO_FURTHER_ACTION: "No further action", S.BLOCKED: "Marked blocked",
+                S.NO_ACTION_PROPOSED: "No action proposed", S.NO_ACTION_ACCEPTED: "Risk of no action accepted",
             }.get(self.status_to, self.get_kind_display())  # fmt: skip
         return self.get_kind_display()
 

@@ -22,7 +22,7 @@ from inspections.models import Grading, Organisation
 
 from . import paper_layout
 from .figures import cell
-from .models import ActionPlan, Milestone, Update
+from .models import ActionPlan, Milestone, NoActionProposal, Update
 
 BOARD_PACK_CHANGES = 200
 BOARD_PACK_DEFAULT_DAYS = 90
@@ -42,13 +42,20 @@ def board_pack_context(
     and with `chart` the trend by month (the dashboard's, for this organisation).
 
     Each plan of the progress section comes with its milestones (`plan.milestones.all()`, in order, one
-    query for all) and its success measures (one query more): `tracker/board_pack.html#plan-extras` shows
-    them.
+    query for all), its success measures and its latest proposal of no action (one query more each):
+    `tracker/board_pack.html#plan-extras` shows them.
     """
     plans = plans.filter(organisation=organisation)
     ordered = (
         plans.for_list()
-        .prefetch_related(Prefetch("milestones", queryset=Milestone.objects.select_related("owner")), "measures")
+        .prefetch_related(
+            Prefetch("milestones", queryset=Milestone.objects.select_related("owner")),
+            "measures",
+            Prefetch(
+                "no_action_proposals",
+                queryset=NoActionProposal.objects.select_related("proposed_by", "accepted_by", "decided_by"),
+            ),
+        )
         .order_by("finding__inspection__published_on", "finding__reference", "pk")
     )
     # The latest explanation on each overdue plan: a status note (e.g. what it is blocked on), a

@@ -479,6 +479,7 @@ EXPORT_HEADER = [
     "Inspection", "Reference", "Kind", "Finding", "Organisation", "Stage", "Status", "RAG", "Percent complete",
     "Target date", "Original target date", "Deferrals", "Owner", "Response", "Last update", "Link",
     "Links to earlier findings", "Recurrence", "Waiting on", "Blocked since", "Success measures", "Sustain until",
+    "No action: reason", "No action: risk", "Risk accepted by", "Risk accepted on",
 ]  # fmt: skip
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EXPORT_CHUNK = 2000
@@ -503,7 +504,7 @@ def export_queryset(request: AuthedRequest) -> QuerySet[ActionPlan]:
 def plans_to_export(user: Any, query: Any) -> QuerySet[ActionPlan]:
     """`export_queryset` for a user and a query string's parameters (also read by the export job)."""
     base = (
-        ActionPlan.objects.visible_to(user).with_rag().with_recurrence().with_measure_figures()
+        ActionPlan.objects.visible_to(user).with_rag().with_recurrence().with_measure_figures().with_no_action_proposal()
         .order_by(*DEFAULT_ORDERING)
     )  # fmt: skip
     filterset = ActionPlanFilter(query, queryset=base, user=user)
@@ -535,11 +536,12 @@ def export_rows(plans: QuerySet[ActionPlan], viewer: Any = None) -> Iterator[lis
         "finding__inspection__title", "finding__reference", "finding__kind", "finding__text", "organisation__name",
         "status", "rag_value", "percent_complete", "target_date", "original_target_date", "deferral_count",
         "owner__username", "summary", "updated_at", "pk", "finding_id", "is_recurrence", "measure_count",
-        "sustain_until",
+        "sustain_until", "no_action_reason", "no_action_risk", "risk_accepted_by", "risk_accepted_on",
     )  # fmt: skip
     for row in rows.iterator(chunk_size=EXPORT_CHUNK):
         (inspection, ref, kind, text, org, status, rag, percent, target, original, deferrals, owner, summary,
-         updated, pk, finding_id, recurrence, measure_count, sustain_until) = row  # fmt: skip
+         updated, pk, finding_id, recurrence, measure_count, sustain_until, no_action_reason, no_action_risk,
+         risk_accepted_by, risk_accepted_on) = row  # fmt: skip
         dependency = waits.get(pk)
         yield [
             inspection, ref, kinds.get(kind, kind), text, org, stages.get(status, ""), statuses.get(status, status),
@@ -548,7 +550,7 @@ def export_rows(plans: QuerySet[ActionPlan], viewer: Any = None) -> Iterator[lis
             timezone.localtime(updated).replace(tzinfo=None), f"{settings.SITE_URL}/plans/{pk}/",
             linked.get(finding_id, ""), "yes" if recurrence else "",
             _waiting_words(dependency, viewer), dependency.since if dependency else None, measure_count or 0,
-            sustain_until,
+            sustain_until, no_action_reason or "", no_action_risk or "", risk_accepted_by or "", risk_accepted_on,
         ]  # fmt: skip
 
 
@@ -585,7 +587,7 @@ def export_csv(request: AuthedRequest) -> StreamingHttpResponse:
     return response
 
 
-XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10, 40, 12, 10, 12]
+XLSX_WIDTHS = [30, 10, 20, 60, 30, 22, 22, 16, 10, 12, 12, 10, 16, 60, 17, 40, 40, 10, 40, 12, 10, 12, 40, 40, 16, 12]
 
 
 MILESTONE_HEADER = [

@@ -88,6 +88,10 @@ def home(request: AuthedRequest) -> HttpResponse:
              "stage=awaiting_verification&sort=waiting", "signed off")
         )  # fmt: skip
         sections.append(
+            ("no-action", "Proposals of no action awaiting your decision (risk accepted by the force)",
+             plans.filter(status=S.NO_ACTION_ACCEPTED), "status=no_action_accepted&sort=waiting", "risk accepted")
+        )  # fmt: skip
+        sections.append(
             ("overdue", "Overdue across all organisations", plans.overdue(), "overdue=1&sort=target_date", "overdue")
         )
     elif permissions.manages_an_organisation(user):
@@ -97,6 +101,10 @@ def home(request: AuthedRequest) -> HttpResponse:
         )  # fmt: skip
         sections.append(
             ("returned", "Returned, waiting on the owner", plans.returned(), "returned=1&sort=returned", "returned")
+        )  # fmt: skip
+        sections.append(
+            ("no-action-proposed", "Proposals of no action: accept the risk or decline",
+             plans.filter(status=S.NO_ACTION_PROPOSED), "status=no_action_proposed&sort=waiting", "proposed")
         )  # fmt: skip
         sections.append(
             ("unowned", "With the force, no owner",
@@ -166,7 +174,7 @@ def _queue(plans: Any, wait: str) -> Any:
     rows = plans.for_list()
     if wait == "returned":
         return rows.oldest_returned_first()
-    if wait in {"submitted", "signed off"}:
+    if wait in {"submitted", "signed off", "proposed", "risk accepted"}:
         return rows.longest_waiting_first()
     return rows.order_by(*DEFAULT_ORDERING)
 
@@ -192,7 +200,7 @@ def _waiting_texts(rows: list[ActionPlan], wait: str, today: Any, user: User | N
         elif wait == "due" and plan.target_date:
             days = (plan.target_date - today).days
             plan.waiting_text = "due today" if days == 0 else f"due in {days} day{'s' if days != 1 else ''}"
-        elif wait in {"submitted", "signed off", "returned"}:
+        elif wait in {"submitted", "signed off", "returned", "proposed", "risk accepted"}:
             since = getattr(plan, "returned_at" if wait == "returned" else "waiting_since", None) or plan.updated_at
             days = (today - timezone.localtime(since).date()).days
             plan.waiting_text = (
@@ -515,6 +523,9 @@ def _plan_page(
         "milestones_done": sum(1 for m in plan.milestone_list if m.done_on is not None),
         # A milestone form that failed: its errors head the milestones section.
         "milestone_error": bound if bound is not None and bound_slug.startswith("milestone-") else None,
+        # The latest proposal of no action (prefetched by `for_detail`), shown while it awaits a decision or
+        # once decided.
+        "proposal": plan.no_action_proposal,
         "measures": _measure_rows(user, plan, bound, bound_slug),
         "measure_add": measure_add,
         "measure_error": bound if bound is not None and bound_slug.startswith("measure-") else None,

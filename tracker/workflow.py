@@ -25,7 +25,7 @@ from inspections.models import Finding, Inspection
 from . import freshness, permissions
 from .actions import ACTIONS, TRANSITIONS
 from .evidence import check_upload
-from .models import ActionPlan, Dependency, Evidence, Milestone, SuccessMeasure, Update, User
+from .models import ActionPlan, Dependency, Evidence, Milestone, NoActionProposal, SuccessMeasure, Update, User
 
 S = ActionPlan.Status
 
@@ -963,6 +963,96 @@ def no_further_action(*, plan: ActionPlan, user: User, comment: str, expected_ve
         note=_require(comment, "Say why no further action is needed."),
         expected_version=expected_version,
     )
+
+
+# --- a proposal of no action ---------------------------------------------------------------------
+
+
+def _open_proposal(locked: ActionPlan) -> NoActionProposal:
+    proposal = locked.no_action_proposals.select_for_update(of=("self",)).filter(outcome="").first()
+    if proposal is None:
+        raise ValidationError("This plan has no proposal of no action awaiting a decision.", code="proposal")
+    return proposal
+
+
+@transaction.atomic
+def propose_no_action(
+    *, plan: ActionPlan, user: User, reason: str, risk: str, expected_version: int | None = None
+) -> Update:
+    """Staff or managers propose that no action be taken, saying why and what risk that leaves. The plan
+    stays with the force until its manager accepts the risk and the inspectorate decides."""
+    reason = _require(reason, "Say why no action is to be taken.")
+    risk = _require(risk, "Say what risk taking no action leaves.")
+    action = ACTIONS["propose-no-action"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "propose-no-action")
+        NoActionProposal.objects.create(plan=locked, reason=reason, risk=risk, proposed_by=user)
+        return Change(kind=action.kind, note=f"No action proposed. Why: {reason}\nRisk it leaves: {risk}",
+                      status_to=action.target)  # fmt: skip
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+@transaction.atomic
+def accept_no_action_risk(
+    *, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None
+) -> Update:
+    """The organisation's manager accepts the risk that no action leaves: named and dated on the proposal,
+    which then awaits the inspectorate."""
+    comment = _require(comment, "Say why the organisation accepts this risk.")
+    action = ACTIONS["accept-risk"]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, "accept-risk")
+        proposal = _open_proposal(locked)
+        proposal.accepted_by = user
+        proposal.accepted_on = timezone.localdate()
+        proposal.save(update_fields=["accepted_by", "accepted_on"])
+        when = date_format(proposal.accepted_on, "j M Y")
+        return Change(kind=action.kind, note=f"Risk accepted by {user} on {when}: {comment}", status_to=action.target)
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+def _decide(slug: str, outcome: str, *, plan: ActionPlan, user: User, comment: str, expected_version: int | None,
+            prefix: str) -> Update:  # fmt: skip
+    action = ACTIONS[slug]
+
+    def build(locked: ActionPlan) -> Change:
+        _expect(locked, slug)
+        proposal = _open_proposal(locked)
+        proposal.outcome, proposal.decided_by, proposal.decided_at = outcome, user, timezone.now()
+        proposal.decision_note = comment
+        proposal.save(update_fields=["outcome", "decided_by", "decided_at", "decision_note"])
+        return Change(kind=action.kind, note=f"{prefix} {comment}", status_to=action.target)
+
+    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+
+
+@transaction.atomic
+def decline_no_action(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
+    """The organisation's manager does not accept the risk: the plan is in progress again."""
+    comment = _require(comment, "Say why the proposal is declined.")
+    return _decide("decline-no-action", NoActionProposal.Outcome.DECLINED, plan=plan, user=user, comment=comment,
+                   expected_version=expected_version, prefix="Proposal of no action declined:")  # fmt: skip
+
+
+@transaction.atomic
+def agree_no_action(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
+    """The inspectorate agrees to a proposal whose risk the force accepted: no further action."""
+    comment = _require(comment, "Add a comment recording the decision.")
+    return _decide("agree-no-action", NoActionProposal.Outcome.AGREED, plan=plan, user=user, comment=comment,
+                   expected_version=expected_version, prefix="Proposal of no action agreed:")  # fmt: skip
+
+
+@transaction.atomic
+def send_back_no_action(*, plan: ActionPlan, user: User, comment: str, expected_version: int | None = None) -> Update:
+    """The inspectorate does not agree: action is still needed, and the plan is in progress again."""
+    comment = _require(comment, "Say why action is still needed.")
+    return _decide("send-back-no-action", NoActionProposal.Outcome.SENT_BACK, plan=plan, user=user,
+                   comment=comment, expected_version=expected_version,
+                   prefix="Proposal of no action sent back:")  # fmt: skip
 
 
 # --- anyone who can see the plan -------------------------------------------------------------

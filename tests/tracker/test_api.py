@@ -28,7 +28,7 @@ from tests.factories import (
     pdf_upload,
 )
 from tracker.api.schema import NUL_PARAMETER
-from tracker.models import ActionPlan, ApiToken, Evidence, SuccessMeasure, User
+from tracker.models import ActionPlan, ApiToken, Evidence, NoActionProposal, SuccessMeasure, User
 
 from .openapi_contract import check_response, errors_in, operation_for, served_schema
 
@@ -324,9 +324,11 @@ def test_plan_detail_has_the_rag_the_version_and_the_actions_this_user_may_take(
     assert data["version"] == plan.version
     assert data["organisation"] == {"slug": "surrey", "name": "Surrey Police"}
     assert data["web_url"] == f"http://testserver/plans/{plan.pk}/"
-    assert data["actions"] == ["progress", "evidence", "block", "submit", "milestone-add", "comments"]
+    assert data["actions"] == ["progress", "evidence", "block", "submit", "milestone-add", "propose-no-action",
+                               "comments"]  # fmt: skip
     assert Api(manager).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
-        "progress", "evidence", "block", "submit", "milestone-add", "measure-add", "target-date", "owner", "comments",
+        "progress", "evidence", "block", "submit", "milestone-add", "propose-no-action", "measure-add", "target-date",
+        "owner", "comments",
     ]  # fmt: skip
     assert Api(inspector).get(f"{API}/plans/{plan.pk}/").json()["actions"] == [
         "supersede", "no-further-action", "comments",
@@ -524,6 +526,17 @@ def _measure(**fields: Any) -> Callable[[ActionPlan, dict[str, User]], dict[str,
     return payload
 
 
+def _proposed(body: Callable[[ActionPlan, dict[str, User]], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """`body`, on a plan with a proposal of no action awaiting a decision (its status is the change's source)."""
+
+    def payload(plan: ActionPlan, people: dict[str, User]) -> dict[str, Any]:
+        NoActionProposal.objects.create(plan=plan, reason="Already met.", risk="It may lapse.",
+                                        proposed_by=people["staff"])  # fmt: skip
+        return body(plan, people)
+
+    return payload
+
+
 CHANGES = [
     Change("updates", S.IN_PROGRESS, WORKERS, S.IN_PROGRESS, lambda p, u: {**_note(p, u), "percent_complete": 40},
            created=True),
@@ -553,6 +566,12 @@ CHANGES = [
            created=True),
     Change("measure-edit", S.BLOCKED, MANAGERS, S.BLOCKED, _measure(text="Reports processed in 5 days")),
     Change("measure-remove", S.NOT_STARTED, MANAGERS, S.NOT_STARTED, _measure(reason="Replaced")),
+    Change("propose-no-action", S.BLOCKED, WORKERS, S.NO_ACTION_PROPOSED,
+           lambda p, u: {"version": p.version, "reason": "Already met.", "risk": "It may lapse."}),
+    Change("accept-risk", S.NO_ACTION_PROPOSED, MANAGERS, S.NO_ACTION_ACCEPTED, _proposed(_comment)),
+    Change("decline-no-action", S.NO_ACTION_PROPOSED, MANAGERS, S.IN_PROGRESS, _proposed(_comment)),
+    Change("agree-no-action", S.NO_ACTION_ACCEPTED, VERIFIERS, S.NO_FURTHER_ACTION, _proposed(_comment)),
+    Change("send-back-no-action", S.NO_ACTION_ACCEPTED, VERIFIERS, S.IN_PROGRESS, _proposed(_comment)),
 ]  # fmt: skip
 
 
@@ -823,7 +842,8 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
     transitions = [
         "start", "block", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
         "no-further-action", "target-date", "owner", "comments", "milestone-edit", "milestone-complete",
-        "milestone-reopen", "milestone-move", "measure-edit", "measure-remove",
+        "milestone-reopen", "milestone-move", "measure-edit", "measure-remove", "propose-no-action", "accept-risk",
+        "decline-no-action", "agree-no-action", "send-back-no-action",
     ]  # fmt: skip
     expected = {
         "/api/v1/organisations/": {"get"},
@@ -844,7 +864,7 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
         **{f"/api/v1/plans/{{id}}/{name}/": {"post"} for name in transitions},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
-    assert sum(len(ops) for ops in expected.values()) == 38
+    assert sum(len(ops) for ops in expected.values()) == 43
 
 
 def test_docs_page_sends_anonymous_browsers_to_log_in(client, db):
@@ -905,7 +925,7 @@ def test_the_change_table_covers_every_change_the_schema_documents():
         if "post" in operations
     }
     assert posts == {change.endpoint for change in CHANGES}
-    assert len(posts) == 23
+    assert len(posts) == 28
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])

@@ -193,15 +193,15 @@ def test_board_pack_queries_do_not_grow(client, django_assert_num_queries, org, 
     client.force_login(ManagerFactory(organisation=org))
     # session, user, organisation, changes (author, plan and finding joined), summary aggregate,
     # gradings (inspection joined), plans (finding, inspection, owner joined), their milestones (owner
-    # joined), their success measures, overdue plans with their latest explanation, deferred plans with their
-    # latest reason, session save (3)
-    with django_assert_num_queries(14):
+    # joined), their success measures, their proposals of no action, overdue plans with their latest
+    # explanation, deferred plans with their latest reason, session save (3)
+    with django_assert_num_queries(15):
         response = client.get(URL)
     assert len(response.context["plans"]) == n
     assert len(response.context["overdue"]) == n
     client.force_login(InspectorFactory())
     # the same for an inspector
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         client.get(URL)
 
 

@@ -160,14 +160,17 @@ def action_slugs(response):
 @pytest.mark.parametrize(
     "who,status,expected",
     [
-        ("staff", S.IN_PROGRESS, ["progress", "block", "submit"]),
+        ("staff", S.IN_PROGRESS, ["progress", "block", "submit", "propose-no-action"]),
         ("staff", S.SUBMITTED, []),
-        ("manager", S.IN_PROGRESS, ["progress", "block", "submit", "target-date", "owner"]),
+        ("manager", S.IN_PROGRESS, ["progress", "block", "submit", "propose-no-action", "target-date", "owner"]),
         ("manager", S.SUBMITTED, ["sign-off", "return", "target-date", "owner"]),
         ("inspector", S.IN_PROGRESS, ["supersede", "no-further-action"]),
         ("inspector", S.SIGNED_OFF, ["close", "reopen", "supersede", "no-further-action"]),
         ("inspector", S.CLOSED, []),
-        ("staff", S.BLOCKED, ["progress", "unblock"]),
+        ("staff", S.BLOCKED, ["progress", "unblock", "propose-no-action"]),
+        ("manager", S.NO_ACTION_PROPOSED, ["accept-risk", "decline-no-action", "target-date", "owner"]),
+        ("inspector", S.NO_ACTION_PROPOSED, ["supersede", "no-further-action"]),
+        ("inspector", S.NO_ACTION_ACCEPTED, ["supersede", "agree-no-action", "send-back-no-action"]),
     ],
 )
 def test_plan_page_shows_exactly_the_forms_this_user_may_use(client, request, org, who, status, expected):

@@ -16,7 +16,17 @@ from inspections.models import Finding, FindingLink, Grading, Inspection, Organi
 
 from .. import workflow
 from ..evidence import check_upload
-from ..models import ActionPlan, Dependency, Evidence, Milestone, SuccessMeasure, Update, User, attach_dependencies
+from ..models import (
+    ActionPlan,
+    Dependency,
+    Evidence,
+    Milestone,
+    NoActionProposal,
+    SuccessMeasure,
+    Update,
+    User,
+    attach_dependencies,
+)
 
 # --- people, organisations, inspections, findings --------------------------------------------
 
@@ -330,6 +340,19 @@ class MeasureSerializer(OutputSerializer):
         fields = ["id", "position", "text", "target_figure", "sustain_until", "how_met", "is_sustaining"]
 
 
+class NoActionProposalSerializer(OutputSerializer):
+    proposed_by = PersonSerializer(read_only=True)
+    accepted_by = PersonSerializer(read_only=True, allow_null=True, help_text="The manager who accepted the risk.")
+    decided_by = PersonSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = NoActionProposal
+        fields = [
+            "id", "reason", "risk", "proposed_by", "proposed_at", "accepted_by", "accepted_on", "outcome",
+            "decided_by", "decided_at", "decision_note",
+        ]  # fmt: skip
+
+
 class PlanDetailSerializer(PlanSerializer):
     actions = serializers.SerializerMethodField(
         help_text=(
@@ -353,11 +376,18 @@ class PlanDetailSerializer(PlanSerializer):
         "cannot be verified as closed.",
     )  # fmt: skip
 
+    no_action_proposal = NoActionProposalSerializer(
+        read_only=True, allow_null=True,
+        help_text="The latest proposal that no action be taken, if any: its reason and risk, who accepted the risk "
+        "and when, and the inspectorate's decision.",
+    )  # fmt: skip
+
     class Meta(PlanSerializer.Meta):
         fields = [
             *PlanSerializer.Meta.fields,
             "milestones",
             "measures",
+            "no_action_proposal",
             "summary",
             "deferral_count",
             "superseded_by",
@@ -672,6 +702,12 @@ class MeasureRemoveInput(_PlanMeasure):
     version = _version_field()
     measure = _measure_field()
     reason = serializers.CharField(max_length=10_000)
+
+
+class NoActionProposalInput(serializers.Serializer):
+    version = _version_field()
+    reason = serializers.CharField(max_length=10_000, help_text="Why no action is to be taken.")
+    risk = serializers.CharField(max_length=10_000, help_text="The risk that taking no action leaves.")
 
 
 class SupersedeInput(serializers.Serializer):
