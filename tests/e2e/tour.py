@@ -50,9 +50,11 @@ def open_all_forms(page: Page) -> None:
     expect(closed).to_have_count(0)
 
 
-def plan_with_forms(reference: str, organisation: str) -> Callable[[Page, Demo], None]:
+def plan_with_forms(
+    reference: str, organisation: str, inspection: str = INSPECTION_SLUG
+) -> Callable[[Page, Demo], None]:
     def visit(page: Page, demo: Demo) -> None:
-        go(demo.plan(reference, organisation).get_absolute_url())(page, demo)
+        go(demo.plan(reference, organisation, inspection).get_absolute_url())(page, demo)
         open_all_forms(page)
 
     return visit
@@ -297,6 +299,10 @@ TOURS: dict[str, list[Stop]] = {
         ),
         Stop("plan, return form with errors", plan_form_errors("AFI2", "surrey", "return", "Return submission")),
         Stop(
+            "plan proposed for no action, every form open",
+            plan_with_forms("R2", "surrey", "south-east-soc-follow-up-2026"),
+        ),
+        Stop(
             "plan, target date form with errors",
             plan_form_errors("AFI1", "surrey", "target-date", "Change target date"),
         ),
@@ -320,6 +326,10 @@ TOURS: dict[str, list[Stop]] = {
         Stop("plan blocked, every form open", plan_with_forms("R3", "hampshire")),
         Stop("plan blocked on the regional unit's plan", go(plan_url("R4", "hampshire"))),
         Stop("plans waiting on another plan", go("/plans/?waiting_on=plan")),
+        Stop(
+            "plan whose risk of no action was accepted, every form open",
+            plan_with_forms("R1", "hampshire", REVISIT_SLUG),
+        ),
         Stop("plan closed", go(plan_url("R1", "hampshire"))),
         Stop("plan superseded", go(plan_url("R2", "hampshire"))),
         Stop("plan, close form with errors", plan_form_errors("R4", "surrey", "close", "Close as verified")),
