@@ -1,0 +1,69 @@
+"""Migration inspections 0006 (a finding's "what good looks like") from the previous head, on a database
+that already holds findings and plans: the finding table gains a column without being rebuilt, so the
+search index's triggers on it survive and search still follows every change."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from inspections.models import Finding
+from tracker.models import SearchEntry
+from tracker.search import schema
+
+BEFORE = [("inspections", "0005_remove_finding_supersedes"), ("tracker", "0021_dependencies")]
+AFTER = [("inspections", "0006_finding_what_good_looks_like")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migrating_to_what_good_looks_like_keeps_the_findings_and_the_search_triggers():
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE)
+    try:
+        apps = executor.loader.project_state(BEFORE).apps
+        Organisation = apps.get_model("inspections", "Organisation")
+        Inspection = apps.get_model("inspections", "Inspection")
+        OldFinding = apps.get_model("inspections", "Finding")
+        OldPlan = apps.get_model("tracker", "ActionPlan")
+        surrey = Organisation.objects.create(name="Surrey Police", slug="surrey", kind="force")
+        inspection = Inspection.objects.create(title="SOC", slug="soc", programme="soc")
+        old = OldFinding.objects.create(inspection=inspection, reference="R1", kind="recommendation", text="profiles")
+        OldPlan.objects.create(finding=old, organisation=surrey, status="in_progress", summary="analysts")
+        triggers_before = schema.installed(connection)
+
+        executor = MigrationExecutor(connection)
+        executor.migrate(AFTER)
+
+        assert schema.installed(connection) == triggers_before == schema.trigger_names(connection.vendor)
+        finding = Finding.objects.get(pk=old.pk)
+        assert finding.what_good_looks_like == "" and finding.text == "profiles"
+        Finding.objects.filter(pk=finding.pk).update(text="local profiles refreshed every year")
+        entry = SearchEntry.objects.get(kind=SearchEntry.Kind.FINDING, object_id=finding.pk)
+        assert "refreshed every year" in entry.body  # the trigger still follows the finding
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="only SQLite rebuilds a table to change it")
+def test_no_migration_after_the_search_index_rebuilds_a_table_that_has_search_triggers():
+    """SQLite cannot add most columns in place, so Django copies the table to `new__<table>`, drops the
+    old one and renames: the search triggers on it (and the triggers of other tables that read it)
+    break the copy of a database that holds rows. Every migration since the search index must change
+    those tables in place."""
+    executor = MigrationExecutor(connection)
+    graph = executor.loader.graph
+    before_search = set(graph.forwards_plan(("tracker", "0008_searchentry")))
+    since = [
+        key for leaf in graph.leaf_nodes() for key in graph.forwards_plan(leaf) if key not in before_search
+    ]
+    watched = {table for table, *_ in schema.trigger_bodies("sqlite").values()}
+    rebuilt = {}
+    for key in dict.fromkeys(since):
+        statements = executor.loader.collect_sql([(executor.loader.graph.nodes[key], False)])
+        tables = {table for table in watched if any(f'"new__{table}"' in sql for sql in statements)}
+        if tables:
+            rebuilt[key] = tables
+    assert rebuilt == {}

@@ -1,0 +1,38 @@
+"""Operations for migrations of tables that the search index follows with triggers (tracker/search/schema.py).
+
+SQLite cannot add a NOT NULL column, or one with a default, with ALTER TABLE in Django's eyes, so Django
+copies the table to `new__<table>`, drops the old one and renames the copy. The triggers of other tables
+that read the table break that copy on a database holding rows, and the table's own triggers are lost.
+A column whose default is a constant can be added in place on SQLite too; these operations do that, and
+leave every other database to Django. `tests/tracker/test_measures_migration.py` checks that no migration
+since the search index rebuilds a followed table.
+"""
+
+from __future__ import annotations
+
+from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.models.expressions import Value
+from django.db.models.fields import NOT_PROVIDED
+
+
+class AddFieldInPlace(migrations.AddField):
+    """AddField that adds the column with ALTER TABLE ... ADD COLUMN on SQLite as well. For fields with a
+    constant `db_default` (or nullable ones): SQLite fills existing rows with it, as other databases do."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
+        if schema_editor.connection.vendor != "sqlite":
+            return super().database_forwards(app_label, schema_editor, from_state, to_state)
+        model = to_state.apps.get_model(app_label, self.model_name)
+        if not self.allow_migrate_model(schema_editor.connection.alias, model):
+            return None
+        field = model._meta.get_field(self.name)
+        default = field.db_default
+        constant = default is not NOT_PROVIDED and (
+            isinstance(default, Value) or not hasattr(default, "resolve_expression")
+        )
+        if not (field.null or constant):
+            raise ValueError(f"{self.model_name}.{self.name}: only a nullable column or a constant db_default")
+        # The base editor's add_field is plain ALTER TABLE ... ADD COLUMN with the column's definition.
+        BaseDatabaseSchemaEditor.add_field(schema_editor, model, field)
+        return None
