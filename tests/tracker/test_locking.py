@@ -15,10 +15,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from tests.factories import ActionPlanFactory, EvidenceFactory, FindingFactory, MilestoneFactory, pdf_upload
+from tests.factories import (
+    ActionPlanFactory,
+    EvidenceFactory,
+    FindingFactory,
+    ManagerFactory,
+    MilestoneFactory,
+    StaffFactory,
+    pdf_upload,
+)
 from tracker import workflow
 from tracker.imports.milestones import MilestoneChange
-from tracker.models import ActionPlan, Milestone
+from tracker.models import ActionPlan, Milestone, NoActionProposal, SuccessMeasure
 
 S = ActionPlan.Status
 
@@ -67,6 +75,23 @@ CALLS = {
         plan=p, user=u, source="f.csv", changes=[MilestoneChange(key=("s", "R1", "o"), title="Imported step",
                                                                   owner=None, target_date=None, done_on=None,
                                                                   note="")])),
+    # The success measure functions find the plan's one measure made before the call.
+    "add_measure": (S.IN_PROGRESS, "manager", lambda p, u: workflow.add_measure(plan=p, user=u, text="m")),
+    "edit_measure": (S.IN_PROGRESS, "manager", lambda p, u: workflow.edit_measure(
+        plan=p, user=u, measure=p.measures.get().pk, text="m2")),
+    "remove_measure": (S.IN_PROGRESS, "manager", lambda p, u: workflow.remove_measure(
+        plan=p, user=u, measure=p.measures.get().pk, reason="r")),
+    # The proposal functions other than the proposal itself find the plan's open proposal made before the call.
+    "propose_no_action": (S.IN_PROGRESS, "staff", lambda p, u: workflow.propose_no_action(
+        plan=p, user=u, reason="r", risk="k")),
+    "accept_no_action_risk": (S.NO_ACTION_PROPOSED, "manager", lambda p, u: workflow.accept_no_action_risk(
+        plan=p, user=u, comment="c")),
+    "decline_no_action": (S.NO_ACTION_PROPOSED, "manager", lambda p, u: workflow.decline_no_action(
+        plan=p, user=u, comment="c")),
+    "agree_no_action": (S.NO_ACTION_ACCEPTED, "inspector", lambda p, u: workflow.agree_no_action(
+        plan=p, user=u, comment="c")),
+    "send_back_no_action": (S.NO_ACTION_ACCEPTED, "inspector", lambda p, u: workflow.send_back_no_action(
+        plan=p, user=u, comment="c")),
 }  # fmt: skip
 
 
@@ -96,6 +121,18 @@ def test_workflow_function_locks_the_plan_row_first(name, request):
     if name.endswith("_milestone"):
         MilestoneFactory(plan=plan, position=0, done_on=timezone.localdate())
         MilestoneFactory(plan=plan, position=1)
+    if name.endswith("_measure") and name != "add_measure":
+        SuccessMeasure.objects.create(plan=plan, text="Profiles refreshed", position=1)
+    if status in (S.NO_ACTION_PROPOSED, S.NO_ACTION_ACCEPTED):
+        accepted = status == S.NO_ACTION_ACCEPTED
+        NoActionProposal.objects.create(
+            plan=plan,
+            reason="r",
+            risk="k",
+            proposed_by=StaffFactory(organisation=plan.organisation),
+            accepted_by=ManagerFactory(organisation=plan.organisation) if accepted else None,
+            accepted_on=timezone.localdate() if accepted else None,
+        )
 
     with CaptureQueriesContext(connection) as queries:
         call(plan, user)

@@ -56,9 +56,7 @@ def test_no_migration_after_the_search_index_rebuilds_a_table_that_has_search_tr
     executor = MigrationExecutor(connection)
     graph = executor.loader.graph
     before_search = set(graph.forwards_plan(("tracker", "0008_searchentry")))
-    since = [
-        key for leaf in graph.leaf_nodes() for key in graph.forwards_plan(leaf) if key not in before_search
-    ]
+    since = [key for leaf in graph.leaf_nodes() for key in graph.forwards_plan(leaf) if key not in before_search]
     watched = {table for table, *_ in schema.trigger_bodies("sqlite").values()}
     rebuilt = {}
     for key in dict.fromkeys(since):
