@@ -626,6 +626,11 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
             return _plan_page(request, plan, bound=form, bound_slug=spec.slug, status=409, stale=True)
         except ValidationError as error:
             form.add_error(None, error)
+            if not spec.item and not spec.may(request.user, plan):
+                # The plan is past this action (closed meanwhile, say): its form is no longer on the page, so
+                # the refusal is said at the top of it.
+                for message in error.messages:
+                    messages.error(request, message)
         else:
             messages.success(request, spec.success)
             return redirect(plan)

@@ -23,7 +23,7 @@ from django.utils.formats import date_format
 from inspections.models import Finding, Inspection
 
 from . import freshness, permissions
-from .actions import ACTIONS, TRANSITIONS
+from .actions import ACTIONS, TRANSITIONS, Action
 from .evidence import check_upload
 from .models import ActionPlan, Dependency, Evidence, Milestone, NoActionProposal, SuccessMeasure, Update, User
 
@@ -68,8 +68,7 @@ def _require(text: str, message: str) -> str:
     return text
 
 
-def _expect(plan: ActionPlan, slug: str) -> None:
-    action = ACTIONS[slug]
+def _expect(plan: ActionPlan, action: Action) -> None:
     if plan.status not in action.sources:
         raise ValidationError(
             f"{action.doing} is not possible while the plan is {plan.get_status_display().lower()}.",
@@ -88,23 +87,33 @@ def _apply(
     *,
     plan: ActionPlan,
     user: User,
-    allowed: Callable[[User, ActionPlan], bool],
+    action: Action | None,
     build: Callable[[ActionPlan], Change],
     expected_version: int | None,
+    allowed: Callable[[User, ActionPlan], bool] | None = None,
     files: Sequence[UploadedFile] = (),
     needs_evidence: bool = False,
 ) -> Update:
     """Check, lock, then write the plan and its Update together. Runs inside the caller's transaction.
 
+    An action of the registry brings its role check and the statuses it may start from: every action is
+    refused on a plan outside its sources here, whatever called it (page, bulk, API, command). Changes that
+    are no action of the registry (`release_owner`, `edit_response`) pass their own `allowed` instead.
+
     The state checks run on the locked row, so of two simultaneous calls exactly one changes the
     plan and the other sees the new state (or the new version) and is refused.
     """
+    if action is not None:
+        allowed = action.allowed
+    assert allowed is not None
     if not allowed(user, plan):
         raise PermissionDenied
     checked = [check_upload(f, user=user.get_username()) for f in files]  # refuse bad files before any write
     locked = _lock(plan, expected_version)
     if not allowed(user, locked):
         raise PermissionDenied
+    if action is not None:
+        _expect(locked, action)
     change = build(locked)
     status_from = locked.status
     if change.status_to and change.status_to != status_from and change.status_to not in TRANSITIONS[status_from]:
@@ -178,7 +187,6 @@ def record_progress(
         raise ValidationError("Percent complete must be between 0 and 100.", code="percent")
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "progress")
         if percent_complete is not None and locked.milestones.exists():
             raise ValidationError(
                 "This plan's percentage follows its milestones: complete a milestone instead of typing a figure.",
@@ -191,7 +199,7 @@ def record_progress(
     return _apply(
         plan=plan,
         user=user,
-        allowed=ACTIONS["progress"].allowed,
+        action=ACTIONS["progress"],
         build=build,
         expected_version=expected_version,
         files=files,
@@ -205,10 +213,9 @@ def _status_change(
     action = ACTIONS[slug]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, slug)
         return Change(kind=action.kind, note=note, status_to=action.target, **extra)  # type: ignore[arg-type]
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -344,7 +351,6 @@ def submit_for_sign_off(
     answers = {str(key): (value or "").strip() for key, value in (measures_met or {}).items()}
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "submit")
         note = statement
         still_open = list(locked.milestones.open().values_list("title", flat=True))
         if still_open:
@@ -364,7 +370,7 @@ def submit_for_sign_off(
     return _apply(
         plan=plan,
         user=user,
-        allowed=action.allowed,
+        action=action,
         build=build,
         expected_version=expected_version,
         files=files,
@@ -566,7 +572,6 @@ def add_milestone(
     _check_milestone_owner(plan, owner)
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "milestone-add")
         last = locked.milestones.order_by("-position").values_list("position", flat=True).first()
         milestone = Milestone.objects.create(
             plan=locked, title=title, owner=owner, target_date=target_date, note=(note or "").strip(),
@@ -574,7 +579,7 @@ def add_milestone(
         )  # fmt: skip
         return _milestone_change(locked, f"Milestone added: {_describe(milestone)}.")
 
-    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-add"].allowed, build=build,
+    return _apply(plan=plan, user=user, action=ACTIONS["milestone-add"], build=build,
                   expected_version=expected_version)  # fmt: skip
 
 
@@ -596,7 +601,6 @@ def edit_milestone(
     note = (note or "").strip()
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "milestone-edit")
         row = _locked_milestone(locked, milestone)
         changes = []
         if row.title != title:
@@ -616,7 +620,7 @@ def edit_milestone(
         row.save()
         return _milestone_change(locked, f"Milestone “{title}” changed: {'; '.join(changes)}.")
 
-    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-edit"].allowed, build=build,
+    return _apply(plan=plan, user=user, action=ACTIONS["milestone-edit"], build=build,
                   expected_version=expected_version)  # fmt: skip
 
 
@@ -637,7 +641,6 @@ def complete_milestone(
         raise ValidationError("A milestone cannot be done on a day still to come.", code="future")
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "milestone-complete")
         row = _locked_milestone(locked, milestone)
         if row.done_on is not None:
             raise ValidationError(f"“{row.title}” is already done.", code="unchanged")
@@ -653,7 +656,7 @@ def complete_milestone(
             text += f" {note.strip()}"
         return _milestone_change(locked, text)
 
-    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-complete"].allowed, build=build,
+    return _apply(plan=plan, user=user, action=ACTIONS["milestone-complete"], build=build,
                   expected_version=expected_version)  # fmt: skip
 
 
@@ -665,7 +668,6 @@ def reopen_milestone(
     reason = _require(reason, "Say why the milestone is open again.")
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "milestone-reopen")
         row = _locked_milestone(locked, milestone)
         if row.done_on is None:
             raise ValidationError(f"“{row.title}” is not done.", code="unchanged")
@@ -674,7 +676,7 @@ def reopen_milestone(
         row.save(update_fields=["done_on", "updated_at"])
         return _milestone_change(locked, f"Milestone reopened: “{row.title}”. {reason}")
 
-    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-reopen"].allowed, build=build,
+    return _apply(plan=plan, user=user, action=ACTIONS["milestone-reopen"], build=build,
                   expected_version=expected_version)  # fmt: skip
 
 
@@ -687,7 +689,6 @@ def move_milestone(
         raise ValidationError("Move a milestone up or down.", code="direction")
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "milestone-move")
         row = _locked_milestone(locked, milestone)
         order = list(locked.milestones.select_for_update().order_by("position", "pk"))
         index = next(i for i, m in enumerate(order) if m.pk == row.pk)
@@ -703,7 +704,7 @@ def move_milestone(
                 item.save(update_fields=["position"])
         return _milestone_change(locked, f"Milestone “{row.title}” moved {direction} to number {other + 1}.")
 
-    return _apply(plan=plan, user=user, allowed=ACTIONS["milestone-move"].allowed, build=build,
+    return _apply(plan=plan, user=user, action=ACTIONS["milestone-move"], build=build,
                   expected_version=expected_version)  # fmt: skip
 
 
@@ -806,8 +807,6 @@ def change_target_date(
     check_new_target_date(target_date)
 
     def build(locked: ActionPlan) -> Change:
-        if locked.status not in action.sources:
-            raise ValidationError("The target date of a finished plan cannot change.", code="state")
         if target_date == locked.target_date:
             raise ValidationError("The new target date is the same as the current one.", code="unchanged")
         fields: dict[str, object] = {}
@@ -821,7 +820,7 @@ def change_target_date(
         return Change(kind=action.kind, note=reason, target_date_to=target_date, plan_fields=fields)
 
     action = ACTIONS["target-date"]
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -841,7 +840,7 @@ def assign_owner(
         return Change(kind=action.kind, note=text, plan_fields={"owner": owner})
 
     action = ACTIONS["owner"]
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -856,7 +855,7 @@ def release_owner(*, plan: ActionPlan, user: User, note: str) -> Update:
     def build(locked: ActionPlan) -> Change:
         return Change(kind=Update.Kind.OWNER, note=note, plan_fields={"owner": None})
 
-    return _apply(plan=plan, user=user, allowed=_anyone, build=build, expected_version=None)
+    return _apply(plan=plan, user=user, action=None, allowed=_anyone, build=build, expected_version=None)
 
 
 def _anyone(user: User, plan: ActionPlan) -> bool:
@@ -878,7 +877,12 @@ def edit_response(*, plan: ActionPlan, user: User, summary: str, expected_versio
         return Change(kind=Update.Kind.RESPONSE, note=note, plan_fields={"summary": summary})
 
     return _apply(
-        plan=plan, user=user, allowed=permissions.can_edit_response, build=build, expected_version=expected_version
+        plan=plan,
+        user=user,
+        action=None,
+        allowed=permissions.can_edit_response,
+        build=build,
+        expected_version=expected_version,
     )
 
 

@@ -211,3 +211,75 @@ def test_an_action_without_a_bulk_name_is_not_offered_in_bulk(manager, inspector
     offered = {a.slug for user in (manager, inspector, staff) for a in actions.in_bulk(user)}
     assert offered == {a.slug for a in actions.ACTIONS.values() if a.bulk}
     assert {a.slug for a in actions.in_bulk(staff)} == set()
+
+
+# --- a finished plan: every way in refuses an action whose sources it is not in ---------------------
+
+ENDED = [S.CLOSED, S.SUPERSEDED, S.NO_FURTHER_ACTION]
+
+
+def _owner_refusal(status: str) -> str:
+    return f"Assigning the owner is not possible while the plan is {S(status).label.lower()}."
+
+
+def _plan_row(plan: ActionPlan) -> tuple:
+    plan.refresh_from_db()
+    return plan.status, plan.owner_id, plan.version, plan.updates.count()
+
+
+@pytest.mark.parametrize("status", ENDED)
+def test_the_workflow_refuses_an_owner_for_a_finished_plan(org, manager, staff, status):
+    plan = ActionPlanFactory(organisation=org, status=status)
+    before = _plan_row(plan)
+    with pytest.raises(workflow.ValidationError) as refused:
+        workflow.assign_owner(plan=plan, user=manager, owner=staff, expected_version=plan.version)
+    assert refused.value.messages == [_owner_refusal(status)]
+    assert _plan_row(plan) == before
+
+
+@pytest.mark.parametrize("status", ENDED)
+def test_the_plan_page_refuses_an_owner_for_a_finished_plan(client, org, manager, staff, status):
+    plan = ActionPlanFactory(organisation=org, status=status)
+    before = _plan_row(plan)
+    client.force_login(manager)
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "owner"]),
+        {"owner-version": plan.version, "owner-owner": staff.pk},
+    )
+    assert response.status_code == 400
+    assert _owner_refusal(status) in response.content.decode()
+    assert _plan_row(plan) == before
+
+
+@pytest.mark.parametrize("status", ENDED)
+def test_bulk_refuses_an_owner_for_a_finished_plan(client, org, manager, staff, status):
+    open_plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS)
+    plan = ActionPlanFactory(organisation=org, status=status)
+    before = _plan_row(plan)
+    client.force_login(manager)
+    response = client.post(
+        reverse("tracker:plan-bulk"),
+        {"action": "owner", "plans": [open_plan.pk, plan.pk], "owner": staff.pk, "query": ""},
+    )
+    assert response.status_code == 200
+    result = response.context["result"]
+    assert [p.pk for p in result.done] == [open_plan.pk]
+    assert [(p.pk, reason) for p, reason in result.refused] == [(plan.pk, _owner_refusal(status))]
+    assert _owner_refusal(status) in response.content.decode()
+    assert _plan_row(plan) == before
+
+
+@pytest.mark.parametrize("status", ENDED)
+def test_the_api_refuses_an_owner_for_a_finished_plan(org, manager, staff, status):
+    plan = ActionPlanFactory(organisation=org, status=status)
+    before = _plan_row(plan)
+    _, secret = ApiToken.issue(user=manager, name="test system")
+    response = Client().post(
+        f"/api/v1/plans/{plan.pk}/owner/",
+        {"version": plan.version, "owner": staff.username},
+        content_type="application/json",
+        headers={"Authorization": f"Token {secret}"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {"non_field_errors": [_owner_refusal(status)]}
+    assert _plan_row(plan) == before

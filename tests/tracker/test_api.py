@@ -27,6 +27,7 @@ from tests.factories import (
     UpdateFactory,
     pdf_upload,
 )
+from tracker import actions
 from tracker.api.schema import NUL_PARAMETER
 from tracker.models import ActionPlan, ApiToken, Evidence, NoActionProposal, SuccessMeasure, User
 
@@ -937,6 +938,29 @@ def test_every_change_answers_the_one_success_status_its_schema_documents(admin_
     assert successes == (["201"] if change.endpoint in COLLECTIONS else ["200"])
     response = Api(admin_user).post(path, change.payload(plan, {"staff": staff}), multipart=change.multipart)
     assert str(response.status_code) == successes[0], response.content
+
+
+BY_ENDPOINT = {a.api_path: a for a in actions.ACTIONS.values() if a.serializer}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [c for c in CHANGES if c.endpoint != "comments"],
+    ids=[c.endpoint for c in CHANGES if c.endpoint != "comments"],
+)
+def test_every_change_is_refused_on_a_finished_plan_its_entry_does_not_start_from(admin_user, org, staff, change):
+    # One rule, the registry's sources, whatever the action: an ended or verified plan is left as it is.
+    action = BY_ENDPOINT[change.endpoint]
+    status = next(s for s in ActionPlan.TERMINAL_STATUSES if s not in action.sources)
+    plan = ActionPlanFactory(organisation=org, status=status)
+    before = snapshot(plan)
+    response = Api(admin_user).post(
+        f"{API}/plans/{plan.pk}/{change.endpoint}/", change.payload(plan, {"staff": staff}), multipart=change.multipart
+    )
+    assert response.status_code == 400, response.content
+    label = S(status).label.lower()
+    assert response.json() == {"non_field_errors": [f"{action.doing} is not possible while the plan is {label}."]}
+    assert snapshot(plan) == before
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])

@@ -54,12 +54,12 @@ def test_manager_bulk_defers_some_and_lists_the_refused_with_reasons(client, org
     assert [p.pk for p in result.done] == [p.pk for p in deferrable]
     reasons = dict((getattr(p, "pk", p), reason) for p, reason in result.refused)
     assert reasons == {
-        finished.pk: "The target date of a finished plan cannot change.",
+        finished.pk: "Changing the target date is not possible while the plan is closed (verified complete).",
         elsewhere.pk: "Not found.",
     }
     body = response.content.decode()
     assert "2 plans changed, 2 refused." in body
-    assert "The target date of a finished plan cannot change." in body
+    assert "Changing the target date is not possible while the plan is closed (verified complete)." in body
     # The other organisation's plan is not even named on the result page.
     assert elsewhere.finding.reference not in body
     for plan in deferrable:
