@@ -367,6 +367,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies only; the changes that may carry files add multipart/form-data (tracker.api.views.parsers_for).
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "tracker.api.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "tracker.api.schema.TrackerAutoSchema",
@@ -377,7 +379,9 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Recommendation Tracker API",
     "DESCRIPTION": (
         "Inspection findings, action plans and their workflow. Authenticate with `Authorization: Token <secret>` "
-        "(tokens are issued by administrators at /admin/) or a signed-in browser session."
+        "(tokens are issued by administrators at /admin/) or a signed-in browser session. Request bodies are JSON, "
+        "except where an operation takes files (multipart/form-data); a body in another media type answers 415. "
+        "A method a path does not list answers 405, with a JSON `detail` and an `Allow` header listing those it takes."
     ),
     "VERSION": "1.0.0",
     "SCHEMA_PATH_PREFIX": "/api/v1",

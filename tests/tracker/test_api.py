@@ -7,6 +7,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
@@ -969,6 +970,58 @@ def test_request_bodies_are_json_except_where_files_may_be_sent(change):
     expected = "multipart/form-data" if change.endpoint in FILE_ACTIONS else "application/json"
     assert list(body["content"]) == [expected]
     assert body["required"] is True
+
+
+def _form_fields(payload: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in payload.items() if name != "files"}
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])
+@pytest.mark.parametrize("body", ["form-urlencoded", "multipart"])
+def test_a_body_in_a_media_type_the_change_does_not_take_is_415_and_changes_nothing(
+    user_for, org, staff, change, body
+):
+    # JSON everywhere; multipart/form-data only where files may be sent (issue 20's contract).
+    if body == "multipart" and change.endpoint in FILE_ACTIONS:
+        pytest.skip("multipart is this change's own media type")
+    plan = ActionPlanFactory(organisation=org, status=change.source)
+    api = Api(user_for(next(role for role in ("staff", "manager", "inspector") if role in change.allowed)))
+    before = snapshot(plan)
+    path = f"{API}/plans/{plan.pk}/{change.endpoint}/"
+    fields = _form_fields(change.payload(plan, {"staff": staff}))
+    if body == "multipart":
+        response = api.client.post(path, fields, headers=api.headers)
+        sent = "multipart/form-data"
+    else:
+        response = api.client.post(path, urlencode(fields), "application/x-www-form-urlencoded", headers=api.headers)
+        sent = "application/x-www-form-urlencoded"
+    check_response("post", path, response)  # a documented answer, with a body valid under its schema
+    assert response.status_code == 415, response.content
+    accepted = "JSON (application/json)" + (
+        ", or multipart/form-data to send files" if change.endpoint in FILE_ACTIONS else ""
+    )
+    assert response.json() == {"detail": f"This request cannot be sent as {sent}: send it as {accepted}."}
+    assert snapshot(plan) == before
+
+
+def test_a_method_a_path_does_not_take_is_405_in_json_as_the_schema_says(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.NOT_STARTED)
+    api = Api(staff)
+    removed = api.client.delete(f"{API}/plans/{plan.pk}/", headers=api.headers)
+    assert removed.status_code == 405 and removed.json() == {"detail": 'Method "DELETE" not allowed.'}
+    assert removed["Allow"] == "GET, HEAD, OPTIONS"
+    read = api.client.get(f"{API}/plans/{plan.pk}/start/", headers=api.headers)
+    assert read.status_code == 405 and read.json() == {"detail": 'Method "GET" not allowed.'}
+    # No operation can document it (it answers a method no operation has): the API's description does.
+    assert "405" in served_schema()["info"]["description"]
+    assert snapshot(plan)[:2] == (S.NOT_STARTED, plan.version)
+
+
+@pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])
+def test_every_change_documents_its_415(change):
+    responses = _documented("post", f"{API}/plans/1/{change.endpoint}/")["responses"]
+    assert "415" in responses
+    assert responses["415"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
 
 
 def test_submit_and_progress_without_files_are_still_accepted_as_json(org, staff):

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -38,7 +39,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response({"detail": "Too many fields in one request."}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, RequestDataTooBig):
         return Response({"detail": "The request body is too large."}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if isinstance(exc, exceptions.UnsupportedMediaType):
+        return Response({"detail": unsupported_media_type(context["request"])}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
         # A workflow rule (state, evidence, owner...) refused the change: not about one field.
         exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
     return drf_exception_handler(exc, context)
+
+
+def unsupported_media_type(request: Request) -> str:
+    """Which media types the request could have been sent as: those of the parsers it was given
+    (JSON, plus multipart/form-data where files may be sent: `tracker.api.views.parsers_for`)."""
+    sent = (request.content_type or "").split(";")[0].strip() or "no media type"
+    accepted = [parser.media_type for parser in request.parsers]
+    words = "JSON (application/json)" if "application/json" in accepted else " or ".join(accepted)
+    if "multipart/form-data" in accepted:
+        words += ", or multipart/form-data to send files"
+    return f"This request cannot be sent as {sent}: send it as {words}."

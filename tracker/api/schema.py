@@ -32,7 +32,8 @@ class TrackerAutoSchema(AutoSchema):
       only for a NUL character in any parameter, which the app refuses before any view reads it;
     - 401 and 403 to everything (no credentials; a role that may not, or a session without two-factor);
     - 404 where there is something to find (an object in the path) or a page past the last one;
-    - 409 to a change that carries the plan's `version`.
+    - 409 to a change that carries the plan's `version`;
+    - 415 to every change: a body in a media type it does not take (`tracker.api.views.parsers_for`).
     """
 
     def _get_response_bodies(self, direction: str = "response") -> dict[str, Any]:
@@ -51,6 +52,12 @@ class TrackerAutoSchema(AutoSchema):
         not_found = self._not_found()
         if not_found:
             errors["404"] = OpenApiResponse(s.ErrorSerializer, description=not_found)
+        if self.method in ("POST", "PUT", "PATCH"):
+            errors["415"] = OpenApiResponse(
+                s.ErrorSerializer,
+                description="The body is in a media type this operation does not take (those of its request body, "
+                "or JSON); nothing changed.",
+            )
         if self._checks_version():
             errors["409"] = OpenApiResponse(
                 s.StaleVersionSerializer, description="The plan changed since you read it; nothing changed."

@@ -24,6 +24,7 @@ from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action as rest_action
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -178,14 +179,24 @@ def success_status(action: actions.Action) -> int:
     return status.HTTP_201_CREATED if action.api_list else status.HTTP_200_OK
 
 
+def _file_fields(action: actions.Action) -> list[s.EvidenceFilesField]:
+    assert action.serializer_class is not None
+    return [f for f in action.serializer_class().fields.values() if isinstance(f, s.EvidenceFilesField)]
+
+
+def parsers_for(action: actions.Action) -> list[type[BaseParser]]:
+    """The bodies a change takes (issue 20's contract): JSON, and multipart/form-data only where files may
+    be sent. Any other media type (a form-encoded body, say) is a 415 (`exceptions.exception_handler`)."""
+    return [JSONParser, MultiPartParser] if _file_fields(action) else [JSONParser]
+
+
 def workflow_action(action: actions.Action) -> Callable:
     """Documents the endpoint of a change to a plan from its entry (`tracker.actions`).
 
-    The body is JSON, except where files may be sent: multipart/form-data only, so that a generated
-    client has one way to send each request."""
-    assert action.serializer_class is not None
+    The body is documented as JSON, except where files may be sent: multipart/form-data only, so that a
+    generated client has one way to send each request (`parsers_for` still takes JSON there)."""
     request = action.serializer_class
-    files = [f for f in request().fields.values() if isinstance(f, s.EvidenceFilesField)]
+    files = _file_fields(action)
     description = action.description
     if files and not any(f.required for f in files):
         description += WITHOUT_FILES_AS_JSON
@@ -231,6 +242,15 @@ class PlanViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveModelMi
         page = super().paginate_queryset(queryset)
         # What each blocked plan of the page waits on, in one query (none if no plan is blocked).
         return attach_dependencies(page) if page is not None and self.action == "list" else page
+
+    def get_parsers(self) -> list[BaseParser]:
+        """A change's own media types (`parsers_for`); every other request, JSON only (the default)."""
+        method = getattr(getattr(self, "request", None), "method", None) or ""
+        name = getattr(self, "action_map", {}).get(method.lower(), "")
+        action = getattr(getattr(self, name, None), "workflow_action", None) if name else None
+        if action is None:
+            return super().get_parsers()
+        return [parser() for parser in parsers_for(action)]
 
     # --- timeline and evidence ---
 
@@ -301,6 +321,7 @@ def _endpoint(action: actions.Action, name: str) -> Callable[..., Response]:
         return self._change(action)
 
     endpoint.__name__ = endpoint.__qualname__ = name
+    endpoint.workflow_action = action  # type: ignore[attr-defined]  # its media types: PlanViewSet.get_parsers
     return endpoint
 
 
