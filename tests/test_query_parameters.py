@@ -52,6 +52,7 @@ from tests.test_authorization_sweep import (
 from tracker.api.views import FindingFilter
 from tracker.filters import ActionPlanFilter
 from tracker.forms import BoardPackForm, DashboardForm, SearchForm
+from tracker.imports.forms import PreviewQueryForm
 from tracker.responses import ResponseDraftForm
 
 PLAN_FILTERS = tuple(ActionPlanFilter.base_filters)
@@ -70,7 +71,7 @@ PARAMETERS: dict[str, tuple[str, ...]] = {
     "inspections:response-pdf": tuple(ResponseDraftForm.base_fields),
     "tracker:board-pack-pdf": tuple(BoardPackForm.base_fields),
     "tracker:search": SEARCH,
-    "imports:import-preview": ("show", "page"),
+    "imports:import-preview": tuple(PreviewQueryForm.base_fields),
     "imports:import-done": ("job",),
     "login": ("next",),
     "account": ("next",),

@@ -189,3 +189,39 @@ def test_polling_a_jobs_progress_neither_keeps_the_session_alive_nor_writes_it(c
     assert polled.status_code == 200 and client.session[REFRESHED_KEY] == 1
     client.get(job.get_absolute_url())  # the page itself, opened by its owner, counts
     assert client.session[REFRESHED_KEY] > 1
+
+
+# --- the preview's query parameters, through a form ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("show=nonsense", "show"),
+        ("page=abc", "page"),
+        ("page=0", "page"),
+        ("page=-3", "page"),
+        ("page=1e309", "page"),
+        ("show=create&page=x", "page"),
+    ],
+)
+def test_a_preview_parameter_that_means_nothing_is_400_naming_it(client, admin_user, surrey, query, named):
+    client.force_login(admin_user)
+    preview = import_web.upload(client, "f.csv", csv_file(3))
+    response = client.get(f"{preview}?{query}")
+    assert response.status_code == 400
+    errors = dict(response.context["errors"])
+    assert list(errors) == [named] and errors[named]
+    assert not Finding.objects.exists()
+
+
+def test_the_preview_shows_the_rows_and_page_its_valid_parameters_ask_for(client, admin_user, surrey):
+    client.force_login(admin_user)
+    preview = import_web.upload(client, "f.csv", csv_file(150))
+    created = client.get(f"{preview}?show=create&page=2")
+    assert created.status_code == 200
+    assert created.context["show"] == "create" and created.context["page"].number == 2
+    assert [row.row for row in created.context["page"]] == list(range(102, 152))  # rows 2-151 of the file
+    past_the_end = client.get(f"{preview}?page=9")
+    assert past_the_end.status_code == 200 and past_the_end.context["page"].number == 2  # the last page
+    assert client.get(preview).context["show"] == "all"

@@ -50,3 +50,16 @@ class ImportForm(forms.Form):
                 f"The file is larger than {filesizeformat(max_bytes())}: split it into smaller files.", code="size"
             )
         return upload
+
+
+class PreviewQueryForm(forms.Form):
+    """The preview's query parameters: which rows (`show`: all, or those of one action) and which page of
+    them. Empty is the default (all rows, the first page); a value that means nothing is a 400 naming it; a
+    page past the last shows the last."""
+
+    show = forms.ChoiceField(required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args: object, choices: dict[str, str], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fields["show"].choices = list(choices.items())  # type: ignore[attr-defined]

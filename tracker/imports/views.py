@@ -31,12 +31,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from tracker import permissions, suggestions
-from tracker.http import AuthedRequest
+from tracker.http import AuthedRequest, bad_query
 from tracker.malware import check_for_malware
 from tracker.models import Job
 
 from . import columns, services, tasks, uploads
-from .forms import ImportForm
+from .forms import ImportForm, PreviewQueryForm
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,13 @@ def import_preview(request: AuthedRequest, token: str) -> HttpResponse:
     if preview.file_error is not None:
         context["file_error"] = preview.file_error
         return render(request, "imports/import_preview.html", context)
-    show = request.GET.get("show", "all")
-    if show not in SHOW_CHOICES:
-        show = "all"
+    query = PreviewQueryForm(request.GET, choices=SHOW_CHOICES)
+    if not query.is_valid():
+        return bad_query(request, query)
+    show = query.cleaned_data["show"] or "all"
     shown = preview.rows if show == "all" else [row for row in preview.rows if row.action == show]
     counts = {"all": len(preview.rows)} | {action: preview.count(action) for action in services.Action}
-    page = Paginator(shown, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(shown, ROWS_PER_PAGE).get_page(query.cleaned_data["page"])
     if preview.is_valid:
         suggested = suggestions.for_import_rows(preview.candidates, [row.row for row in page])
         for row in page:
