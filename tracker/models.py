@@ -7,7 +7,7 @@ import hashlib
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -182,7 +182,7 @@ class User(AbstractUser):
 def visible_organisation(user: Any) -> bool | int | None:
     """Whose plans (and their timelines and files) a user may see: True for every organisation
     (inspectors, administrators), an organisation's id, or None for nothing. The one home of the rule:
-    `ActionPlan.objects.visible_to` and the search index (tracker.search) both ask it."""
+    `VisibleQuerySet.visible_to` (plans, milestones) and the search index (tracker.search) ask it."""
     if not user.is_authenticated or not user.is_active:
         return None
     if user.sees_everything:
@@ -226,15 +226,24 @@ def unowned() -> Q:
     return Q(owner__isnull=True) | Q(owner__is_active=False) | ~Q(owner__organisation_id=F("organisation_id"))
 
 
-class ActionPlanQuerySet(models.QuerySet["ActionPlan"]):
-    def visible_to(self, user: User) -> ActionPlanQuerySet:
+class VisibleQuerySet[M: models.Model](models.QuerySet[M]):
+    """Rows that belong to an organisation's plans, scoped by the one rule of who sees them
+    (`visible_organisation`). `organisation_lookup` reaches the row's organisation id."""
+
+    organisation_lookup: str
+
+    def visible_to(self, user: User) -> Self:
         """Rows this user may see: everything for inspectors and admins, else their organisation's."""
         visible = visible_organisation(user)
         if visible is None:
             return self.none()
         if visible is True:
             return self
-        return self.filter(organisation_id=visible)
+        return self.filter(**{self.organisation_lookup: visible})
+
+
+class ActionPlanQuerySet(VisibleQuerySet["ActionPlan"]):
+    organisation_lookup = "organisation_id"
 
     def open(self) -> ActionPlanQuerySet:
         """Not finished: the workflow may still move them (stages "with the force" and "awaiting verification")."""
@@ -830,15 +839,8 @@ class ActionPlan(models.Model):
         return 0
 
 
-class MilestoneQuerySet(models.QuerySet["Milestone"]):
-    def visible_to(self, user: User) -> MilestoneQuerySet:
-        """Milestones of the plans this user may see (`ActionPlan.objects.visible_to`)."""
-        visible = visible_organisation(user)
-        if visible is None:
-            return self.none()
-        if visible is True:
-            return self
-        return self.filter(plan__organisation_id=visible)
+class MilestoneQuerySet(VisibleQuerySet["Milestone"]):
+    organisation_lookup = "plan__organisation_id"  # the milestones of the plans this user may see
 
     def open(self) -> MilestoneQuerySet:
         """Not done yet."""

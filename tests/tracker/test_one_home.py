@@ -210,3 +210,34 @@ def test_no_import_cycle_runs_through_the_models_and_the_workflow():
 )
 def test_the_api_reports_and_imports_do_not_import_the_pages(module):
     assert "tracker.views" not in GRAPH[module]
+
+
+def test_the_visibility_rule_has_one_home_for_plans_and_milestones():
+    from tracker import models
+
+    # One method, reached by both querysets, and one call of the rule's function in the models.
+    assert models.ActionPlanQuerySet.visible_to is models.MilestoneQuerySet.visible_to
+    calls = [
+        node
+        for node in ast.walk(ast.parse((ROOT / "tracker" / "models.py").read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "visible_organisation"
+    ]
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("who", ["staff", "manager", "other_staff", "inspector", "admin_user", "anonymous"])
+def test_the_milestones_a_user_sees_are_those_of_the_plans_they_see(request, org, other_org, who):
+    from django.contrib.auth.models import AnonymousUser
+
+    from tests.factories import MilestoneFactory
+    from tracker.models import Milestone
+
+    for organisation in (org, other_org):
+        for plan in ActionPlanFactory.create_batch(2, organisation=organisation):
+            MilestoneFactory.create_batch(2, plan=plan)
+    user = AnonymousUser() if who == "anonymous" else request.getfixturevalue(who)
+    seen = set(Milestone.objects.visible_to(user).values_list("pk", flat=True))
+    assert seen == set(
+        Milestone.objects.filter(plan__in=ActionPlan.objects.visible_to(user)).values_list("pk", flat=True)
+    )
+    assert len(seen) == {"anonymous": 0, "inspector": 8, "admin_user": 8}.get(who, 4)
