@@ -309,14 +309,13 @@ def mark_blocked(
     action = ACTIONS["block"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "block")
         fields, words = _dependency(locked, waiting_on, waiting_on_name, waiting_on_plan, blocked_since)
         Dependency.objects.update_or_create(
             plan=locked, defaults={**fields, "recorded_by": user, "recorded_at": timezone.now()}
         )
         return Change(kind=action.kind, note=f"{note}\n\n{words}" if words else note, status_to=action.target)
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
