@@ -1,10 +1,11 @@
 #!/usr/bin/env python
 """Measure a web import of N findings end to end through the worker: upload, check, preview, import, results.
 
-    .venv/bin/python scripts/measure_import_jobs.py [--findings 10000] [--database-url postgres://.../empty_db]
+    [DEBUG=0] .venv/bin/python scripts/measure_import_jobs.py [--findings 10000] [--database-url postgres://.../db]
 
 On a throwaway SQLite database in a temporary directory (or, with --database-url, an empty PostgreSQL
-database that it migrates; never the configured one), as an administrator (Django's test client):
+database that it migrates; never the configured one), as an administrator (Django's test client), with
+the development settings or, with DEBUG=0, the production ones (`PRODUCTION` fills in what a deployment sets):
 uploads a CSV of N findings (`devdata.import_bench`, addressed to five organisations made first),
 then a real worker process (`manage.py db_worker`, started beforehand) checks it while the page's status fragment is
 polled every second; opens the first page of the preview; confirms; the worker imports it (one
@@ -30,18 +31,35 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+# With DEBUG=0 (production settings, as `make bench` measures): what a deployment would set, for this run only.
+PRODUCTION = {
+    "SECRET_KEY": "measurement-only-key-not-for-any-deployment-0123456789abcdefghijklmnop",
+    "ALLOWED_HOSTS": "testserver",
+    # The test client speaks plain HTTP; in production TLS ends at the proxy, before the app.
+    "SECURE_SSL_REDIRECT": "0",
+    # The administrator is signed in by the script, not through a second factor.
+    "TWO_FACTOR_REQUIRED_ROLES": "",
+}
+
+
 def setup(database_url: str) -> None:
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DEBUG", "1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tracker.settings")
+    if os.environ["DEBUG"].strip().lower() in {"0", "false", "no", "off"}:
+        for name, value in PRODUCTION.items():
+            os.environ.setdefault(name, value)
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.test.utils import setup_test_environment
 
     setup_test_environment()  # lets the test client's host in
     call_command("migrate", verbosity=0)
+    if not settings.DEBUG:  # pages name their static files through the manifest that collectstatic writes
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def timed(call):  # noqa: ANN001, ANN201 - a tiny helper

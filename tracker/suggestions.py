@@ -14,7 +14,7 @@ each (remembered: never suggested again for that finding).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils.safestring import SafeString
 
-from inspections.models import Finding, Organisation
+from inspections.models import DismissedSuggestion, Finding, FindingLink, Organisation
 
 from .search.engine import MARK_END, MARK_START, mark
 from .search.query import parse
@@ -36,7 +36,12 @@ MAX_WORDS = 40  # distinct words of the new text that are looked up
 class Suggestion:
     earlier: Finding
     score: float
-    snippet: SafeString  # the earlier finding's text, the shared words marked
+    marked_text: str  # the database's snippet of the earlier finding's text, the shared words between markers
+
+    @property
+    def snippet(self) -> SafeString:
+        """The snippet as HTML: escaped, the shared words in <mark> elements."""
+        return mark(self.marked_text)
 
 
 def suggest(
@@ -109,7 +114,7 @@ def suggest(
     if not rows:
         return []
     findings = Finding.objects.select_related("inspection").in_bulk([row[0] for row in rows])
-    return [Suggestion(findings[pk], float(score), mark(snippet)) for pk, score, snippet in rows if pk in findings]
+    return [Suggestion(findings[pk], float(score), snippet) for pk, score, snippet in rows if pk in findings]
 
 
 def for_finding(finding: Finding, *, limit: int = TOP) -> list[Suggestion]:
@@ -161,16 +166,68 @@ def for_import_rows(candidates: dict[int, dict[str, Any]], row_numbers: Iterable
     return {row: items for row, items in found.items() if items}
 
 
-def for_imported(keys: Iterable[tuple[str, str]]) -> list[tuple[Finding, list[Suggestion]]]:
-    """For findings just imported, given as (inspection slug, reference): those with suggestions."""
+def for_imported(
+    keys: Iterable[tuple[str, str]], progress: Callable[[int, int], None] | None = None
+) -> list[tuple[Finding, list[Suggestion]]]:
+    """For findings just imported, given as (inspection slug, reference): those with suggestions. One text
+    search per finding (`for_finding`), so `progress(done, total)` is told after each."""
     keys = list(keys)[:MAX_IMPORT_FINDINGS]
     if not keys:
         return []
     wanted = Q()
     for slug, reference in keys:
         wanted |= Q(inspection__slug=slug, reference=reference)
-    findings = Finding.objects.filter(wanted).select_related("inspection").order_by("inspection_id", "pk")
-    return [(finding, items) for finding in findings if (items := for_finding(finding))]
+    findings = list(Finding.objects.filter(wanted).select_related("inspection").order_by("inspection_id", "pk"))
+    found = []
+    for done, finding in enumerate(findings, start=1):
+        items = for_finding(finding)
+        if items:
+            found.append((finding, items))
+        if progress is not None:
+            progress(done, len(findings))
+    return found
+
+
+# What an import job keeps of `for_imported` with its results (tracker/imports/tasks.py, docs/JOBS.md):
+# [[finding id, [[earlier finding id, score, marked text], ...]], ...], in the order found.
+Kept = list[list[Any]]
+
+
+def keep_for_imported(keys: Iterable[tuple[str, str]], progress: Callable[[int, int], None] | None = None) -> Kept:
+    """`for_imported`, worked out once by the import job and kept as data beside its results."""
+    return [
+        [finding.pk, [[item.earlier.pk, item.score, item.marked_text] for item in items]]
+        for finding, items in for_imported(keys, progress)
+    ]
+
+
+def from_kept(kept: Kept) -> list[tuple[Finding, list[Suggestion]]]:
+    """The suggestions an import job kept, for its results page: no text search, three queries whatever
+    their number. The findings are read as they are now; a finding since deleted is left out, and so is
+    a suggestion since accepted (a link either way between the two) or dismissed, as `for_finding` would."""
+    finding_ids = [finding_id for finding_id, _ in kept]
+    if not finding_ids:
+        return []
+    earlier_ids = {item[0] for _, items in kept for item in items}
+    findings = Finding.objects.select_related("inspection").in_bulk([*finding_ids, *earlier_ids])
+    settled = set(
+        DismissedSuggestion.objects.filter(finding_id__in=finding_ids).values_list("finding_id", "earlier_id")
+    )
+    for finding_id, earlier_id in FindingLink.objects.filter(
+        Q(finding_id__in=finding_ids) | Q(earlier_id__in=finding_ids)
+    ).values_list("finding_id", "earlier_id"):
+        settled |= {(finding_id, earlier_id), (earlier_id, finding_id)}
+    found = []
+    for finding_id, items in kept:
+        finding = findings.get(finding_id)
+        shown = [
+            Suggestion(findings[earlier_id], score, marked_text)
+            for earlier_id, score, marked_text in items
+            if earlier_id in findings and (finding_id, earlier_id) not in settled
+        ]
+        if finding is not None and shown:
+            found.append((finding, shown))
+    return found
 
 
 def summary_lines(keys: Iterable[tuple[str, str]]) -> list[str]:

@@ -139,10 +139,12 @@ def test_the_progress_names_each_step_and_only_moves_forward(client, admin_user,
     assert steps == sorted(steps)
     apply = [(done, total, stage) for kind, done, total, stage in recorded if kind == Job.Kind.IMPORT_APPLY]
     if connections["default"].vendor == "postgresql":
-        assert apply[-2:] == [(12, 16, "Writing the findings"), (12, 16, tasks.FINISHING)]
+        assert apply[-6:-4] == [(12, 16, "Writing the findings"), (12, 16, tasks.FINISHING)]
         assert [done for done, *_ in apply] == sorted(done for done, *_ in apply)
     else:  # one writer at a time: the import's progress shows when it commits
-        assert apply[-1][2] == "Checking and writing in one go (the bar moves when it is done)"
+        assert apply[-5][2] == "Checking and writing in one go (the bar moves when it is done)"
+    # Then, once the import is committed, the suggested links: a text search for each of the 4 findings.
+    assert apply[-4:] == [(done, 16, tasks.SUGGESTING) for done in (13, 14, 15, 16)]
 
 
 @pytest.mark.postgres

@@ -18,7 +18,7 @@ from tests.factories import FindingFactory, InspectionFactory
 from tests.jobs import run_worker
 from tests.tracker import import_web
 from tracker import suggestions
-from tracker.models import ActionPlan
+from tracker.models import ActionPlan, Job
 
 pytestmark = pytest.mark.django_db(databases="__all__")  # the import job: a second connection on PostgreSQL
 
@@ -186,3 +186,56 @@ def test_suggestion_precision_on_the_labelled_repeats_is_what_docs_report():
     assert result.found_in_top3 >= 9
     assert result.first >= 7
     print(result, f"precision of the top three {result.precision_at_3:.2f}")
+
+
+def test_the_import_job_keeps_the_suggested_links_and_the_results_page_only_reads_them(
+    client, admin_user, org, earlier, monkeypatch, django_assert_num_queries
+):
+    preview_url = import_file(
+        client.force_login(admin_user) or client,
+        f'Follow-up 2026,follow-up-2026,2026-06-30,R1,recommendation,"Local profiles not refreshed with '
+        f'partners.",{org.slug},\n'
+        f'Follow-up 2026,follow-up-2026,2026-06-30,R2,recommendation,"Not enough intelligence analysts to '
+        f'process intelligence reports.",{org.slug},\n',
+    )
+    import_web.confirm(client, preview_url)
+    new = {f.reference: f for f in Finding.objects.filter(inspection__slug="follow-up-2026")}
+    job = Job.objects.get(kind=Job.Kind.IMPORT_APPLY)
+    kept = {finding_id: [item[0] for item in items] for finding_id, items in job.params["summary"]["suggested"]}
+    assert kept[new["R1"].pk][0] == earlier["profiles"].pk and kept[new["R2"].pk][0] == earlier["analysts"].pk
+    assert earlier["elsewhere"].pk not in {pk for pks in kept.values() for pk in pks}  # another organisation's
+
+    def no_search(**kwargs):
+        raise AssertionError("the results page searched for suggestions")
+
+    monkeypatch.setattr(suggestions, "suggest", no_search)
+    # session, user, the job; the kept suggestions' findings, dismissals and links
+    with django_assert_num_queries(6):
+        page = client.get("/imports/done/").content.decode()
+    assert "Suggested links to earlier findings" in page
+    assert f"Accept: R1 repeats {earlier['profiles'].reference}" in page
+    assert f"/findings/{new['R2'].pk}/suggestions/{earlier['analysts'].pk}/dismiss/" in page
+    assert "<mark>" in page  # the shared words, highlighted as the search marked them
+
+
+def test_an_import_whose_suggestion_look_up_fails_is_still_imported_without_suggestions(
+    client, admin_user, org, earlier, monkeypatch
+):
+    from django.db import DatabaseError
+
+    preview_url = import_file(
+        client.force_login(admin_user) or client,
+        f'Follow-up 2026,follow-up-2026,2026-06-30,R1,recommendation,"Local profiles not refreshed with '
+        f'partners.",{org.slug},\n',
+    )
+
+    def broken(**kwargs):
+        raise DatabaseError("text search unavailable")
+
+    monkeypatch.setattr(suggestions, "suggest", broken)
+    done = import_web.confirm(client, preview_url)
+    job = Job.objects.get(kind=Job.Kind.IMPORT_APPLY)
+    assert job.status == Job.Status.SUCCEEDED and job.params["summary"]["suggested"] == []
+    assert Finding.objects.filter(inspection__slug="follow-up-2026").count() == 1
+    assert done.redirect_chain[-1][0] == "/imports/done/"
+    assert "Suggested links to earlier findings" not in done.content.decode()

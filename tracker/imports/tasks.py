@@ -16,6 +16,7 @@ import logging
 import uuid
 from typing import Any
 
+from django.db import DatabaseError
 from django.tasks import task
 from django.urls import reverse
 
@@ -29,6 +30,7 @@ log = logging.getLogger("tracker.imports")
 MAX_CHANGE_LINES = 200
 STAGES = {"Reading": "Reading the rows", "Checking": "Checking every row", "Writing": "Writing the findings"}
 FINISHING = "Recording the findings' history and opening action plans"
+SUGGESTING = "Looking for earlier findings the new ones may repeat"
 EXPIRED = (
     "The uploaded file is no longer there (it expired or was imported already), so nothing was done. Upload it again."
 )
@@ -113,7 +115,20 @@ def apply_file(job: Job, progress: jobs.Progress) -> str:
         uploads.save_preview(upload, None, error)
         raise jobs.JobRefused(f"Nothing was imported: {error.message}") from error
     log.info("findings import by %s from %s", job.user.get_username() if job.user else "-", upload["name"])
-    jobs.Job.objects.filter(pk=job.pk).update(params={**job.params, "summary": summary(upload, outcome)})
+    results = summary(upload, outcome)
+    # The suggested links of the results page: a text search per finding written (at most 100), done here
+    # once rather than each time the page is shown, in the last quarter of the bar.
+    count = len(rows)
+
+    def suggesting(done: int, total: int) -> None:
+        progress(3 * count + count * done // total, 4 * count, SUGGESTING)
+
+    try:
+        results["suggested"] = suggestions.keep_for_imported([tuple(key) for key in results["written"]], suggesting)
+    except DatabaseError:  # the import is committed: a failed look-up leaves the page without suggestions
+        log.exception("suggested links after the import from %s", upload["name"])
+        results["suggested"] = []
+    jobs.Job.objects.filter(pk=job.pk).update(params={**job.params, "summary": results})
     uploads.discard(upload)
     return f"Imported {upload['name']}."
 
@@ -136,7 +151,8 @@ def summary(upload: dict[str, Any], outcome: services.ImportOutcome) -> dict[str
         "updated": updated[:MAX_CHANGE_LINES],
         "more_updated": max(0, len(updated) - MAX_CHANGE_LINES),
         "new_organisations": plan.new_organisations,
-        # Findings created or changed, for the suggested links on the results page.
+        # Findings created or changed, for the suggested links on the results page (`suggested`, kept by
+        # `apply_file` from these: `suggestions.keep_for_imported`).
         "written": [
             [row.inspection, row.reference]
             for row in plan.rows

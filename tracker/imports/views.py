@@ -212,7 +212,8 @@ def import_done(request: AuthedRequest) -> HttpResponse:
     if job.status != Job.Status.SUCCEEDED:
         return redirect(job)
     summary = job.params.get("summary", {})
-    suggested = suggestions.for_imported(tuple(key) for key in summary.get("written", []))
+    # Worked out by the import job (`tasks.apply_file`): read here, never searched for while the page waits.
+    suggested = suggestions.from_kept(summary.get("suggested", []))
     return render(request, "imports/import_done.html", {"summary": summary, "suggested": suggested, "job": job})
 
 
