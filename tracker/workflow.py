@@ -447,7 +447,7 @@ def add_measure(
     action = ACTIONS["measure-add"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "measure-add")
+        _expect(locked, ACTIONS["measure-add"])
         last = locked.measures.order_by("-position").values_list("position", flat=True).first()
         SuccessMeasure.objects.create(
             plan=locked, text=text, target_figure=target_figure, sustain_until=sustain_until, position=(last or 0) + 1
@@ -455,7 +455,7 @@ def add_measure(
         described = _describe_measure(text, target_figure, sustain_until)
         return Change(kind=action.kind, note=f"Success measure added: {described}.")
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -474,7 +474,7 @@ def edit_measure(
     action = ACTIONS["measure-edit"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "measure-edit")
+        _expect(locked, ACTIONS["measure-edit"])
         row = _locked_measure(locked, measure)
         if (row.text, row.target_figure, row.sustain_until) == (text, target_figure, sustain_until):
             raise ValidationError("Nothing about the success measure has changed.", code="unchanged")
@@ -485,7 +485,7 @@ def edit_measure(
         after = _describe_measure(text, target_figure, sustain_until)
         return Change(kind=action.kind, note=f"Success measure changed from {before} to {after}.")
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -497,13 +497,13 @@ def remove_measure(
     action = ACTIONS["measure-remove"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "measure-remove")
+        _expect(locked, ACTIONS["measure-remove"])
         row = _locked_measure(locked, measure)
         described = _describe_measure(row.text, row.target_figure, row.sustain_until)
         row.delete()
         return Change(kind=action.kind, note=f"Success measure removed: {described}. {reason}")
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 # --- milestones (staff and managers of the organisation) --------------------------------------
@@ -715,7 +715,7 @@ def import_milestones(*, plan: ActionPlan, user: User, changes: Sequence[Any], s
     the file and every milestone."""
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "milestone-add")
+        _expect(locked, ACTIONS["milestone-add"])
         last = locked.milestones.order_by("-position").values_list("position", flat=True).first() or 0
         added, changed = [], []
         for item in changes:
@@ -734,7 +734,7 @@ def import_milestones(*, plan: ActionPlan, user: User, changes: Sequence[Any], s
         parts = [f"{verb} {'; '.join(names)}" for verb, names in (("added", added), ("changed", changed)) if names]
         return _milestone_change(locked, f"Milestones imported from {source or 'a file'}: {'; '.join(parts)}.")
 
-    return _apply(plan=plan, user=user, allowed=lambda u, _p: permissions.can_import(u), build=build,
+    return _apply(plan=plan, user=user, action=None, allowed=lambda u, _p: permissions.can_import(u), build=build,
                   expected_version=None)  # fmt: skip
 
 
@@ -901,13 +901,13 @@ def close(*, plan: ActionPlan, user: User, comment: str, expected_version: int |
     action = ACTIONS["close"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "close")
+        _expect(locked, ACTIONS["close"])
         sustaining = list(locked.measures.sustaining())
         if sustaining:
             raise ValidationError(sustaining_message(sustaining), code="sustaining")
         return Change(kind=action.kind, note=note, status_to=action.target)
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 def sustaining_message(measures: Sequence[SuccessMeasure]) -> str:
@@ -989,12 +989,12 @@ def propose_no_action(
     action = ACTIONS["propose-no-action"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "propose-no-action")
+        _expect(locked, ACTIONS["propose-no-action"])
         NoActionProposal.objects.create(plan=locked, reason=reason, risk=risk, proposed_by=user)
         return Change(kind=action.kind, note=f"No action proposed. Why: {reason}\nRisk it leaves: {risk}",
                       status_to=action.target)  # fmt: skip
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
@@ -1007,7 +1007,7 @@ def accept_no_action_risk(
     action = ACTIONS["accept-risk"]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, "accept-risk")
+        _expect(locked, ACTIONS["accept-risk"])
         proposal = _open_proposal(locked)
         proposal.accepted_by = user
         proposal.accepted_on = timezone.localdate()
@@ -1015,7 +1015,7 @@ def accept_no_action_risk(
         when = date_format(proposal.accepted_on, "j M Y")
         return Change(kind=action.kind, note=f"Risk accepted by {user} on {when}: {comment}", status_to=action.target)
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 def _decide(slug: str, outcome: str, *, plan: ActionPlan, user: User, comment: str, expected_version: int | None,
@@ -1030,7 +1030,7 @@ def _decide(slug: str, outcome: str, *, plan: ActionPlan, user: User, comment: s
         proposal.save(update_fields=["outcome", "decided_by", "decided_at", "decision_note"])
         return Change(kind=action.kind, note=f"{prefix} {comment}", status_to=action.target)
 
-    return _apply(plan=plan, user=user, allowed=action.allowed, build=build, expected_version=expected_version)
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
 
 @transaction.atomic
