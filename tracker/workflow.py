@@ -1023,7 +1023,7 @@ def _decide(slug: str, outcome: str, *, plan: ActionPlan, user: User, comment: s
     action = ACTIONS[slug]
 
     def build(locked: ActionPlan) -> Change:
-        _expect(locked, slug)
+        _expect(locked, action)
         proposal = _open_proposal(locked)
         proposal.outcome, proposal.decided_by, proposal.decided_at = outcome, user, timezone.now()
         proposal.decision_note = comment
