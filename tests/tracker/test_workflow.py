@@ -14,6 +14,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from tests.factories import (
     ActionPlanFactory,
@@ -30,13 +31,14 @@ from tests.factories import (
     stored_files,
 )
 from tracker import workflow
-from tracker.models import ActionPlan, Evidence, Update, User
+from tracker.models import ActionPlan, Evidence, NoActionProposal, Update, User
 from tracker.workflow import StaleVersion
 
 S = ActionPlan.Status
 K = Update.Kind
 ALL_STATUSES = tuple(S)
 TEXT = "Analyst posts advertised; two of four filled."
+RISK = "Profiles stay a year old until the national template arrives."
 
 # Who a test can be: the organisation's people, the inspectorate, an administrator, the same roles
 # in another organisation, and inactive (left, suspended) versions of everyone who could act.
@@ -82,7 +84,16 @@ def make_user(org, other_org) -> Callable[[str], User]:
 @pytest.fixture
 def plan_in(org) -> Callable[..., ActionPlan]:
     def make(status: str, **fields: object) -> ActionPlan:
-        return ActionPlanFactory(organisation=org, status=status, **fields)
+        plan = ActionPlanFactory(organisation=org, status=status, **fields)
+        if status in (S.NO_ACTION_PROPOSED, S.NO_ACTION_ACCEPTED):  # a proposal of no action awaiting a decision
+            accepted = status == S.NO_ACTION_ACCEPTED
+            NoActionProposal.objects.create(
+                plan=plan, reason="Covered by the national programme.", risk="None beyond the programme's.",
+                proposed_by=StaffFactory(organisation=org),
+                accepted_by=ManagerFactory(organisation=org) if accepted else None,
+                accepted_on=timezone.localdate() if accepted else None,
+            )  # fmt: skip
+        return plan
 
     return make
 
@@ -120,6 +131,8 @@ class Transition:
             kwargs.setdefault("superseding_finding", FindingFactory(inspection=plan.finding.inspection))
         if self.service == "submit_for_sign_off":
             kwargs.setdefault("files", [pdf_upload()])
+        if self.service == "propose_no_action":
+            kwargs.setdefault("risk", RISK)
         service = getattr(workflow, self.service)
         return service(plan=plan, user=user, **{self.text_argument: text}, **kwargs)
 
@@ -127,6 +140,13 @@ class Transition:
         if self.service == "supersede":
             finding = ActionPlan.objects.get(pk=update.plan_id).superseded_by
             return f"Superseded by {finding.inspection.title} {finding.reference}. {text}"
+        if self.service == "propose_no_action":
+            return f"No action proposed. Why: {text}\nRisk it leaves: {RISK}"
+        if self.service == "accept_no_action_risk":
+            return f"Risk accepted by {update.author} on {date_format(timezone.localdate(), 'j M Y')}: {text}"
+        decided = {"decline_no_action": "declined", "agree_no_action": "agreed", "send_back_no_action": "sent back"}
+        if self.service in decided:
+            return f"Proposal of no action {decided[self.service]}: {text}"
         return text
 
 
@@ -140,10 +160,27 @@ TRANSITIONS = (
     Transition("close", (S.SIGNED_OFF,), S.CLOSED, K.VERIFICATION, VERIFIERS, "comment"),
     Transition("reopen", (S.SIGNED_OFF,), S.IN_PROGRESS, K.VERIFICATION, VERIFIERS, "comment"),
     Transition("supersede", ActionPlan.OPEN_STATUSES, S.SUPERSEDED, K.VERIFICATION, VERIFIERS, "comment"),
+    # The inspectorate's direct route: from every open status but a proposal of no action whose risk the force
+    # has accepted, which the inspectorate decides by agreeing or sending it back (issue 15, part 4).
     Transition(
-        "no_further_action", ActionPlan.OPEN_STATUSES, S.NO_FURTHER_ACTION, K.VERIFICATION, VERIFIERS, "comment"
+        "no_further_action",
+        tuple(s for s in ActionPlan.OPEN_STATUSES if s != S.NO_ACTION_ACCEPTED),
+        S.NO_FURTHER_ACTION,
+        K.VERIFICATION,
+        VERIFIERS,
+        "comment",
     ),
-)
+    # A proposal of no action (issue 15, part 4): the force proposes, its manager accepts the risk or declines,
+    # and the inspectorate agrees or sends it back.
+    Transition(
+        "propose_no_action", (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED), S.NO_ACTION_PROPOSED, K.NO_ACTION, WORKERS,
+        "reason",
+    ),
+    Transition("accept_no_action_risk", (S.NO_ACTION_PROPOSED,), S.NO_ACTION_ACCEPTED, K.NO_ACTION, MANAGERS, "comment"),
+    Transition("decline_no_action", (S.NO_ACTION_PROPOSED,), S.IN_PROGRESS, K.NO_ACTION, MANAGERS, "comment"),
+    Transition("agree_no_action", (S.NO_ACTION_ACCEPTED,), S.NO_FURTHER_ACTION, K.VERIFICATION, VERIFIERS, "comment"),
+    Transition("send_back_no_action", (S.NO_ACTION_ACCEPTED,), S.IN_PROGRESS, K.VERIFICATION, VERIFIERS, "comment"),
+)  # fmt: skip
 # The role DESIGN section 5 gives each transition to (admin is the "via admin" column).
 NATURAL_ROLE = {WORKERS: "staff", MANAGERS: "manager", VERIFIERS: "inspector"}
 
