@@ -176,7 +176,9 @@ TRANSITIONS = (
         "propose_no_action", (S.NOT_STARTED, S.IN_PROGRESS, S.BLOCKED), S.NO_ACTION_PROPOSED, K.NO_ACTION, WORKERS,
         "reason",
     ),
-    Transition("accept_no_action_risk", (S.NO_ACTION_PROPOSED,), S.NO_ACTION_ACCEPTED, K.NO_ACTION, MANAGERS, "comment"),
+    Transition(
+        "accept_no_action_risk", (S.NO_ACTION_PROPOSED,), S.NO_ACTION_ACCEPTED, K.NO_ACTION, MANAGERS, "comment",
+    ),
     Transition("decline_no_action", (S.NO_ACTION_PROPOSED,), S.IN_PROGRESS, K.NO_ACTION, MANAGERS, "comment"),
     Transition("agree_no_action", (S.NO_ACTION_ACCEPTED,), S.NO_FURTHER_ACTION, K.VERIFICATION, VERIFIERS, "comment"),
     Transition("send_back_no_action", (S.NO_ACTION_ACCEPTED,), S.IN_PROGRESS, K.VERIFICATION, VERIFIERS, "comment"),
