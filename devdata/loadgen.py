@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 
 from django.apps import apps
 from django.contrib.auth.hashers import make_password
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
@@ -51,7 +52,16 @@ from inspections.models import (
 )
 from tracker import freshness
 from tracker.actions import ACTIONS, Action
-from tracker.models import ActionPlan, Dependency, Evidence, Milestone, SuccessMeasure, Update, User
+from tracker.models import (
+    ActionPlan,
+    Dependency,
+    Evidence,
+    Milestone,
+    NoActionProposal,
+    SuccessMeasure,
+    Update,
+    User,
+)
 
 from . import vocabulary
 from .demo import THEMES as DEMO_THEMES
@@ -140,6 +150,7 @@ def staff_username(organisation_slug: str, number: int) -> str:
 PLACES = vocabulary.lines("places.txt")
 REGION_NAMES = vocabulary.lines("regions.txt")
 NATIONAL_BODIES = vocabulary.pairs("national_bodies.tsv")  # (name, short name)
+NO_ACTION_REASONS = vocabulary.pairs("no_action.tsv")  # (why no action, the risk it leaves)
 FIRST_NAMES = vocabulary.lines("first_names.txt")
 LAST_NAMES = vocabulary.lines("last_names.txt")
 EXTRA_THEMES = vocabulary.pairs("extra_themes.tsv")  # (slug, name)
@@ -267,6 +278,7 @@ def delete_load_data() -> dict[str, int]:
         deleted["milestones"] = Milestone.objects.filter(plan__in=plans)._raw_delete(db)
         deleted["dependencies"] = Dependency.objects.filter(Q(plan__in=plans) | Q(on_plan__in=plans))._raw_delete(db)
         deleted["success measures"] = SuccessMeasure.objects.filter(plan__in=plans)._raw_delete(db)
+        deleted["proposals of no action"] = NoActionProposal.objects.filter(plan__in=plans)._raw_delete(db)
         deleted["updates"] = updates._raw_delete(db)
         deleted["action plans"] = plans._raw_delete(db)
         # Rows outside the load data that point at load findings lose that reference.
@@ -321,17 +333,20 @@ def national_finding() -> Finding | None:
 STATUS_ORDER = list(S)
 STATUS_WEIGHTS = [
     # (older than, in years): weights in the order of ActionPlan.Status
-    # not started, in progress, blocked, submitted, signed off, closed, superseded, no further action
-    (6, [1, 4, 1, 2, 5, 70, 9, 8]),
-    (3, [2, 12, 3, 4, 10, 55, 6, 8]),
-    (1, [6, 35, 7, 8, 12, 25, 2, 5]),
-    (0, [25, 45, 8, 8, 6, 4, 1, 3]),
+    # not started, in progress, blocked, submitted, no action proposed, no action (risk accepted),
+    # signed off, closed, superseded, no further action
+    (6, [1, 4, 1, 2, 0, 0, 5, 70, 9, 8]),
+    (3, [2, 12, 3, 4, 0, 1, 10, 55, 6, 8]),
+    (1, [6, 35, 7, 8, 1, 1, 12, 25, 2, 5]),
+    (0, [25, 45, 8, 8, 1, 1, 6, 4, 1, 3]),
 ]
+if any(len(weights) != len(STATUS_ORDER) for _, weights in STATUS_WEIGHTS):  # a status added without weights
+    raise ImproperlyConfigured("devdata.loadgen.STATUS_WEIGHTS needs one weight for each ActionPlan.Status.")
 STATUS_CUMULATIVE = [(years, list(itertools.accumulate(w))) for years, w in STATUS_WEIGHTS]
 # Relative number of updates by final status (scaled so the average is --updates-per-plan).
 UPDATE_WEIGHT = {
     S.NOT_STARTED: 0.15, S.IN_PROGRESS: 1.0, S.BLOCKED: 1.1, S.SUBMITTED: 1.2, S.SIGNED_OFF: 1.3,
-    S.CLOSED: 1.4, S.SUPERSEDED: 0.8, S.NO_FURTHER_ACTION: 0.8,
+    S.CLOSED: 1.4, S.SUPERSEDED: 0.8, S.NO_FURTHER_ACTION: 0.8, S.NO_ACTION_PROPOSED: 1.0, S.NO_ACTION_ACCEPTED: 1.1,
 }  # fmt: skip
 
 
@@ -420,6 +435,7 @@ class Generator:
         self.dependency_rng = random.Random(seed + 2)  # likewise what blocked plans wait on
         # Success measures likewise.
         self.measure_rng = random.Random(seed + 3)
+        self.proposal_rng = random.Random(seed + 4)  # and the reasons of proposals of no action
         self.password = password
         self.today = today
         self.write = write
@@ -940,6 +956,28 @@ class Generator:
         Dependency.objects.bulk_create(rows, batch_size=BATCH_SIZE)
         self.result.counts.update(dependencies=len(rows))
 
+    def make_proposals(self) -> None:
+        """The open proposal of each plan whose timeline ends proposing no action (and, where it goes on, the
+        manager accepting the risk), by the people and at the times of those timeline entries, with a reason
+        and a risk from a stream of their own."""
+        rng = self.proposal_rng
+        wanted = (S.NO_ACTION_PROPOSED, S.NO_ACTION_ACCEPTED)
+        steps = (
+            Update.objects.filter(plan__organisation_id__in=[info.pk for info in self.orgs], status_to__in=wanted)
+            .order_by("plan_id", "created_at", "pk")
+            .values_list("plan_id", "status_to", "author_id", "created_at")
+        )
+        proposals: dict[int, NoActionProposal] = {}
+        for plan, status, author, at in steps:
+            if status == S.NO_ACTION_PROPOSED:
+                reason, risk = rng.choice(NO_ACTION_REASONS)
+                proposals[plan] = NoActionProposal(plan_id=plan, reason=reason, risk=risk, proposed_by_id=author,
+                                                   proposed_at=at)  # fmt: skip
+            else:
+                proposals[plan].accepted_by_id, proposals[plan].accepted_on = author, at.date()
+        NoActionProposal.objects.bulk_create(proposals.values(), batch_size=BATCH_SIZE)
+        self.result.counts.update(proposals=len(proposals))
+
     def milestone_plan(self, final: str, progress_notes: int) -> tuple[int, int]:
         """How many milestones a plan has and how many are done, as its final status allows: all of them once
         signed off (sign-off makes it 100%), none while no progress was ever recorded, else some."""
@@ -1211,6 +1249,7 @@ def generate(
             generator.make_inspections()
             generator.make_plans()
             generator.make_dependencies()
+            generator.make_proposals()
         plan = fifty_update_plan()
         if plan is None or plan.updates.count() != FIFTY_UPDATES:  # a guard on the promise benchmarks rely on
             raise RuntimeError("The first organisation's first plan does not have exactly 50 updates.")
@@ -1252,6 +1291,8 @@ def iter_counts(result: Result) -> Iterator[tuple[str, int]]:
         ("updates", "updates"),
         ("milestones", "milestones"),
         ("measures", "success measures"),
+        ("dependencies", "dependencies"),
+        ("proposals", "proposals of no action"),
     ]
     for key, label in names:
         yield label, result.counts.get(key, 0)

@@ -515,8 +515,12 @@ def api_action(
             values: dict[str, Any] = {}
             for name, value in fields.items():
                 value = value(w) if callable(value) else value
-                # A mapping goes as form data does: one `name.key` field per entry.
-                values |= {f"{name}.{k}": v for k, v in value.items()} if isinstance(value, dict) else {name: value}
+                # A mapping goes as a JSON object (changes without files are sent as JSON); with files (multipart)
+                # as form data does: one `name.key` field per entry.
+                if isinstance(value, dict) and any(map(is_file, fields.values())):
+                    values |= {f"{name}.{k}": v for k, v in value.items()}
+                else:
+                    values[name] = value
             return values | ({"version": version} if "version" not in fields and path != "comments" else {})
 
         return [ActionCase(path, state, data, allowed, path=f"/api/v1/plans/{{pk}}/{path}/",

@@ -35,7 +35,9 @@ def test_the_benchmark_measures_every_page_the_admin_and_the_floor(load_data, tm
     assert any(name.startswith("/findings/<id>/") for name in names)
     for row in result.rows:
         assert row.page.status == 200 and row.page.p95_ms >= row.page.p50_ms > 0
-        assert row.page.queries <= 12, row
+        # A plan's page reads its milestones, success measures, open proposal of no action and dependency with one
+        # query each (constant in their number: tests/tracker/test_measures.py and the others); every other page 12.
+        assert row.page.queries <= (13 if row.name.startswith("/plans/<id>/") else 12), row
         if row.admin:
             assert row.admin.status == 200
         assert f"| {row.name} |" in table

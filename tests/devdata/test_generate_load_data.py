@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from devdata import loadgen
 from inspections.models import Finding, Grading, Inspection, Organisation, Region, Theme
-from tracker.models import ActionPlan, Update, User
+from tracker.models import ActionPlan, NoActionProposal, Update, User
 from tracker.workflow import ALLOWED_TRANSITIONS
 
 S = ActionPlan.Status
@@ -30,6 +30,7 @@ LABELS = {
     "finding addressees": Finding.addressed_to.through,
     "action plans": ActionPlan,
     "updates": Update,
+    "proposals of no action": NoActionProposal,
 }
 
 
@@ -115,6 +116,23 @@ def test_one_plan_per_finding_and_addressee(generated):
 
 def test_every_status_appears(generated):
     assert set(ActionPlan.objects.values_list("status", flat=True)) == set(S.values)
+
+
+def test_each_plan_proposed_for_no_action_has_its_open_proposal_by_the_people_of_its_timeline(generated):
+    proposed = ActionPlan.objects.filter(status__in=(S.NO_ACTION_PROPOSED, S.NO_ACTION_ACCEPTED))
+    assert proposed.exists()
+    for plan in proposed:
+        proposal = NoActionProposal.objects.get(plan=plan)
+        assert proposal.outcome == NoActionProposal.Outcome.OPEN and proposal.reason and proposal.risk
+        step = plan.updates.filter(status_to=S.NO_ACTION_PROPOSED).latest("created_at")
+        assert (proposal.proposed_by_id, proposal.proposed_at) == (step.author_id, step.created_at)
+        if plan.status == S.NO_ACTION_ACCEPTED:
+            accepted = plan.updates.filter(status_to=S.NO_ACTION_ACCEPTED).latest("created_at")
+            assert (proposal.accepted_by_id, proposal.accepted_on) == (accepted.author_id, accepted.created_at.date())
+            assert proposal.accepted_by.role == User.Role.MANAGER
+        else:
+            assert proposal.accepted_by is None and proposal.accepted_on is None
+    assert NoActionProposal.objects.count() == proposed.count()
 
 
 def test_overdue_and_deferred_plans_exist_and_deferrals_move_the_date_later(generated):
