@@ -169,7 +169,7 @@ def test_the_xlsx_export_has_a_milestones_sheet_of_the_same_plans(client, plans,
     client.force_login(owner)
     response = client.get("/plans/export.xlsx?milestone_owner=milestone.owner")
     book = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)))
-    assert book.sheetnames == ["Action plans", "Milestones"]
+    assert book.sheetnames == ["Action plans", "Milestones", "Success measures"]
     plan_rows = list(book["Action plans"].iter_rows(min_row=2, values_only=True))
     assert len(plan_rows) == 1
     sheet = book["Milestones"]
