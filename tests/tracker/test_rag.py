@@ -59,6 +59,13 @@ CASES = [
     (S.SUBMITTED, NO_DATE, 0, R.GREEN),
     (S.SIGNED_OFF, NO_DATE, 100, R.GREEN),
     *[(status, NO_DATE, 0, R.GREY) for status in ActionPlan.TERMINAL_STATUSES],
+    # A proposal of no action stays with the force until the inspectorate decides: dated like work in progress.
+    (S.NO_ACTION_PROPOSED, -1, 20, R.RED),
+    (S.NO_ACTION_ACCEPTED, -1, 20, R.RED),
+    (S.NO_ACTION_PROPOSED, 10, 20, R.AMBER),
+    (S.NO_ACTION_ACCEPTED, 10, 75, R.GREEN),
+    (S.NO_ACTION_ACCEPTED, 31, 0, R.GREEN),
+    (S.NO_ACTION_PROPOSED, NO_DATE, 0, R.GREEN),
 ]
 
 
