@@ -15,7 +15,7 @@ from inspections.models import Finding
 from tests.e2e.conftest import log_in
 from tests.factories import PDF_BYTES, ActionPlanFactory, FindingFactory, pdf_upload
 from tracker import workflow
-from tracker.models import ActionPlan, Evidence
+from tracker.models import ActionPlan, Evidence, SuccessMeasure
 
 pytestmark = pytest.mark.e2e
 S = ActionPlan.Status
@@ -114,7 +114,10 @@ def test_staff_find_their_overdue_plan_record_progress_with_evidence_and_submit_
     assert download.value.suggested_filename == "grading-audit.pdf"
     assert Path(download.value.path()).read_bytes() == PDF_BYTES
 
-    send(page, "Mark as blocked", "Mark blocked", **{"What is it waiting on?": "Waiting on the new RMS release."})
+    # What the plan waits on is named (issue 15, part 3): a procurement, by name.
+    action_form(page, "Mark as blocked").get_by_role("radio", name="A procurement").check()
+    waits = {"Which one": "The new records management system", "What is it waiting on?": "The new RMS release."}
+    send(page, "Mark as blocked", "Mark blocked", **waits)
     expect_message(page, "Plan marked as blocked.")
     expect_status(page, "Blocked")
 
@@ -194,6 +197,11 @@ def test_inspector_follows_the_dashboard_to_the_plans_closes_one_and_supersedes_
         reference="R2",
         text="Hampshire should brief every team on SOC threats through the new briefing system.",
         supersedes=demo.finding("R3"),
+    )
+    # The demonstration period of Surrey R4's success measure has ended by the time of this visit (closing while
+    # it runs is refused: tests/e2e/test_plan_journeys.py).
+    SuccessMeasure.objects.filter(plan=demo.plan("R4", "surrey")).update(
+        sustain_until=timezone.localdate() - dt.timedelta(days=1)
     )
     page = new_page("inspector")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Dashboard").click()
