@@ -389,6 +389,9 @@ def action_cases(w: World) -> list[ActionCase]:
         ActionCase("progress", S.IN_PROGRESS, form("progress", note="Sweep"), STAFF_SIDE),
         ActionCase("block", S.IN_PROGRESS, form("block", note="Waiting on vetting", waiting_on="partner_agency",
                                                  waiting_on_name="Vetting unit"), STAFF_SIDE),
+        ActionCase("waiting-on", S.BLOCKED, form("waiting-on", note="Now national", waiting_on="national_body",
+                                                      waiting_on_name="Home Office"), STAFF_SIDE,
+                   reset=dependency_reset(w)),
         ActionCase("unblock", S.BLOCKED, form("unblock", note="Vetting done"), STAFF_SIDE),
         ActionCase("submit", S.IN_PROGRESS, form("submit", statement="Done, see evidence",
                                                    open_milestones="The open step follows the inspection",
@@ -464,6 +467,15 @@ def measure_cases(w: World, form: Callable[..., Callable[[int], dict[str, Any]]]
         ActionCase("measure-remove", S.BLOCKED, form("measure-remove", measure=measure.pk, reason="Replaced"),
                    MANAGER_SIDE, reset=reset),
     ]  # fmt: skip
+
+
+def dependency_reset(w: World) -> Callable[[], None]:
+    """Leaves B's plan with nothing recorded that it waits on, so each role's change is a change."""
+
+    def reset() -> None:
+        Dependency.objects.filter(plan=w.plan["b"]).delete()
+
+    return reset
 
 
 def proposal_reset(w: World) -> Callable[[], None]:
@@ -808,6 +820,9 @@ RULES: dict[str, Rule] = {
                                                     reset=proposal_reset, comment="Act"),
     "api:plan-start": api_plan_change("start", S.NOT_STARTED, STAFF_SIDE, note="Starting"),
     "api:plan-block": api_plan_change("block", S.IN_PROGRESS, STAFF_SIDE, note="Waiting on vetting"),
+    "api:plan-waiting-on": api_plan_change("waiting-on", S.BLOCKED, STAFF_SIDE, reset=dependency_reset,
+                                           note="Now national", waiting_on="national_body",
+                                           waiting_on_name="Home Office"),
     "api:plan-unblock": api_plan_change("unblock", S.BLOCKED, STAFF_SIDE, note="Vetting done"),
     "api:plan-submit": api_plan_change("submit", S.IN_PROGRESS, STAFF_SIDE, statement="Done, see evidence",
                                       open_milestones="The open step follows the inspection",

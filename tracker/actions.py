@@ -142,6 +142,14 @@ ACTIONS: dict[str, Action] = {
             "another plan by its number, or something else the note describes) and since when.",
         ),
         Action(
+            "waiting-on", "Change what it waits on", "Changing what the plan waits on", (S.BLOCKED,), None,
+            K.STATUS, permissions.can_record_progress, "change_dependency",
+            form="DependencyForm", button="Save what it waits on", success="What the plan waits on is changed.",
+            style="secondary", serializer="DependencyInput", summary="Change what a blocked plan waits on",
+            description="While the plan stays blocked: what it waits on now and since when (kept as it was when "
+            "absent), with a note saying what changed.",
+        ),
+        Action(
             "unblock", "Unblock", "Unblocking", (S.BLOCKED,), S.IN_PROGRESS, K.STATUS,
             permissions.can_record_progress, "unblock",
             form="NoteForm", button="Unblock", success="Plan is in progress again.",

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Case, When
+from django.db.models.functions import Length
 from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html, format_html_join
 
 from inspections.models import Finding, FindingLink, Inspection, Organisation
 
@@ -48,10 +52,11 @@ class PlanForm(forms.Form):
 
     version = forms.IntegerField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, plan: ActionPlan, user: User | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})["version"] = plan.version
         super().__init__(*args, **kwargs)
         self.plan = plan
+        self.user = user  # whose choices a form offers (a plan picker's plans), when it offers any
 
 
 class ProgressForm(PlanForm):
@@ -70,6 +75,69 @@ class NoteForm(PlanForm):
     note = forms.CharField(label="Note", widget=forms.Textarea(attrs={"rows": 3}))
 
 
+class PlanPicker(forms.TextInput):
+    """A plan's number, typed or chosen from a list of the plans offered (`options`: number and label), which
+    the browser filters as the person types a reference, an inspection or an organisation (a `datalist`:
+    no script needed). Only plans the person may see are offered; a number may still be typed."""
+
+    input_type = "text"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__({"inputmode": "numeric", "autocomplete": "off", **(attrs or {})})
+        # The plans offered, read only when the field is shown (a form that is sent and succeeds reads none).
+        self.options: Callable[[], list[tuple[int, str]]] = list
+
+    def render(self, name: str, value: Any, attrs: dict[str, Any] | None = None, renderer: Any = None) -> str:
+        attrs = dict(attrs or {})
+        options = self.options()
+        if not options:
+            return super().render(name, value, attrs, renderer)
+        list_id = f"{attrs.get('id') or name}-plans"
+        attrs["list"] = list_id
+        items = format_html_join("", '<option value="{}">{}</option>', options)
+        return format_html('{}<datalist id="{}">{}</datalist>', super().render(name, value, attrs, renderer),
+                           list_id, items)  # fmt: skip
+
+
+# How many plans a picker offers at most: the person's own open plans come first; any other plan is typed
+# by its number.
+PLAN_PICKER_LIMIT = 200
+
+
+def plans_to_wait_on(user: User, plan: ActionPlan) -> list[tuple[int, str]]:
+    """The plans `user` may choose for `plan` to wait on: those they may see that it may wait on, open ones
+    first, labelled by finding reference, inspection and organisation (one query)."""
+    plans = (
+        ActionPlan.objects.visible_to(user)
+        .may_be_waited_on_by(plan)
+        .select_related("finding__inspection", "organisation")
+        .only(
+            "status",
+            "finding__reference",
+            "finding__inspection__title",
+            "organisation__name",
+            "organisation__short_name",
+        )  # fmt: skip
+        .annotate(finished=Case(When(status__in=ActionPlan.OPEN_STATUSES, then=0), default=1))
+        .order_by(
+            "finished",
+            "-finding__inspection__published_on",
+            "finding__inspection__title",
+            Length("finding__reference"),
+            "finding__reference",
+            "organisation__name",
+            "pk",
+        )  # fmt: skip
+    )[:PLAN_PICKER_LIMIT]
+    return [(other.pk, _plan_label(other)) for other in plans]
+
+
+def _plan_label(plan: ActionPlan) -> str:
+    organisation = plan.organisation.short_name or plan.organisation.name
+    status = plan.get_status_display().lower()
+    return f"{plan.finding.reference}, {plan.finding.inspection.title}: {organisation} ({status})"
+
+
 class BlockedForm(PlanForm):
     waiting_on = forms.ChoiceField(label="Waiting on", choices=Dependency.Kind.choices, widget=forms.RadioSelect)
     waiting_on_name = forms.CharField(
@@ -79,19 +147,50 @@ class BlockedForm(PlanForm):
         help_text="The national body, partner agency or procurement (for example the College of Policing).",
     )
     waiting_on_plan = forms.IntegerField(
-        label="Plan number",
+        label="Which plan",
         min_value=1,
         required=False,
-        help_text="For another plan: its number, shown on its page (a plan of your organisation or of another "
-        "organisation in your region).",
+        widget=PlanPicker,
+        help_text="For another plan: type its finding's reference, its inspection or its organisation and choose "
+        "it from the list, or type its number (shown on its page): a plan of your organisation or of another "
+        "organisation in your region.",
     )
     blocked_since = forms.DateField(
         label="Blocked since",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         help_text="Leave empty for today.",
     )
     note = forms.CharField(label="What is it waiting on?", widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.user is not None:
+            user, plan = self.user, self.plan
+            self.fields["waiting_on_plan"].widget.options = lambda: plans_to_wait_on(user, plan)
+
+
+class DependencyForm(BlockedForm):
+    """What a blocked plan waits on, changed while it stays blocked: the form starts from what it waits on now."""
+
+    note = forms.CharField(label="What has changed?", widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["blocked_since"].help_text = "Leave as it is unless the plan has been waiting since another day."
+        # What it waits on now: attached by the plan page (`attach_dependencies`), else read here.
+        current = self.plan.waits if hasattr(self.plan, "waits") else Dependency.objects.filter(plan=self.plan).first()
+        if current is not None and not self.is_bound:
+            self.initial |= {
+                "waiting_on": current.kind,
+                "waiting_on_name": current.name,
+                "blocked_since": current.since,
+            }
+            # The number of a plan waited on only for those who may see it (left empty, it stays the same).
+            if self.user is not None and current.shows_plan_to(self.user):
+                self.initial["waiting_on_plan"] = current.on_plan_id
+        if current is not None and current.kind == Dependency.Kind.PLAN:
+            self.fields["waiting_on_plan"].help_text += " Leave it empty to keep the plan it waits on now."
 
 
 class SubmitForm(PlanForm):

@@ -390,6 +390,20 @@ class ActionPlanQuerySet(VisibleQuerySet["ActionPlan"]):
             risk_accepted_on=Subquery(latest.values("accepted_on")[:1]),
         )
 
+    def may_be_waited_on_by(self, plan: ActionPlan) -> ActionPlanQuerySet:
+        """Plans `plan` may wait on (`tracker.workflow.mark_blocked`): its own organisation's, or those of
+        another organisation in its region (a force's plan waiting on its regional unit's); never itself,
+        nor a blocked plan already waiting on it. Chain after `visible_to` for what a person may be offered."""
+        same_region = (
+            Q(organisation__region_id=plan.organisation.region_id) if plan.organisation.region_id else Q(pk__in=[])
+        )
+        waiting_on_it = Dependency.objects.current().filter(on_plan=plan).values("plan_id")
+        return (
+            self.filter(Q(organisation_id=plan.organisation_id) | same_region)
+            .exclude(pk=plan.pk)
+            .exclude(pk__in=waiting_on_it)
+        )
+
     def for_detail(self) -> ActionPlanQuerySet:
         return (
             self.select_related("finding__inspection", "finding__cause_of_concern", "organisation", "owner")
@@ -1183,6 +1197,8 @@ class Update(models.Model):
                 S.SUPERSEDED: "Superseded", S.NO_FURTHER_ACTION: "No further action", S.BLOCKED: "Marked blocked",
                 S.NO_ACTION_PROPOSED: "No action proposed", S.NO_ACTION_ACCEPTED: "Risk of no action accepted",
             }.get(self.status_to, self.get_kind_display())  # fmt: skip
+        if self.kind == self.Kind.STATUS:
+            return "What it waits on changed"  # a blocked plan's dependency, changed while it stays blocked
         return self.get_kind_display()
 
 

@@ -387,9 +387,18 @@ def _render_filter_fields(form: Form) -> str:
 # --- plan detail and actions -----------------------------------------------------------------
 
 
-def _make_form(action: actions.Action, plan: ActionPlan, data: Any = None, files: Any = None, **extra: Any) -> Form:
+def _make_form(
+    action: actions.Action,
+    plan: ActionPlan,
+    data: Any = None,
+    files: Any = None,
+    *,
+    user: User | None = None,
+    **extra: Any,
+) -> Form:
+    """The action's page form; with the `user` it is for, the choices it offers them (a plan picker's plans)."""
     assert action.form_class is not None
-    form = action.form_class(data, files, prefix=action.slug, plan=plan, **extra)
+    form = action.form_class(data, files, prefix=action.slug, plan=plan, user=user, **extra)
     milestones = getattr(plan, "milestone_list", None)
     if milestones is not None and data is None:
         # The page knows the plan's milestones: the percentage follows them, and a submission with one
@@ -486,10 +495,11 @@ def _plan_page(
     user = request.user
     plan.milestone_list = list(plan.milestones.all())  # prefetched with their owners (`for_detail`)
     plan.measure_list = list(plan.measures.all())  # prefetched (`for_detail`)
+    dependency = _dependency_context(user, plan)  # before the forms: the one changing it starts from it
     action_forms = []
     milestone_add = measure_add = None
     for action in actions.on_page(user, plan):
-        form = bound if action.slug == bound_slug and bound is not None else _make_form(action, plan)
+        form = bound if action.slug == bound_slug and bound is not None else _make_form(action, plan, user=user)
         item = {"action": action, "form": form, "open": action.slug == bound_slug}
         if action.slug == "milestone-add":
             milestone_add = item  # shown in the milestones section
@@ -515,7 +525,7 @@ def _plan_page(
     context = {
         "plan": plan,
         "finding": plan.finding,
-        **_dependency_context(user, plan),
+        **dependency,
         "updates": updates,
         "action_forms": action_forms,
         "milestones": _milestone_rows(user, plan, bound, bound_slug),
@@ -608,7 +618,7 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
         raise Http404("No such action.")
     if not spec.allowed(request.user, plan):
         raise PermissionDenied
-    form = _make_form(spec, plan, request.POST, request.FILES)
+    form = _make_form(spec, plan, request.POST, request.FILES, user=request.user)
     if form.is_valid():
         try:
             spec.call(plan=plan, user=request.user, data=form.cleaned_data)
@@ -618,7 +628,7 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
             # newer entries, sending the form again applies their change instead of conflicting again.
             data = request.POST.copy()
             data[form.add_prefix("version")] = plan.version
-            form = _make_form(spec, plan, data)
+            form = _make_form(spec, plan, data, user=request.user)
             form.is_valid()
             form.add_error(None, error)
             if request.FILES:

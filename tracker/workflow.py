@@ -319,6 +319,48 @@ def mark_blocked(
 
 
 @transaction.atomic
+def change_dependency(
+    *,
+    plan: ActionPlan,
+    user: User,
+    note: str,
+    waiting_on: str = Dependency.Kind.OTHER,
+    waiting_on_name: str = "",
+    waiting_on_plan: ActionPlan | int | None = None,
+    blocked_since: dt.date | None = None,
+    expected_version: int | None = None,
+) -> Update:
+    """While the plan stays blocked, change what it waits on (the procurement is now a national body's
+    work, say) and since when, by the same rules as `mark_blocked`; what is not given stays as it was
+    (the day, and the plan waited on). The note says what changed. A change that changes nothing is
+    refused, so the timeline records only real changes."""
+    note = _require(note, "Say what has changed about what the plan is waiting on.")
+    action = ACTIONS["waiting-on"]
+
+    def build(locked: ActionPlan) -> Change:
+        current = Dependency.objects.filter(plan=locked).first()
+        since = blocked_since or (current.since if current is not None else None)  # empty: as it was
+        number = waiting_on_plan
+        if number in (None, "") and waiting_on == Dependency.Kind.PLAN and current is not None and current.on_plan_id:
+            number = current.on_plan_id  # still the same plan (whose number its readers may not be shown)
+        fields, words = _dependency(locked, waiting_on, waiting_on_name, number, since)
+        on_plan = fields["on_plan"]
+        given = (fields["kind"], fields["name"], on_plan.pk if on_plan else None, fields["since"])
+        if current is not None and (current.kind, current.name, current.on_plan_id, current.since) == given:
+            raise ValidationError(
+                "That is what the plan already waits on, since the same day: change what it waits on or since when.",
+                code="unchanged",
+            )
+        Dependency.objects.update_or_create(
+            plan=locked, defaults={**fields, "recorded_by": user, "recorded_at": timezone.now()}
+        )
+        words = words or "Waiting on what the note describes."
+        return Change(kind=action.kind, note=f"{note}\n\nNow: {words[0].lower()}{words[1:]}")
+
+    return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
+
+
+@transaction.atomic
 def unblock(*, plan: ActionPlan, user: User, note: str, expected_version: int | None = None) -> Update:
     return _status_change(
         "unblock",

@@ -120,6 +120,18 @@ def test_staff_find_their_overdue_plan_record_progress_with_evidence_and_submit_
     send(page, "Mark as blocked", "Mark blocked", **waits)
     expect_message(page, "Plan marked as blocked.")
     expect_status(page, "Blocked")
+    # Still blocked, what it waits on changes (the system is now procured nationally); the form starts from what
+    # it waits on now, and its plan picker offers Surrey's own plans, never another organisation's.
+    form = action_form(page, "Change what it waits on")
+    expect(form.get_by_label("Which one")).to_have_value("The new records management system")
+    offered = form.locator("datalist option")
+    expect(offered.filter(has_text=re.compile(r": Surrey \("))).not_to_have_count(0)
+    expect(offered.filter(has_text=re.compile(r": Hampshire \("))).to_have_count(0)
+    form.get_by_role("radio", name="A national body").check()
+    send(page, "Change what it waits on", "Save what it waits on",
+         **{"Which one": "Home Office", "What has changed?": "Bought nationally now."})  # fmt: skip
+    expect_message(page, "What the plan waits on is changed.")
+    expect(page.locator(".waiting-on")).to_contain_text("A national body: Home Office")
 
     send(page, "Unblock", "Unblock", Note="RMS release installed.")
     expect_message(page, "Plan is in progress again.")
@@ -135,6 +147,7 @@ def test_staff_find_their_overdue_plan_record_progress_with_evidence_and_submit_
     assert list(plan.updates.values_list("kind", "status_to")) == [
         ("status", S.SUBMITTED),
         ("status", S.IN_PROGRESS),
+        ("status", ""),  # what it waits on, changed while blocked
         ("status", S.BLOCKED),
         ("progress", ""),
     ]

@@ -546,6 +546,8 @@ CHANGES = [
     Change("comments", S.IN_PROGRESS, EVERYONE, S.IN_PROGRESS, lambda p, u: {"note": NOTE}, created=True),
     Change("start", S.NOT_STARTED, WORKERS, S.IN_PROGRESS, _note),
     Change("block", S.IN_PROGRESS, WORKERS, S.BLOCKED, _note),
+    Change("waiting-on", S.BLOCKED, WORKERS, S.BLOCKED,
+           lambda p, u: {**_note(p, u), "waiting_on": "national_body", "waiting_on_name": "Home Office"}),
     Change("unblock", S.BLOCKED, WORKERS, S.IN_PROGRESS, _note),
     Change("submit", S.IN_PROGRESS, WORKERS, S.SUBMITTED, _submit, multipart=True),
     Change("sign-off", S.SUBMITTED, MANAGERS, S.SIGNED_OFF, _comment),
@@ -842,7 +844,7 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
     assert response.status_code == 200
     paths = response.json()["paths"]
     transitions = [
-        "start", "block", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
+        "start", "block", "waiting-on", "unblock", "submit", "sign-off", "return", "close", "reopen", "supersede",
         "no-further-action", "target-date", "owner", "comments", "milestone-edit", "milestone-complete",
         "milestone-reopen", "milestone-move", "measure-edit", "measure-remove", "propose-no-action", "accept-risk",
         "decline-no-action", "agree-no-action", "send-back-no-action",
@@ -866,7 +868,7 @@ def test_schema_needs_credentials_and_lists_every_endpoint(client, staff):
         **{f"/api/v1/plans/{{id}}/{name}/": {"post"} for name in transitions},
     }
     assert {path: set(ops) for path, ops in paths.items()} == expected
-    assert sum(len(ops) for ops in expected.values()) == 43
+    assert sum(len(ops) for ops in expected.values()) == 44
 
 
 def test_docs_page_sends_anonymous_browsers_to_log_in(client, db):
@@ -927,7 +929,7 @@ def test_the_change_table_covers_every_change_the_schema_documents():
         if "post" in operations
     }
     assert posts == {change.endpoint for change in CHANGES}
-    assert len(posts) == 28
+    assert len(posts) == 29
 
 
 @pytest.mark.parametrize("change", CHANGES, ids=[c.endpoint for c in CHANGES])

@@ -43,6 +43,8 @@ CALLS = {
                                                                                       files=[pdf_upload()])),
     "start": (S.NOT_STARTED, "staff", lambda p, u: workflow.start(plan=p, user=u, note="n")),
     "mark_blocked": (S.IN_PROGRESS, "staff", lambda p, u: workflow.mark_blocked(plan=p, user=u, note="n")),
+    "change_dependency": (S.BLOCKED, "staff", lambda p, u: workflow.change_dependency(
+        plan=p, user=u, note="n", waiting_on="national_body", waiting_on_name="Home Office")),
     "unblock": (S.BLOCKED, "staff", lambda p, u: workflow.unblock(plan=p, user=u, note="n")),
     "submit_for_sign_off": (S.IN_PROGRESS, "staff",
                             lambda p, u: workflow.submit_for_sign_off(plan=p, user=u, statement="s")),

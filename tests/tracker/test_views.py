@@ -167,7 +167,7 @@ def action_slugs(response):
         ("inspector", S.IN_PROGRESS, ["supersede", "no-further-action"]),
         ("inspector", S.SIGNED_OFF, ["close", "reopen", "supersede", "no-further-action"]),
         ("inspector", S.CLOSED, []),
-        ("staff", S.BLOCKED, ["progress", "unblock", "propose-no-action"]),
+        ("staff", S.BLOCKED, ["progress", "waiting-on", "unblock", "propose-no-action"]),
         ("manager", S.NO_ACTION_PROPOSED, ["accept-risk", "decline-no-action", "target-date", "owner"]),
         ("inspector", S.NO_ACTION_PROPOSED, ["supersede", "no-further-action"]),
         ("inspector", S.NO_ACTION_ACCEPTED, ["supersede", "agree-no-action", "send-back-no-action"]),
@@ -450,4 +450,5 @@ def test_plan_detail_query_count_does_not_grow_with_updates(client, request, org
     for _ in range(27):
         EvidenceFactory(update=UpdateFactory(plan=plan, author=author))
     assert count_queries(client, plan.get_absolute_url()) == small
-    assert small <= 12
+    # Who may block the plan is offered the plans it may wait on (the block form's plan picker): one query.
+    assert small <= (12 if who == "inspector" else 13)

@@ -140,6 +140,13 @@ class LaterLinkSerializer(FindingLinkSerializer):
         fields = [*FindingLinkSerializer.Meta.fields, "finding"]
 
 
+# A finding's own closure criteria: the inspectorate's to set (on the finding's page), everyone's to read here.
+WHAT_GOOD_LOOKS_LIKE = (
+    "What good looks like for this finding, in the inspectorate's words (empty if not given). Read-only: set by "
+    "the inspectorate on the finding's page."
+)
+
+
 class FindingSerializer(OutputSerializer):
     inspection = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     themes = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
@@ -170,6 +177,7 @@ class FindingSerializer(OutputSerializer):
             "links_to_earlier",
             "links_from_later",
         ]
+        extra_kwargs = {"what_good_looks_like": {"help_text": WHAT_GOOD_LOOKS_LIKE}}
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_supersedes(self, finding: Finding) -> int | None:
@@ -213,6 +221,7 @@ class FindingRefSerializer(OutputSerializer):
         fields = [
             "id", "inspection", "inspection_title", "reference", "kind", "text", "what_good_looks_like", "due_by",
         ]  # fmt: skip
+        extra_kwargs = {"what_good_looks_like": {"help_text": WHAT_GOOD_LOOKS_LIKE}}
 
 
 class WaitedOnPlanSerializer(serializers.Serializer):
@@ -518,6 +527,17 @@ class BlockInput(NoteInput):
     blocked_since = serializers.DateField(
         required=False, allow_null=True, default=None, help_text="Since when (not later than today); default today."
     )
+
+
+class DependencyInput(BlockInput):
+    note = serializers.CharField(max_length=10_000, help_text="What has changed about what the plan waits on.")
+    waiting_on = serializers.ChoiceField(
+        choices=Dependency.Kind.choices, help_text="What the plan waits on now; with `other` the note says what."
+    )
+    blocked_since = serializers.DateField(
+        required=False, allow_null=True, default=None,
+        help_text="Since when (not later than today); kept as it was when null or absent.",
+    )  # fmt: skip
 
 
 class FormNullableIntegerField(serializers.IntegerField):
