@@ -251,7 +251,8 @@ class ActionPlanQuerySet(VisibleQuerySet["ActionPlan"]):
 
     def returned(self) -> ActionPlanQuerySet:
         """Work sent back to the force: in progress, and its last change of status was a manager returning
-        a submission or an inspector reopening a signed-off plan. Its owner's action, until resubmitted."""
+        a submission or declining a proposal of no action, or an inspector reopening a signed-off plan or
+        sending such a proposal back (`RETURNED_FROM`). Its owner's action, until it moves on."""
         return (
             self.filter(status=ActionPlan.Status.IN_PROGRESS)
             .alias(last_move_from=Subquery(_last_status_change().values("status_from")[:1]))
@@ -1123,8 +1124,14 @@ class NoActionProposal(models.Model):
         return f"No action proposed on {self.plan_id} by {self.proposed_by_id}"
 
 
-# A plan moved back to in progress from these was returned (by its manager) or reopened (by an inspector).
-RETURNED_FROM = [ActionPlan.Status.SUBMITTED, ActionPlan.Status.SIGNED_OFF]
+# A plan moved back to in progress from these was returned: a submission by its manager, a signed-off plan
+# reopened by an inspector, a proposal of no action declined by its manager or sent back by an inspector.
+RETURNED_FROM = [
+    ActionPlan.Status.SUBMITTED,
+    ActionPlan.Status.SIGNED_OFF,
+    ActionPlan.Status.NO_ACTION_PROPOSED,
+    ActionPlan.Status.NO_ACTION_ACCEPTED,
+]
 
 
 class Update(models.Model):
