@@ -233,8 +233,8 @@ class ActionPlanFilter(django_filters.FilterSet):
         label="Returned only",
         method="filter_returned",
         widget=OnOffCheckbox(),
-        help_text="Sent back to the force: a submission returned by its manager, or a plan reopened by the "
-        "inspectorate.",
+        help_text="Sent back to the force: a submission returned or a proposal of no action declined by its "
+        "manager, or a plan reopened or a proposal of no action sent back by the inspectorate.",
     )
     deferred = django_filters.BooleanFilter(
         label="Deferred only",
