@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Case, When
-from django.db.models.functions import Length
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html, format_html_join
 
@@ -99,37 +98,37 @@ class PlanPicker(forms.TextInput):
                            list_id, items)  # fmt: skip
 
 
-# How many plans a picker offers at most: the person's own open plans come first; any other plan is typed
-# by its number.
+# How many plans a picker offers at most: the newest open ones; any other plan is typed by its number.
 PLAN_PICKER_LIMIT = 200
 
 
 def plans_to_wait_on(user: User, plan: ActionPlan) -> list[tuple[int, str]]:
-    """The plans `user` may choose for `plan` to wait on: those they may see that it may wait on, open ones
-    first, labelled by finding reference, inspection and organisation (one query)."""
+    """The open plans `user` may see that `plan` may wait on (the newest `PLAN_PICKER_LIMIT`), by inspection
+    (newest first) and finding reference, labelled with the reference, inspection and organisation. One query,
+    by the plans' ids: ordered by inspection in the database it read every plan of the organisation (30 ms of
+    PostgreSQL at 3,000 plans, against 0.6)."""
     plans = (
         ActionPlan.objects.visible_to(user)
         .may_be_waited_on_by(plan)
+        .open()
         .select_related("finding__inspection", "organisation")
         .only(
             "status",
             "finding__reference",
             "finding__inspection__title",
+            "finding__inspection__published_on",
             "organisation__name",
             "organisation__short_name",
-        )  # fmt: skip
-        .annotate(finished=Case(When(status__in=ActionPlan.OPEN_STATUSES, then=0), default=1))
-        .order_by(
-            "finished",
-            "-finding__inspection__published_on",
-            "finding__inspection__title",
-            Length("finding__reference"),
-            "finding__reference",
-            "organisation__name",
-            "pk",
-        )  # fmt: skip
-    )[:PLAN_PICKER_LIMIT]
-    return [(other.pk, _plan_label(other)) for other in plans]
+        )
+        .order_by("-pk")[:PLAN_PICKER_LIMIT]
+    )
+
+    def order(other: ActionPlan) -> tuple[Any, ...]:
+        inspection, reference = other.finding.inspection, other.finding.reference
+        published = -(inspection.published_on or dt.date.min).toordinal()
+        return (published, inspection.title, len(reference), reference, other.organisation.name, other.pk)
+
+    return [(other.pk, _plan_label(other)) for other in sorted(plans, key=order)]
 
 
 def _plan_label(plan: ActionPlan) -> str:
