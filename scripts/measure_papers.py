@@ -233,7 +233,7 @@ def main() -> None:
         def board_pack(chart: bool) -> Callable[[], bytes]:
             def make() -> bytes:
                 context = papers.board_pack_context(
-                    plans=ActionPlan.objects.visible_to(manager), organisation=organisation,
+                    user=manager, plans=ActionPlan.objects.visible_to(manager), organisation=organisation,
                     since=today - dt.timedelta(days=90), today=today, chart=chart,
                 )  # fmt: skip
                 return papers.board_pack_pdf(context)

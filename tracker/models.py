@@ -964,10 +964,10 @@ def waiting_on(kind: str) -> Q:
     return blocked & Exists(Dependency.objects.filter(plan=OuterRef("pk"), kind=kind))
 
 
-def attach_dependencies(plans: Any, user: Any = None) -> list[ActionPlan]:
+def attach_dependencies(plans: Any, user: Any = None, *, owner: bool = True) -> list[ActionPlan]:
     """Give each blocked plan of a page `waits` (its `Dependency`, with the plan it waits on, or None), in
     one query, and none at all when no plan on the page is blocked; with a `user`, also `waits_text`:
-    what it waits on in words that user may read (`Dependency.describe_for`)."""
+    what it waits on in words that user may read (`Dependency.describe_for`, with `owner`)."""
     plans = list(plans)
     blocked = [plan.pk for plan in plans if plan.status == ActionPlan.Status.BLOCKED]
     found = (
@@ -978,7 +978,7 @@ def attach_dependencies(plans: Any, user: Any = None) -> list[ActionPlan]:
     for plan in plans:
         plan.waits = found.get(plan.pk)
         if user is not None:
-            plan.waits_text = plan.waits.describe_for(user) if plan.waits else ""
+            plan.waits_text = plan.waits.describe_for(user, owner=owner) if plan.waits else ""
     return plans
 
 
@@ -1031,14 +1031,15 @@ class Dependency(models.Model):
         visible = visible_organisation(user)
         return visible is True or (visible is not None and visible == self.on_plan.organisation_id)
 
-    def describe_for(self, user: Any) -> str:
+    def describe_for(self, user: Any, *, owner: bool = True) -> str:
         """What the plan waits on, in words `user` may read, to follow "Waiting on": another plan they
-        may not see is only "another organisation's plan" (no reference, no text, no status)."""
+        may not see is only "another organisation's plan" (no reference, no text, no status). Without
+        `owner`, the plan waited on is not followed by its owner's name (for a published document)."""
         if self.kind == self.Kind.PLAN:
             if not self.shows_plan_to(user):
                 return "another organisation's plan"
             other = self.on_plan
-            owner = f", owner {other.owner}" if other.owner_id else ""
+            owner = f", owner {other.owner}" if owner and other.owner_id else ""
             return (
                 f"plan {other.pk}: {other.organisation} on {other.finding.reference} of "
                 f"{other.finding.inspection.title} ({other.get_status_display().lower()}{owner})"

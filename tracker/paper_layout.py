@@ -29,12 +29,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MM = 72 / 25.4  # PDF points in a millimetre
-# Widths of Helvetica's characters in thousandths of the font size, for the characters of "Page N of M"
-# (the page number is printed in Helvetica, which every PDF reader has, so that nothing needs embedding).
-HELVETICA_WIDTHS = {"P": 667, "a": 556, "g": 556, "e": 556, " ": 278, "o": 556, "f": 278} | dict.fromkeys(
-    "0123456789", 556
-)
+# "Page N of M" is printed in the documents' own font, DejaVu Sans, embedded in the PDF as a subset of the
+# characters it needs (every font of a PDF that is to be kept, printed or archived must be in it).
 PAGE_NUMBER_FONT = "/PaperPageNumber"
+PAGE_NUMBER_CHARACTERS = "Page of 0123456789"
+FONT_FILES = (
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",  # Debian's fonts-dejavu-core, which .ci/run installs
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+)
 
 
 @dataclass
@@ -99,8 +102,112 @@ def lay_out_parts(htmls: Iterable[str], *, stylesheets: list[str], base_url: str
         return [future.result() for future in futures]
 
 
-def text_width(text: str, size: float) -> float:
-    return sum(HELVETICA_WIDTHS.get(c, 556) for c in text) * size / 1000
+@dataclass
+class EmbeddedFont:
+    """A subset of DejaVu Sans holding PAGE_NUMBER_CHARACTERS, as a TrueType font file, with the widths of
+    its characters in thousandths of the font size and what the font descriptor of a PDF needs."""
+
+    data: bytes
+    widths: dict[str, int]
+    bbox: tuple[int, int, int, int]
+    ascent: int
+    descent: int
+    cap_height: int
+
+    def text_width(self, text: str, size: float) -> float:
+        return sum(self.widths[c] for c in text) * size / 1000
+
+
+def font_file() -> str:
+    """DejaVu Sans, the documents' font, where fontconfig finds it (or where Debian puts it)."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    if shutil.which("fc-match"):
+        found = subprocess.run(["fc-match", "--format=%{file}", "DejaVu Sans:style=Book"], capture_output=True,
+                               text=True, check=False).stdout.strip()  # fmt: skip
+        if found.endswith("DejaVuSans.ttf") and Path(found).is_file():
+            return found
+    for path in FONT_FILES:
+        if Path(path).is_file():
+            return path
+    raise RuntimeError("DejaVu Sans is not installed (Debian's fonts-dejavu-core): the PDFs need it.")
+
+
+@functools.cache
+def page_number_font() -> EmbeddedFont:
+    from fontTools import subset, ttLib
+
+    font = ttLib.TTFont(font_file())
+    options = subset.Options()
+    options.name_IDs = ["*"]  # keep the font's names and licence
+    options.drop_tables += ["FFTM"]  # a FontForge timestamp, which fontTools cannot subset
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=PAGE_NUMBER_CHARACTERS)
+    subsetter.subset(font)
+    out = io.BytesIO()
+    font.save(out)
+    scale = 1000 / font["head"].unitsPerEm
+    cmap, metrics = font.getBestCmap(), font["hmtx"].metrics
+    head, hhea = font["head"], font["hhea"]
+    return EmbeddedFont(
+        data=out.getvalue(),
+        widths={c: round(metrics[cmap[ord(c)]][0] * scale) for c in PAGE_NUMBER_CHARACTERS},
+        bbox=tuple(round(v * scale) for v in (head.xMin, head.yMin, head.xMax, head.yMax)),
+        ascent=round(hhea.ascent * scale),
+        descent=round(hhea.descent * scale),
+        cap_height=round(getattr(font["OS/2"], "sCapHeight", 0) * scale) or round(hhea.ascent * scale),
+    )
+
+
+def _add_page_number_font(writer: Any) -> Any:
+    """The subset of DejaVu Sans added to `writer` as a TrueType font with its file embedded (FontFile2)."""
+    from pypdf.generic import (
+        ArrayObject,
+        DecodedStreamObject,
+        DictionaryObject,
+        FloatObject,
+        NameObject,
+        NumberObject,
+    )
+
+    embedded = page_number_font()
+    file = DecodedStreamObject()
+    file.set_data(embedded.data)
+    file = file.flate_encode()
+    file[NameObject("/Length1")] = NumberObject(len(embedded.data))
+    first, last = 32, 121  # from the space to "y": every character of PAGE_NUMBER_CHARACTERS
+    descriptor = DictionaryObject(
+        {
+            NameObject("/Type"): NameObject("/FontDescriptor"),
+            NameObject("/FontName"): NameObject("/PAPERN+DejaVuSans"),
+            NameObject("/Flags"): NumberObject(32),  # non-symbolic: the characters are WinAnsiEncoding's
+            NameObject("/FontBBox"): ArrayObject(NumberObject(v) for v in embedded.bbox),
+            NameObject("/ItalicAngle"): NumberObject(0),
+            NameObject("/Ascent"): NumberObject(embedded.ascent),
+            NameObject("/Descent"): NumberObject(embedded.descent),
+            NameObject("/CapHeight"): NumberObject(embedded.cap_height),
+            NameObject("/StemV"): NumberObject(80),
+            NameObject("/FontFile2"): writer._add_object(file),
+        }
+    )
+    return writer._add_object(
+        DictionaryObject(
+            {
+                NameObject("/Type"): NameObject("/Font"),
+                NameObject("/Subtype"): NameObject("/TrueType"),
+                NameObject("/BaseFont"): NameObject("/PAPERN+DejaVuSans"),
+                NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
+                NameObject("/FirstChar"): NumberObject(first),
+                NameObject("/LastChar"): NumberObject(last),
+                NameObject("/Widths"): ArrayObject(
+                    FloatObject(embedded.widths.get(chr(code), 0)) for code in range(first, last + 1)
+                ),
+                NameObject("/FontDescriptor"): writer._add_object(descriptor),
+            }
+        )
+    )
 
 
 def join(parts: list[Part], *, metadata: dict[str, str], right_mm: float, bottom_mm: float, size: float = 8) -> bytes:
@@ -114,16 +221,8 @@ def join(parts: list[Part], *, metadata: dict[str, str], right_mm: float, bottom
         writer.append(PdfReader(io.BytesIO(part.pdf)))
     writer.add_metadata(metadata)
     total = len(writer.pages)
-    font = writer._add_object(
-        DictionaryObject(
-            {
-                NameObject("/Type"): NameObject("/Font"),
-                NameObject("/Subtype"): NameObject("/Type1"),
-                NameObject("/BaseFont"): NameObject("/Helvetica"),
-                NameObject("/Encoding"): NameObject("/WinAnsiEncoding"),
-            }
-        )
-    )
+    font = _add_page_number_font(writer)
+    widths = page_number_font()
 
     def stream(data: str) -> object:
         content = DecodedStreamObject()
@@ -136,7 +235,7 @@ def join(parts: list[Part], *, metadata: dict[str, str], right_mm: float, bottom
     for number, page in enumerate(writer.pages, start=1):
         text = f"Page {number} of {total}"
         box = page.mediabox
-        x = float(box.right) - right_mm * MM - text_width(text, size)
+        x = float(box.right) - right_mm * MM - widths.text_width(text, size)
         y = float(box.bottom) + bottom_mm * MM / 2 - size * 0.35
         resources = page.setdefault(NameObject("/Resources"), DictionaryObject()).get_object()
         fonts = resources.setdefault(NameObject("/Font"), DictionaryObject()).get_object()

@@ -22,7 +22,7 @@ from inspections.models import Grading, Organisation
 
 from . import paper_layout
 from .figures import cell
-from .models import ActionPlan, Milestone, NoActionProposal, Update
+from .models import ActionPlan, Milestone, NoActionProposal, Update, User, attach_dependencies
 
 BOARD_PACK_CHANGES = 200
 BOARD_PACK_DEFAULT_DAYS = 90
@@ -34,12 +34,22 @@ def default_since(today: dt.date) -> dt.date:
 
 
 def board_pack_context(
-    *, plans: QuerySet[ActionPlan], organisation: Organisation, since: dt.date, today: dt.date, chart: bool
+    *,
+    user: User,
+    plans: QuerySet[ActionPlan],
+    organisation: Organisation,
+    since: dt.date,
+    today: dt.date,
+    chart: bool,
 ) -> dict[str, Any]:
-    """Everything the board pack shows for `organisation`'s plans among `plans` (the ones the reader may
-    see): the summary by stage, gradings, progress by finding (full text), overdue plans with their latest
-    explanation, deferred plans with the reason given for their last new date, changes since `since`,
-    and with `chart` the trend by month (the dashboard's, for this organisation).
+    """Everything the board pack shows for `organisation`'s plans among `plans` (the ones `user`, the
+    reader, may see): the summary by stage, gradings, progress by finding (full text), overdue plans with
+    their latest explanation, deferred plans with the reason given for their last new date, changes since
+    `since`, and with `chart` the trend by month (the dashboard's, for this organisation).
+
+    The progress and overdue plans are lists, each blocked plan with what it waits on and since when
+    (`attach_dependencies`: one query more for each list holding a blocked plan), in the words the plan
+    page gives `user` (another organisation's plan waited on is named only to those who may see it).
 
     Each plan of the progress section comes with its milestones (`plan.milestones.all()`, in order, one
     query for all), its success measures and its latest proposal of no action (one query more each):
@@ -69,6 +79,7 @@ def board_pack_context(
         .values("note")[:1]
     )
     overdue = plans.overdue(today).for_list().annotate(reason=Subquery(latest_reason)).order_by("target_date", "pk")
+    ordered, overdue = attach_dependencies(ordered, user), attach_dependencies(overdue, user)
     deferred = (
         plans.filter(deferral_count__gt=0)
         .for_list()
@@ -195,8 +206,8 @@ def board_pack_pdf(context: dict[str, Any]) -> bytes:
         *([("summary", "Summary", None)] if context["summary"] else []),
         *([("trend", "Trend over the last 12 months", None)] if context["chart"] else []),
         ("gradings", "Inspection gradings", None),
-        ("progress", "Progress by finding", list(context["plans"])),
-        ("overdue", "Overdue, with reasons", list(context["overdue"])),
+        ("progress", "Progress by finding", context["plans"]),
+        ("overdue", "Overdue, with reasons", context["overdue"]),
         ("deferrals", "Deferrals, with reasons", list(context["deferred"])),
         ("changes", f"Changes since {since:%-d %B %Y}", list(context["changes"])),
     ]

@@ -701,8 +701,9 @@ def board_pack(request: AuthedRequest, slug: str) -> HttpResponse:
     since = (valid and form.cleaned_data["since"]) or papers.default_since(today)
     chart = valid and form.cleaned_data["chart"] == "1"
     context = papers.board_pack_context(
-        plans=ActionPlan.objects.visible_to(user), organisation=organisation, since=since, today=today, chart=chart
-    )
+        user=user, plans=ActionPlan.objects.visible_to(user), organisation=organisation, since=since, today=today,
+        chart=chart,
+    )  # fmt: skip
     pdf_query = urlencode({"since": since.isoformat(), **({"chart": "1"} if chart else {})})
     context |= {
         "form": form,
@@ -730,7 +731,9 @@ def board_pack_pdf(request: AuthedRequest, slug: str) -> HttpResponse:
     if count > settings.BOARD_PACK_PDF_IN_WORKER_PLANS:
         offer = {"organisation": organisation, "count": count, "since": since, "chart": chart}
         return render(request, "tracker/board_pack_in_worker.html", offer)
-    context = papers.board_pack_context(plans=plans, organisation=organisation, since=since, today=today, chart=chart)
+    context = papers.board_pack_context(
+        user=user, plans=plans, organisation=organisation, since=since, today=today, chart=chart
+    )
     response = HttpResponse(papers.board_pack_pdf(context), content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{papers.board_pack_filename(organisation, today)}"'
     return response

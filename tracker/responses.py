@@ -32,7 +32,7 @@ from inspections.models import Finding, Grading, Inspection, Organisation
 from . import papers, permissions
 from .evidence import ALLOWED_DESCRIPTION, check_upload
 from .http import bad_query
-from .models import ActionPlan, Milestone, PccResponse, Update, User, response_deadline
+from .models import ActionPlan, Milestone, PccResponse, Update, User, attach_dependencies, response_deadline
 from .storage import open_stored
 
 S = ActionPlan.Status
@@ -176,6 +176,8 @@ class Answer:
         lines.append(("Target date", target))
         lines.append(("Status", f"{plan.get_stage_display()}: {plan.get_status_display().lower()}, "
                                 f"{plan.percent_complete}% complete"))  # fmt: skip
+        if getattr(plan, "waits_text", ""):  # blocked: what it waits on (response_context), by no one's name
+            lines.append(("Waiting on", f"{plan.waits_text}, since {plan.waits.since:%-d %B %Y}"))
         if plan.latest_progress:
             lines.append((f"Latest progress ({timezone.localtime(plan.latest_progress_at):%-d %B %Y})",
                           plan.latest_progress))  # fmt: skip
@@ -231,6 +233,9 @@ def response_context(
             end_reason=Subquery(ending.values("note")[:1]),
         )
     }
+    # What each blocked plan waits on, as its page tells `user` (another organisation's plan only if they
+    # may see it), with no owner's name: the response is published.
+    attach_dependencies(plans.values(), user, owner=False)
     addressed = set(
         Finding.addressed_to.through.objects.filter(
             finding__inspection=inspection, organisation__in=organisations

@@ -104,9 +104,10 @@ def make_board_pack(job: Job, progress: jobs.Progress) -> str:
     # Two steps the owner can watch: gathering the figures, then laying out the pages (most of the time).
     progress(0, 2)
     context = papers.board_pack_context(
-        plans=plans, organisation=organisation, since=since, today=today, chart=job.params.get("chart", False)
-    )
-    count = context["plans"].count()
+        user=user, plans=plans, organisation=organisation, since=since, today=today,
+        chart=job.params.get("chart", False),
+    )  # fmt: skip
+    count = len(context["plans"])
     progress(1, 2)
     pdf = papers.board_pack_pdf(context)
     stored = ""

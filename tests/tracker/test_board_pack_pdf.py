@@ -14,6 +14,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from tests import pdfs
 from tests.factories import ActionPlanFactory, ManagerFactory, MilestoneFactory, UpdateFactory
 from tests.tracker.plan_world import build_world
 from tracker import jobs
@@ -349,3 +350,41 @@ def test_the_pdf_shows_each_plans_success_measures(client, world, manager):
     progress = text.split("Progress by finding")[-1].split("Overdue, with reasons")[0]
     assert "Success measures:" in progress
     assert "Intelligence reports triaged within a week (target 95%), sustained until 30 Jun 2027" in progress
+
+
+def test_every_font_of_the_pack_is_embedded_page_numbers_included(client, world, manager, settings):
+    """Every font the pack uses is in the PDF (the page numbers are stamped after the parts are joined, in
+    the documents' own font, not in a reader's Helvetica), with the trend chart and in several parts."""
+    settings.PAPER_PART_ROWS, settings.PAPER_PROCESSES = 2, 2
+    client.force_login(manager)
+    response = client.get(URL, {"chart": "1"})
+    pages_of(response)
+    used = pdfs.fonts(response.content)
+    assert used and any("DejaVu" in name for name in used)
+    assert pdfs.not_embedded(response.content) == []
+    assert not any("Helvetica" in name for name in used)
+
+
+def test_the_outline_of_a_pack_laid_out_in_parts_leads_to_each_section_in_order(client, org, manager, settings):
+    """The bookmarks of the parts survive their joining: the cover's, then each section's once (never its
+    "continued" headings), in the order of the contents, each leading to the page the contents give."""
+    settings.PAPER_PART_ROWS, settings.PAPER_PROCESSES = 5, 2
+    today = timezone.localdate()
+    for i in range(1, 19):
+        ActionPlanFactory(organisation=org, finding__reference=f"R{i}", finding__text=f"FINDING-{i:02} {LONG_TEXT}",
+                          target_date=today - dt.timedelta(days=1 + i % 3), deferral_count=i % 3 == 0)  # fmt: skip
+    client.force_login(manager)
+    response = client.get(URL, {"since": "2026-01-10"})
+    pages = pages_of(response)
+    cover = flat(pages[0])
+    sections = ["Summary", "Inspection gradings", "Progress by finding", "Overdue, with reasons",
+                "Deferrals, with reasons", "Changes since 10 January 2026"]  # fmt: skip
+    contents = {title: int(re.search(re.escape(title) + r" \.*\s*(\d+)", cover).group(1)) for title in sections}
+    assert contents["Progress by finding"] < contents["Overdue, with reasons"] - 1  # over several pages
+    entries = pdfs.outline(response.content)
+    assert entries[0] == (0, "Board pack", 1)
+    in_sections = [(title, page) for depth, title, page in entries if title in sections]
+    assert in_sections == [(title, contents[title]) for title in sections]
+    assert not any("continued" in title for _, title, _ in entries)
+    for title, page in in_sections:
+        assert title in flat(pages[page - 1])

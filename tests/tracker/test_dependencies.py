@@ -491,3 +491,92 @@ def test_the_dashboard_counts_blocked_plans_by_what_they_wait_on(client, plan, s
     page = response.content.decode()
     assert "Blocked plans and what they wait on" in page
     assert "Waiting on another organisation&#x27;s plan" in page and SECRET_OWNER not in page
+
+
+# --- the papers: the board pack and the 56-day response --------------------------------------------
+
+
+def pdf_text(response) -> str:
+    import pypdf
+
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    pages = pypdf.PdfReader(io.BytesIO(response.content)).pages
+    return " ".join(" ".join(page.extract_text().split()) for page in pages)
+
+
+def docx_text(response) -> str:
+    import docx
+
+    assert response.status_code == 200
+    return "\n".join(p.text for p in docx.Document(io.BytesIO(response.content)).paragraphs)
+
+
+def test_the_board_pack_names_what_a_blocked_plan_waits_on_as_the_reader_may_see_it(
+    client, plan, staff, unit_plan, force, unit
+):
+    """In the progress and overdue sections, page and PDF alike: the force reads only that its plan waits
+    on another organisation's plan; an inspector reads which plan, its status and owner, as on the plan page."""
+    plan.target_date = TODAY - dt.timedelta(days=3)  # overdue too
+    plan.save()
+    block_on_unit(plan, staff, unit_plan, blocked_since=TODAY - dt.timedelta(days=12))
+    since = f"since {TODAY - dt.timedelta(days=12):%-d %b %Y}"
+    people = readers(force, unit)
+    client.force_login(people["force.manager"])
+    page = client.get(f"/organisations/{force.slug}/board-pack/").content.decode()
+    pdf = pdf_text(client.get(f"/organisations/{force.slug}/board-pack.pdf"))
+    for text in (page.replace("&#x27;", "'"), pdf):
+        progress, overdue = text.split("Progress by finding")[-1].split("Overdue, with reasons")
+        overdue = overdue.split("Deferrals, with reasons")[0]
+        for section in (progress, overdue):
+            assert f"Blocked · Waiting on another organisation's plan, {since}" in section
+        for secret in (SECRET_OWNER, "AFI3", f"plan {unit_plan.pk}", unit_plan.get_absolute_url()):
+            assert secret not in text
+    client.force_login(people["inspector"])
+    words = (
+        f"Waiting on plan {unit_plan.pk}: {unit} on AFI3 of {unit_plan.finding.inspection.title} (in progress, owner"
+    )
+    page = client.get(f"/organisations/{force.slug}/board-pack/").content.decode()
+    pdf = pdf_text(client.get(f"/organisations/{force.slug}/board-pack.pdf"))
+    for text in (page, pdf):
+        progress = text.split("Progress by finding")[-1].split("Overdue, with reasons")[0]
+        assert words in progress and SECRET_OWNER in progress and since in progress
+
+
+def test_the_board_pack_names_a_body_agency_or_procurement_and_shows_nothing_for_plans_not_blocked(
+    client, plan, staff, force
+):
+    workflow.mark_blocked(plan=plan, user=staff, note="n", waiting_on=K.PROCUREMENT, waiting_on_name="Radios",
+                          blocked_since=TODAY - dt.timedelta(days=5))  # fmt: skip
+    ActionPlanFactory(organisation=force, status=S.IN_PROGRESS)
+    client.force_login(ManagerFactory(organisation=force))
+    text = pdf_text(client.get(f"/organisations/{force.slug}/board-pack.pdf"))
+    assert text.count(f"Waiting on a procurement: Radios, since {TODAY - dt.timedelta(days=5):%-d %b %Y}") == 1
+    progress = text.split("Progress by finding")[-1].split("Overdue, with reasons")[0]
+    assert progress.count("Waiting on") == 1  # the other plan is not blocked
+
+
+def test_the_56_day_response_says_what_a_blocked_plan_waits_on_by_no_ones_name(
+    client, plan, staff, unit_plan, force, unit
+):
+    """In the draft (DOCX and PDF): the force's reader is told only "another organisation's plan"; an
+    inspector which plan and its status, but never its owner's name (the response is published)."""
+    plan.finding.addressed_to.add(force)
+    block_on_unit(plan, staff, unit_plan, blocked_since=TODAY - dt.timedelta(days=12))
+    since = f"since {TODAY - dt.timedelta(days=12):%-d %B %Y}"
+    address = f"/inspections/{plan.finding.inspection.slug}/response/{force.slug}"
+    people = readers(force, unit)
+    client.force_login(people["force.manager"])
+    document = docx_text(client.get(f"{address}.docx"))
+    assert f"Waiting on: another organisation's plan, {since}" in document.splitlines()
+    pdf = pdf_text(client.get(f"{address}.pdf"))
+    assert f"Waiting on: another organisation's plan, {since}" in pdf
+    for text in (document, pdf):
+        for secret in (SECRET_OWNER, "AFI3", f"plan {unit_plan.pk}"):
+            assert secret not in text
+    client.force_login(people["inspector"])
+    words = f"Waiting on: plan {unit_plan.pk}: {unit} on AFI3 of {unit_plan.finding.inspection.title} (in progress), "
+    words += since
+    document = docx_text(client.get(f"{address}.docx"))
+    pdf = pdf_text(client.get(f"{address}.pdf"))
+    assert words in document.splitlines() and words in pdf
+    assert SECRET_OWNER not in document and SECRET_OWNER not in pdf

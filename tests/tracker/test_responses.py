@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from inspections.models import Finding, Grading
-from tests import servers
+from tests import pdfs, servers
 from tests.factories import (
     PDF_BYTES,
     ActionPlanFactory,
@@ -164,6 +164,16 @@ def test_the_pdf_draft_says_the_same_with_the_marking_and_page_numbers(client, r
     assert "A decision log in the vetting system, with reasons." in text
     assert "Training already given nationally by the College of Policing." in text
     assert "HAMPSHIRE" not in text
+
+
+def test_every_font_of_the_pdf_draft_is_embedded_page_numbers_included(client, report, manager, settings):
+    settings.PAPER_PART_ROWS, settings.PAPER_PROCESSES = 2, 2
+    client.force_login(manager)
+    response = client.get(PDF)
+    assert response.status_code == 200 and len(pypdf.PdfReader(io.BytesIO(response.content)).pages) >= 2
+    used = pdfs.fonts(response.content)
+    assert used and not any("Helvetica" in name for name in used)
+    assert pdfs.not_embedded(response.content) == []
 
 
 def test_who_may_download_which_draft(client, report, staff, manager, other_staff, inspector):
