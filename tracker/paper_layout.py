@@ -80,6 +80,19 @@ def _fetch_nothing() -> Any:
     return weasyprint.urls.URLFetcher(allowed_protocols=())
 
 
+def warm_up() -> None:
+    """A small page in the documents' fonts laid out and thrown away (see tracker/paper_warm.py). A failure
+    here is left for the real layout to report."""
+    try:
+        lay_out(
+            "<p style=\"font-family: 'DejaVu Sans'\">Page 0123456789 <b>of</b></p>",
+            ["@page { @top-center { content: 'x' } }"],
+            "http://localhost/",
+        )
+    except Exception:  # noqa: BLE001 - nothing to do about it here
+        pass
+
+
 _context: multiprocessing.context.BaseContext | None = None
 
 
@@ -87,7 +100,7 @@ def _layout_context() -> multiprocessing.context.BaseContext:
     global _context
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(["tracker.paper_layout", "weasyprint"])
+        _context.set_forkserver_preload(["tracker.paper_layout", "weasyprint", "tracker.paper_warm"])
     return _context
 
 

@@ -201,7 +201,7 @@ def board_pack_pdf(context: dict[str, Any]) -> bytes:
     """The board pack as an A4 PDF: the page's sections laid out in parts of settings.PAPER_PART_ROWS rows
     side by side (`pdf_in_parts`), then the cover, whose contents give the page each section starts on."""
     organisation, today, since = context["organisation"], context["today"], context["since"]
-    context = {**context, "site_url": settings.SITE_URL, "all_changes": context["changes"]}
+    context = {**context, "site_url": settings.SITE_URL, "all_changes": context["changes"], "paper": True}
     sections = [
         *([("summary", "Summary", None)] if context["summary"] else []),
         *([("trend", "Trend over the last 12 months", None)] if context["chart"] else []),
