@@ -25,7 +25,7 @@ from django.views.decorators.http import require_safe
 
 from inspections.models import Finding, Grading, Inspection, Organisation, Theme, heading_of
 
-from . import flows, forms, freshness, papers, permissions, xlsx
+from . import flows, forms, freshness, markup, papers, permissions, xlsx
 from .figures import REPORTED, REPORTED_STAGES, STAGES, Stage, cell, pct, plans_link
 from .filters import DEFAULT_ORDERING, ActionPlanFilter
 from .finding_links import repeat_labels
@@ -277,6 +277,8 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
         }  # fmt: skip
         for slug, org in sorted(matrix.items(), key=lambda item: item[1]["name"])
     ]
+    for row in matrix_table:  # written once here (and kept with the figures), not cell by cell in the template
+        row["html"] = markup.matrix_row(row)
     by_theme = [cell(row, **scope, theme=row["finding__themes__slug"]) for row in theme_figures(plans)]
     # The headline figures, the RAG counts and the deferrals per organisation in one grouped query (no
     # join, read from the index actionplan_org_figures_idx alone); the totals and the regions' figures

@@ -16,7 +16,6 @@ from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -31,7 +30,7 @@ from django_filters.views import FilterView
 from inspections import links as finding_links_service
 from inspections.models import Finding, FindingLink, Inspection, Organisation
 
-from . import actions, bulk, figures, forms, freshness, health, permissions, responses, suggestions, workflow
+from . import actions, bulk, figures, forms, freshness, health, markup, permissions, responses, suggestions, workflow
 from .filters import DEFAULT_ORDERING, ActionPlanFilter, OnOffCheckbox
 from .finding_links import links_of
 from .http import AuthedRequest, evidence_file_response
@@ -381,7 +380,7 @@ def _render_filter_fields(form: Form) -> str:
         css = WIDGET_CLASSES.get(type(field.widget).__name__)
         if css:
             field.widget.attrs["class"] = css + (" is-invalid" if form.errors.get(name) else "")
-    return render_to_string("tracker/includes/filter_fields.html", {"form": form})
+    return markup.filter_fields(form)
 
 
 # --- plan detail and actions -----------------------------------------------------------------

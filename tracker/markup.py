@@ -1,0 +1,389 @@
+"""HTML written in Python for the parts of pages that repeat one small piece hundreds of times (the
+dashboard's matrix: 56 organisations by 10 inspections, about 20 linked numbers a cell), where Django's
+template engine spends most of a page's time resolving variables and filters one by one. The markup is
+the same as the templates gave (tested); every value is escaped here as the templates' autoescaping did.
+"""
+
+from __future__ import annotations
+
+from html import escape as _escape
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ObjectDoesNotExist
+from django.template.loader import render_to_string
+from django.utils import dateformat
+from django.utils.formats import localize
+from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import Truncator
+from django.utils.timezone import template_localtime
+
+
+def esc(value: Any) -> str:
+    """`{{ value }}` with autoescaping: text escaped (quotes too), safe strings as they are."""
+    if isinstance(value, SafeString):
+        return value
+    return _escape(str(value))
+
+
+def number(value: Any) -> str:
+    """`{{ value }}` of a count: an int as it is (what `localize` gives without thousand separators),
+    anything else localized and escaped."""
+    if type(value) is int:
+        return str(value)
+    return esc(localize(value))
+
+
+def matrix_row(row: dict[str, Any]) -> SafeString:
+    """One organisation's row of the dashboard's completion matrix (`reports.dashboard_figures`): its
+    name, then per inspection its gradings, the reported and verified rates, and the plans per stage
+    with those overdue, each number linked to the /plans/ list behind it; an empty cell is a dash."""
+    parts = [f'<tr><th scope="row">{esc(row["name"])}</th>\n']
+    for cell in row["cells"]:
+        if not cell:
+            parts.append('<td><span class="text-body-secondary">–</span></td>\n')
+            continue
+        links = cell["links"]
+        total = number(cell["total"])
+        parts.append("<td>")
+        for g in cell.get("gradings") or ():
+            parts.append(
+                f'<span class="visually-hidden">Graded ({esc(g["area"])}): </span>'
+                f'<span class="badge grade grade-{esc(g["grade"])}">{esc(g["label"])}</span> '
+            )
+        parts.append(
+            f'\n<div><a href="{esc(links["reported"])}">{number(cell["reported"])}</a> of '
+            f'<a href="{esc(links["total"])}">{total}</a> reported complete ({number(cell["reported_pct"])}%)</div>'
+            f'\n<div><a href="{esc(links["verified"])}">{number(cell["verified"])}</a> of {total} verified complete'
+            f" ({number(cell['verified_pct'])}%)</div>"
+            '\n<ul class="list-unstyled small mb-0 stages">'
+        )
+        for stage in cell["stages"]:
+            label = esc(str(stage["label"]).lower())
+            parts.append(f'<li><a href="{esc(stage["link"])}">{number(stage["count"])}</a> {label}')
+            if stage["value"] == "with_force":
+                if cell["overdue"]:
+                    parts.append(
+                        f', <strong class="overdue-count"><a href="{esc(links["overdue"])}">{number(cell["overdue"])}'
+                        "</a> overdue</strong>"
+                    )
+                else:
+                    parts.append(f', <a href="{esc(links["overdue"])}">0</a> overdue')
+            parts.append("</li>")
+        parts.append("</ul></td>\n")
+    parts.append("</tr>\n")
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
+# --- form fields with Bootstrap's markup, as crispy-forms' bootstrap5 pack writes them ---------------
+#
+# `{{ form|crispy }}` cost about 0.5 ms a field (its templates, and Django's template per widget), and
+# a plan's page shows a dozen forms. `form_html` and `field_html` give the same markup (the pack's
+# field.html with its default options, our bootstrap5/errors.html summary) with the widgets written in
+# Python: the same field names, ids, labels, help text, error messages and aria attributes (Django's
+# `BoundField.build_widget_attrs`). Fields the fast path does not cover (choices as radios or
+# checkboxes, files, widgets in a fieldset) are rendered by the pack's own template.
+
+INPUT_TEMPLATES = frozenset(
+    f"django/forms/widgets/{kind}.html"
+    for kind in ("text", "date", "number", "email", "url", "password", "hidden", "checkbox", "time", "datetime")
+)
+TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+
+
+def _attrs(attrs: dict[str, Any]) -> str:
+    """Attributes as django/forms/widgets/attrs.html writes them (`value|stringformat:'s'`, escaped)."""
+    return "".join(
+        f" {esc(name)}" if value is True else f' {esc(name)}="{_escape(str(value))}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
+def _widget(field: Any, widget: Any, attrs: dict[str, Any]) -> str:
+    """`BoundField.as_widget(attrs=attrs)`, written in Python for plain inputs, text areas and selects."""
+    template = getattr(widget, "template_name", "")
+    fast_select = type(widget) is forms.Select
+    if template not in INPUT_TEMPLATES and template != TEXTAREA_TEMPLATE and not fast_select:
+        return str(field.as_widget(attrs=attrs))
+    if field.field.localize:
+        widget.is_localized = True
+    attrs = field.build_widget_attrs(attrs, widget)
+    if field.auto_id and "id" not in widget.attrs:
+        attrs.setdefault("id", field.auto_id)
+    value = field.value()
+    if fast_select:
+        from .filters import FastSelect
+
+        return FastSelect.render(widget, field.html_name, value, attrs)
+    context = widget.get_context(field.html_name, value, attrs)["widget"]
+    if template == TEXTAREA_TEMPLATE:
+        text = esc(context["value"]) if context["value"] else ""
+        return f'<textarea name="{esc(context["name"])}"{_attrs(context["attrs"])}>\n{text}</textarea>'
+    shown = context["value"]
+    value_attr = "" if shown is None else f' value="{_escape(str(shown))}"'
+    return f'<input type="{esc(context["type"])}" name="{esc(context["name"])}"{value_attr}{_attrs(context["attrs"])}>'
+
+
+def _css_class(widget: Any, bootstrap: str) -> dict[str, Any]:
+    """The widget's class as crispy-forms' `crispy_field` tag sets it (on the widget itself, as it does):
+    the widget's own classes, its class name in lower case, then Bootstrap's."""
+    class_name = type(widget).__name__.lower()
+    css = widget.attrs.get("class", "")
+    if css:
+        if css.find(class_name) == -1:
+            css += f" {class_name}"
+    else:
+        css = class_name
+    for word in bootstrap.split():
+        if word not in css.split():
+            css += f" {word}"
+    widget.attrs["class"] = css
+    return {}
+
+
+def _help_and_errors(field: Any) -> str:
+    """bootstrap5/layout/help_text_and_errors.html: the errors, then the help text."""
+    parts = []
+    if field.errors:
+        parts.append(f'<div id="{esc(getattr(field.errors, "field_id", "") or "")}_error" class="invalid-feedback">')
+        parts.extend(
+            f'<p id="error_{n}_{esc(field.auto_id)}"><strong>{esc(error)}</strong></p>'
+            for n, error in enumerate(field.errors, start=1)
+        )
+        parts.append("</div>")
+    if field.help_text:
+        ident = f'id="{esc(field.auto_id)}_helptext" ' if field.auto_id else ""
+        parts.append(f'<div {ident}class="form-text">{field.help_text}</div>')
+    return "".join(parts)
+
+
+def _label_text(field: Any) -> str:
+    star = '<span class="asteriskField">*</span>' if field.field.required else ""
+    return f"{esc(field.label)}{star}"
+
+
+def field_html(field: Any) -> SafeString:
+    """One field as `{{ field|as_crispy_field }}` (bootstrap5 pack, default options) gives it."""
+    widget = field.field.widget
+    if field.is_hidden:
+        return mark_safe(_widget(field, widget, {}))
+    if isinstance(widget, forms.CheckboxInput):
+        _css_class(widget, "form-check-input is-invalid" if field.errors else "form-check-input")
+        required = " requiredField" if field.field.required else ""
+        css = field.css_classes()
+        return mark_safe(
+            f'<div class="mb-3"><div id="div_{esc(field.auto_id)}" class="form-check{" " + esc(css) if css else ""}">'
+            f"{_widget(field, widget, {})} "
+            f'<label for="{esc(field.id_for_label)}" class="form-check-label{required}">{_label_text(field)}</label>'
+            f"{_help_and_errors(field)}</div></div>"
+        )
+    if field.use_fieldset or isinstance(widget, forms.FileInput | forms.RadioSelect | forms.CheckboxSelectMultiple):
+        return _crispy_field(field)
+    bootstrap = "form-select" if isinstance(widget, forms.Select) else "form-control"
+    _css_class(widget, f"{bootstrap} is-invalid" if field.errors else bootstrap)
+    css = field.css_classes()
+    parts = [f'<div id="div_{esc(field.auto_id)}" class="mb-3{" " + esc(css) if css else ""}">']
+    if field.label:
+        for_attr = f'for="{esc(field.id_for_label)}" ' if field.id_for_label else ""
+        required = " requiredField" if field.field.required else ""
+        parts.append(f'<label {for_attr}class="form-label{required}">{_label_text(field)}</label> ')
+    parts.append(_widget(field, widget, {}))
+    parts.append(_help_and_errors(field))
+    parts.append("</div>")
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
+def _crispy_field(field: Any) -> SafeString:
+    from crispy_forms.templatetags.crispy_forms_filters import as_crispy_field
+    from crispy_forms.templatetags.crispy_forms_utils import remove_spaces
+
+    return mark_safe(remove_spaces(str(as_crispy_field(field)).strip()))
+
+
+def form_html(form: Any) -> SafeString:
+    """A whole form as `{{ form|crispy }}` gives it: the error summary (templates/bootstrap5/errors.html),
+    then every field."""
+    parts = []
+    if form.errors:
+        parts.append(render_to_string("bootstrap5/errors.html", {"form": form}).strip())
+    parts.extend(field_html(field) for field in form)
+    return mark_safe("".join(parts))
+
+
+# --- rows of plans (templates/includes/plan_table.html) ------------------------------------------------
+
+
+def _lookup(obj: Any, *names: str) -> Any:
+    """`{{ obj.a.b }}` as the template engine resolves it: a missing attribute is empty, callables are
+    called (no argument)."""
+    for name in names:
+        if obj is None or obj == "":
+            return ""
+        try:
+            obj = getattr(obj, name)
+        except (AttributeError, ObjectDoesNotExist):
+            return ""
+        if callable(obj) and not getattr(obj, "do_not_call_in_templates", False):
+            obj = obj()
+    return obj
+
+
+def _text(value: Any) -> str:
+    """`{{ value }}`: None as "None", numbers as they are, text escaped."""
+    if type(value) is int:
+        return str(value)
+    return esc(localize(value))
+
+
+def _date(value: Any, fmt: str) -> str:
+    """`{{ value|date:fmt }}` (aware times in the current time zone first), escaped."""
+    if value in (None, ""):
+        return ""
+    return esc(dateformat.format(template_localtime(value), fmt))
+
+
+def _truncated(value: Any, length: int) -> str:
+    return esc(Truncator(value).chars(length))
+
+
+def plan_rows(plans: Any, *, user: Any, selectable: Any = False, show_organisation: Any = False,
+              wait: Any = "") -> SafeString:  # fmt: skip
+    """The body rows of includes/plan_table.html, written once per plan in Python rather than through
+    some forty template lookups each (25 rows a page on /plans/); "No action plans match." when none."""
+    user_pk = _lookup(user, "pk")
+    parts = []
+    for plan in plans:
+        finding = plan.finding
+        organisation_name = _text(_lookup(plan, "organisation", "display_name"))
+        parts.append("<tr>\n")
+        if selectable:
+            pk = _text(plan.pk)
+            parts.append(
+                f'<td class="select-col" data-label="Select"><input type="checkbox" class="form-check-input" '
+                f'name="plans" value="{pk}" form="bulk-form" id="select-{pk}" aria-label="Select '
+                f'{_text(_lookup(finding, "reference"))}, {organisation_name}"></td>\n'
+            )
+        parts.append(
+            f'<td data-label="Finding"><a href="{esc(plan.get_absolute_url())}"><span class="fw-semibold">'
+            f"{_text(_lookup(finding, 'reference'))}</span> {_text(_lookup(finding, 'short_text'))}</a>\n"
+            f'<div class="small text-body-secondary">{_text(_lookup(finding, "inspection", "title"))}</div>\n'
+        )
+        returned_note = _lookup(plan, "returned_note")
+        if returned_note:
+            yours = ": your action" if _lookup(plan, "owner_id") == user_pk else ""
+            returned_at = _lookup(plan, "returned_at")
+            parts.append(
+                f'<div class="returned small mt-1"><strong>Returned{yours}.</strong> By '
+                f'{_text(_lookup(plan, "returned_by"))}, <time datetime="{_date(returned_at, "c")}">'
+                f"{_date(returned_at, 'j M Y')}</time>: {_truncated(returned_note, 200)}</div>\n"
+            )
+        date_reason = _lookup(plan, "date_reason")
+        if date_reason:
+            parts.append(f'<div class="small mt-1">Why the date moved: {_truncated(date_reason, 200)}</div>\n')
+        if _lookup(plan, "is_recurrence"):
+            parts.append(
+                '<span class="badge recurrence">Recurrence<span class="visually-hidden">: repeats a finding this '
+                "organisation had closed</span></span>"
+            )
+        parts.append("</td>\n")
+        if show_organisation:
+            parts.append(f'<td data-label="Organisation">{organisation_name}</td>\n')
+        parts.append(
+            f'<td data-label="Status"><span class="badge status status-{_text(plan.status)}">'
+            f"{_text(plan.get_status_display())}</span>"
+        )
+        waits_text = _lookup(plan, "waits_text")
+        if waits_text:
+            since = _lookup(plan, "waits", "since")
+            parts.append(
+                f'<div class="small text-body-secondary waiting-on">Waiting on {_text(waits_text)}, since '
+                f'<time datetime="{_date(since, "Y-m-d")}">{_date(since, "j M Y")}</time></div>'
+            )
+        rag = f'<span class="badge rag rag-{_text(plan.rag)}">{_text(plan.get_rag_display())}</span>'
+        parts.append(f'</td>\n<td data-label="RAG">{rag}</td>\n<td data-label="Target date">')
+        if plan.target_date:
+            parts.append(
+                f'<time datetime="{_date(plan.target_date, "Y-m-d")}">{_date(plan.target_date, "j M Y")}</time>'
+            )
+        else:
+            parts.append("None set")
+        if plan.deferral_count or plan.brought_forward_count:
+            parts.append(f'\n<div class="small text-body-secondary">{_text(plan.date_moves)}</div>')
+        parts.append(f'</td>\n<td data-label="Complete">{_text(plan.percent_complete)}%')
+        milestones_total = _lookup(plan, "milestones_total")
+        if milestones_total:
+            parts.append(
+                f'<div class="small text-body-secondary milestone-progress">{_text(_lookup(plan, "milestones_done"))}'
+                f" of {_text(milestones_total)} milestones</div>"
+            )
+        parts.append('</td>\n<td data-label="Owner">')
+        owner = plan.active_owner
+        if owner:
+            parts.append(_text(owner.get_full_name() or owner.username))
+        else:
+            parts.append('<span class="text-body-secondary">Unassigned</span>')
+        parts.append("</td>\n")
+        if wait:
+            waiting = _text(_lookup(plan, "waiting_text"))
+            if wait == "overdue":
+                waiting = f"<strong>{waiting}</strong>"
+            parts.append(f'<td data-label="Waiting" class="waiting">{waiting}</td>\n')
+        parts.append("</tr>\n")
+    if not parts:
+        columns = 8 if wait else (8 if show_organisation else 7) if selectable else 7 if show_organisation else 6
+        parts.append(f'<tr><td colspan="{columns}">No action plans match.</td></tr>\n')
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
+# --- the /plans/ filter form's fields -----------------------------------------------------------------
+
+
+def _filter_notes(field: Any) -> str:
+    """A filter field's errors, then its help text (escaped, as `{{ field.help_text }}`)."""
+    parts = [
+        f'<div class="invalid-feedback d-block" id="{esc(field.auto_id)}_error_{n}">{esc(error)}</div>'
+        for n, error in enumerate(field.errors, start=1)
+    ]
+    if field.help_text:
+        parts.append(f'<div id="{esc(field.auto_id)}_helptext" class="form-text">{esc(field.help_text)}</div>')
+    return "".join(parts)
+
+
+def filter_fields(form: Any) -> SafeString:
+    """The /plans/ filter form's fields with Bootstrap's markup (checkbox groups in a fieldset, the
+    "only ..." checkboxes after their box, every other field after its label)."""
+    parts = []
+    for field in form:
+        widget = field.field.widget
+        auto_id = esc(field.auto_id)
+        if isinstance(widget, forms.CheckboxSelectMultiple):
+            described = f' aria-describedby="{auto_id}_helptext"' if field.help_text else ""
+            invalid = " is-invalid" if field.errors else ""
+            name = esc(field.html_name)
+            parts.append(
+                f'<div id="div_{auto_id}" class="mb-3"><fieldset{described}><legend class="form-label fs-6">'
+                f"{esc(field.label)}</legend><div>\n"
+            )
+            for choice in field:
+                data = choice.data
+                ident = esc(choice.id_for_label)
+                checked = " checked" if data["selected"] else ""
+                parts.append(
+                    f'<div class="form-check"><input type="checkbox" class="form-check-input{invalid}" name="{name}" '
+                    f'value="{_text(data["value"])}" id="{ident}"{checked}> '
+                    f'<label for="{ident}" class="form-check-label">{_text(data["label"])}</label></div>\n'
+                )
+            parts.append(f"</div>{_filter_notes(field)}</fieldset></div>\n")
+        elif isinstance(widget, forms.CheckboxInput):
+            parts.append(
+                f'<div class="mb-3"><div id="div_{auto_id}" class="form-check">{_widget(field, widget, {})} '
+                f'<label for="{esc(field.id_for_label)}" class="form-check-label">{esc(field.label)}</label>'
+                f"{_filter_notes(field)}</div></div>\n"
+            )
+        else:
+            parts.append(
+                f'<div id="div_{auto_id}" class="mb-3"><label for="{esc(field.id_for_label)}" class="form-label">'
+                f"{esc(field.label)}</label> {_widget(field, widget, {})}{_filter_notes(field)}</div>\n"
+            )
+    return mark_safe("".join(parts))  # every value above is escaped

@@ -1,0 +1,28 @@
+"""`{{ form|fast_form }}` and `{{ field|fast_field }}`: crispy-forms' Bootstrap markup written in Python
+(tracker/markup.py), for pages that show many forms."""
+
+from typing import Any
+
+from django import template
+from django.utils.safestring import SafeString
+
+from tracker import markup
+
+register = template.Library()
+
+
+@register.filter
+def fast_form(form: Any) -> SafeString:
+    return markup.form_html(form)
+
+
+@register.filter
+def fast_field(field: Any) -> SafeString:
+    return markup.field_html(field)
+
+
+@register.simple_tag
+def plan_rows(plans: Any, *, user: Any, selectable: Any = False, show_organisation: Any = False,
+              wait: Any = "") -> SafeString:  # fmt: skip
+    """The body rows of includes/plan_table.html (tracker/markup.py)."""
+    return markup.plan_rows(plans, user=user, selectable=selectable, show_organisation=show_organisation, wait=wait)
