@@ -11,6 +11,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ObjectDoesNotExist
+from django.template.defaultfilters import filesizeformat, linebreaksbr
 from django.template.loader import render_to_string
 from django.utils import dateformat
 from django.utils.formats import localize
@@ -81,8 +82,8 @@ def matrix_row(row: dict[str, Any]) -> SafeString:
 # a plan's page shows a dozen forms. `form_html` and `field_html` give the same markup (the pack's
 # field.html with its default options, our bootstrap5/errors.html summary) with the widgets written in
 # Python: the same field names, ids, labels, help text, error messages and aria attributes (Django's
-# `BoundField.build_widget_attrs`). Fields the fast path does not cover (choices as radios or
-# checkboxes, files, widgets in a fieldset) are rendered by the pack's own template.
+# `BoundField.build_widget_attrs`). Fields the fast path does not cover (other widgets in a fieldset,
+# a file input showing a file already there) are rendered by the pack's own template.
 
 INPUT_TEMPLATES = frozenset(
     f"django/forms/widgets/{kind}.html"
@@ -101,10 +102,12 @@ def _attrs(attrs: dict[str, Any]) -> str:
 
 
 def _widget(field: Any, widget: Any, attrs: dict[str, Any]) -> str:
-    """`BoundField.as_widget(attrs=attrs)`, written in Python for plain inputs, text areas and selects."""
+    """`BoundField.as_widget(attrs=attrs)`, written in Python for plain inputs, text areas and selects; a
+    widget that renders itself (its own `render`, such as a plan picker's list) renders as it does."""
     template = getattr(widget, "template_name", "")
     fast_select = type(widget) is forms.Select
-    if template not in INPUT_TEMPLATES and template != TEXTAREA_TEMPLATE and not fast_select:
+    plain = type(widget).render is forms.Widget.render
+    if not plain or (template not in INPUT_TEMPLATES and template != TEXTAREA_TEMPLATE and not fast_select):
         return str(field.as_widget(attrs=attrs))
     if field.field.localize:
         widget.is_localized = True
@@ -142,19 +145,99 @@ def _css_class(widget: Any, bootstrap: str) -> dict[str, Any]:
     return {}
 
 
+def _errors(field: Any) -> str:
+    """bootstrap5/layout/field_errors_block.html."""
+    if not field.errors:
+        return ""
+    messages = "".join(
+        f'<p id="error_{n}_{esc(field.auto_id)}"><strong>{esc(error)}</strong></p>'
+        for n, error in enumerate(field.errors, start=1)
+    )
+    return (
+        f'<div id="{esc(getattr(field.errors, "field_id", "") or "")}_error" class="invalid-feedback">{messages}</div>'
+    )
+
+
+def _help(field: Any) -> str:
+    """bootstrap5/layout/help_text.html (the help text is written as it is: `|safe`)."""
+    if not field.help_text:
+        return ""
+    ident = f'id="{esc(field.auto_id)}_helptext" ' if field.auto_id else ""
+    return f'<div {ident}class="form-text">{field.help_text}</div>'
+
+
 def _help_and_errors(field: Any) -> str:
     """bootstrap5/layout/help_text_and_errors.html: the errors, then the help text."""
-    parts = []
-    if field.errors:
-        parts.append(f'<div id="{esc(getattr(field.errors, "field_id", "") or "")}_error" class="invalid-feedback">')
-        parts.extend(
-            f'<p id="error_{n}_{esc(field.auto_id)}"><strong>{esc(error)}</strong></p>'
-            for n, error in enumerate(field.errors, start=1)
+    return _errors(field) + _help(field)
+
+
+def _wrapper(field: Any) -> str:
+    css = field.css_classes()
+    return f'<div id="div_{esc(field.auto_id)}" class="mb-3{" " + esc(css) if css else ""}">'
+
+
+def _label(field: Any) -> str:
+    if not field.label:
+        return ""
+    for_attr = f'for="{esc(field.id_for_label)}" ' if field.id_for_label else ""
+    required = " requiredField" if field.field.required else ""
+    return f'<label {for_attr}class="form-label{required}">{_label_text(field)}</label> '
+
+
+def _choices_field(field: Any) -> str:
+    """Radios or checkboxes in a fieldset (bootstrap5/layout/radio_checkbox_select.html)."""
+    widget = field.field.widget
+    invalid = " is-invalid" if field.errors else ""
+    parts = [_wrapper(field)]
+    if field.label:
+        described = field.aria_describedby
+        parts.append(f"<fieldset{f' aria-describedby="{esc(described)}"' if described else ''}>")
+        for_attr = f'for="{esc(field.id_for_label)}" ' if field.id_for_label else ""
+        required = " requiredField" if field.field.required else ""
+        parts.append(f'<legend {for_attr}class="form-label{required} fs-6">{_label_text(field)}</legend> ')
+    parts.append("<div>")
+    id_ = widget.attrs.get("id") or field.auto_id
+    attrs = field.build_widget_attrs({"id": id_} if id_ else {})
+    groups = widget.optgroups(field.html_name, widget.format_value(field.value()), attrs)
+    name = esc(field.html_name)
+    for group_number, (group, options, _index) in enumerate(groups, start=1):
+        if group:
+            parts.append(f"<strong>{esc(group)}</strong>")
+        for number, option in enumerate(options, start=1):
+            parts.append(
+                f'<div class="form-check"><input type="{esc(option["type"])}" class="form-check-input{invalid}" '
+                f'name="{name}" value="{esc(str(option["value"]))}"{_attrs(option["attrs"])}> '
+                f'<label for="{esc(option["attrs"].get("id", ""))}" class="form-check-label">'
+                f"{esc(str(option['label']))}</label>"
+            )
+            if number == len(options) and group_number == len(groups):
+                parts.append(_errors(field))
+            parts.append("</div>")
+    parts.append(f"</div>{_help(field)}")
+    if field.label:
+        parts.append("</fieldset>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _file_field(field: Any) -> str | None:
+    """A file input (bootstrap5/layout/field_file.html), or None for one showing a file already there."""
+    subwidgets = field.subwidgets
+    if any(subwidget.data.get("is_initial") for subwidget in subwidgets):
+        return None
+    invalid = " is-invalid" if field.errors else ""
+    disabled = " disabled" if field.field.disabled else ""
+    parts = [_wrapper(field), _label(field)]
+    for subwidget in subwidgets:
+        data = subwidget.data
+        css = data["attrs"].get("class")
+        attrs = {name: value for name, value in data["attrs"].items() if name != "class"}
+        parts.append(
+            f'<div{' class="is-invalid"' if field.errors else ""}><input type="{esc(data["type"])}" '
+            f'name="{esc(data["name"])}" class="form-control{" " + esc(css) if css else ""}{invalid}"{disabled}'
+            f"{_attrs(attrs)}>{_help_and_errors(field)}</div>"
         )
-        parts.append("</div>")
-    if field.help_text:
-        ident = f'id="{esc(field.auto_id)}_helptext" ' if field.auto_id else ""
-        parts.append(f'<div {ident}class="form-text">{field.help_text}</div>')
+    parts.append("</div>")
     return "".join(parts)
 
 
@@ -178,20 +261,16 @@ def field_html(field: Any) -> SafeString:
             f'<label for="{esc(field.id_for_label)}" class="form-check-label{required}">{_label_text(field)}</label>'
             f"{_help_and_errors(field)}</div></div>"
         )
-    if field.use_fieldset or isinstance(widget, forms.FileInput | forms.RadioSelect | forms.CheckboxSelectMultiple):
+    if isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
+        return mark_safe(_choices_field(field))  # every value is escaped
+    if isinstance(widget, forms.FileInput) and not field.use_fieldset:
+        written = _file_field(field)
+        return _crispy_field(field) if written is None else mark_safe(written)
+    if field.use_fieldset:
         return _crispy_field(field)
     bootstrap = "form-select" if isinstance(widget, forms.Select) else "form-control"
     _css_class(widget, f"{bootstrap} is-invalid" if field.errors else bootstrap)
-    css = field.css_classes()
-    parts = [f'<div id="div_{esc(field.auto_id)}" class="mb-3{" " + esc(css) if css else ""}">']
-    if field.label:
-        for_attr = f'for="{esc(field.id_for_label)}" ' if field.id_for_label else ""
-        required = " requiredField" if field.field.required else ""
-        parts.append(f'<label {for_attr}class="form-label{required}">{_label_text(field)}</label> ')
-    parts.append(_widget(field, widget, {}))
-    parts.append(_help_and_errors(field))
-    parts.append("</div>")
-    return mark_safe("".join(parts))  # every value above is escaped
+    return mark_safe(f"{_wrapper(field)}{_label(field)}{_widget(field, widget, {})}{_help_and_errors(field)}</div>")
 
 
 def _crispy_field(field: Any) -> SafeString:
@@ -386,4 +465,51 @@ def filter_fields(form: Any) -> SafeString:
                 f'<div id="div_{auto_id}" class="mb-3"><label for="{esc(field.id_for_label)}" class="form-label">'
                 f"{esc(field.label)}</label> {_widget(field, widget, {})}{_filter_notes(field)}</div>\n"
             )
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
+# --- a plan's timeline (templates/tracker/actionplan_detail.html) -------------------------------------
+
+
+def timeline_items(updates: Any) -> SafeString:
+    """The items of a plan's timeline: each entry's change, author and time, the status, target date and
+    percentage it moved, its note and its evidence files; "No updates yet." when there are none."""
+    parts = []
+    for update in updates:
+        author = update.author
+        by = _text(_lookup(author, "get_full_name") or _lookup(author, "username"))
+        parts.append(
+            f'<li class="timeline-item kind-{_text(update.kind)}" id="update-{_text(update.pk)}">\n'
+            f'<div class="d-flex flex-wrap gap-2 align-items-baseline">\n<span class="fw-semibold">'
+            f"{_text(update.change_label)}</span>\n"
+            f'<span class="text-body-secondary small">by {by}, <time datetime="{_date(update.created_at, "c")}">'
+            f"{_date(update.created_at, 'j M Y H:i')}</time></span>\n</div>\n"
+        )
+        if update.status_to:
+            parts.append(
+                f'<p class="mb-1 small">Status: {_text(update.get_status_from_display())} → '
+                f"{_text(update.get_status_to_display())}</p>\n"
+            )
+        if update.target_date_to:
+            parts.append(
+                f'<p class="mb-1 small">Target date: {_date(update.target_date_from, "j M Y") or "none"} → '
+                f"{_date(update.target_date_to, 'j M Y')}</p>\n"
+            )
+        if update.percent is not None:
+            parts.append(f'<p class="mb-1 small">Complete: {_text(update.percent)}%</p>\n')
+        if update.note:
+            parts.append(f'<p class="mb-1">{linebreaksbr(update.note, autoescape=True)}</p>\n')
+        files = list(update.evidence.all())
+        if files:
+            parts.append('<ul class="evidence small">\n')
+            parts.extend(
+                f'<li><a href="{esc(file.get_absolute_url())}" download>{_text(file.original_name)}</a> '
+                f'({esc(filesizeformat(file.size))}, SHA-256 <code class="sha">{_truncated(file.sha256, 13)}</code>)'
+                "</li>\n"
+                for file in files
+            )
+            parts.append("</ul>\n")
+        parts.append("</li>\n")
+    if not parts:
+        parts.append("<li>No updates yet.</li>\n")
     return mark_safe("".join(parts))  # every value above is escaped

@@ -26,3 +26,9 @@ def plan_rows(plans: Any, *, user: Any, selectable: Any = False, show_organisati
               wait: Any = "") -> SafeString:  # fmt: skip
     """The body rows of includes/plan_table.html (tracker/markup.py)."""
     return markup.plan_rows(plans, user=user, selectable=selectable, show_organisation=show_organisation, wait=wait)
+
+
+@register.simple_tag
+def timeline_items(updates: Any) -> SafeString:
+    """The items of a plan's timeline (tracker/markup.py)."""
+    return markup.timeline_items(updates)
