@@ -42,8 +42,14 @@ def plans(org):
     for status in statuses:
         ActionPlanFactory(organisation=org, status=status)
     ActionPlanFactory(organisation=org, target_date=None)
+    # The others in the same shape (one in ten in progress): were they all in progress, the planner would
+    # take "in progress" for a condition that keeps three plans in four, and reading the organisation's
+    # target-date index with the status as a filter would cost it about the same as the index of both.
+    shape = [*[ActionPlan.Status.CLOSED] * 5, *[ActionPlan.Status.NOT_STARTED] * 4, ActionPlan.Status.IN_PROGRESS]
     for _ in range(3):
-        ActionPlanFactory.create_batch(20, organisation=OrganisationFactory())
+        other = OrganisationFactory()
+        for status in shape * 2:
+            ActionPlanFactory(organisation=other, status=status)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE tracker_actionplan")
