@@ -27,6 +27,7 @@ from .models import ActionPlan, Milestone, NoActionProposal, Update, User, attac
 BOARD_PACK_CHANGES = 200
 BOARD_PACK_DEFAULT_DAYS = 90
 PAPER_CSS = Path(settings.BASE_DIR) / "static" / "css" / "paper.css"
+PAPER_SHORT_ROW = 0.4  # the layout time of a short entry of the board pack against a plan's (`in_parts`)
 
 
 def default_since(today: dt.date) -> dt.date:
@@ -142,6 +143,11 @@ def css_string(text: str) -> str:
     return f'"{escaped}"'
 
 
+def start_layout() -> None:
+    """Called as a PDF is asked for, before its queries: the layout processes' server starts meanwhile."""
+    paper_layout.start_server(settings.PAPER_PROCESSES)
+
+
 def lay_out_in_parts(htmls: Iterable[str], *, stylesheets: list[str]) -> list[paper_layout.Part]:
     """The documents `htmls` laid out side by side, settings.PAPER_PROCESSES at a time, in order."""
     return paper_layout.lay_out_parts(
@@ -172,12 +178,15 @@ class Section:
     template: str = ""
 
 
-def in_parts(sections: list[tuple[str, str, list[Any] | None]], rows_per_part: int) -> list[list[Section]]:
+def in_parts(sections: list[tuple[Any, ...]], rows_per_part: int) -> list[list[Section]]:
     """The sections split into parts of about `rows_per_part` rows (a section without rows counts as 10);
-    a long section's rows run on over several parts, `continued` after the first."""
+    a long section's rows run on over several parts, `continued` after the first. A section given as
+    (name, title, rows, weight) counts each of its rows as `weight` of a row (its layout time against a
+    plan's under Progress by finding), so that the parts take about as long as each other to lay out."""
     parts: list[list[Section]] = [[]]
-    room = rows_per_part
-    for name, title, rows in sections:
+    room = float(rows_per_part)
+    for name, title, rows, *weighted in sections:
+        weight = weighted[0] if weighted else 1
         if rows is None or not rows:
             if room < 10 and parts[-1]:
                 parts.append([])
@@ -187,13 +196,13 @@ def in_parts(sections: list[tuple[str, str, list[Any] | None]], rows_per_part: i
             continue
         start = 0
         while start < len(rows):
-            if room <= 0:
+            if room < weight:
                 parts.append([])
                 room = rows_per_part
-            take = rows[start : start + room]
+            take = rows[start : start + max(1, int(room / weight))]
             parts[-1].append(Section(name, title, take, continued=start > 0))
             start += len(take)
-            room -= len(take)
+            room -= len(take) * weight
     return [part for part in parts if part]
 
 
@@ -207,9 +216,11 @@ def board_pack_pdf(context: dict[str, Any]) -> bytes:
         *([("trend", "Trend over the last 12 months", None)] if context["chart"] else []),
         ("gradings", "Inspection gradings", None),
         ("progress", "Progress by finding", context["plans"]),
-        ("overdue", "Overdue, with reasons", context["overdue"]),
-        ("deferrals", "Deferrals, with reasons", list(context["deferred"])),
-        ("changes", f"Changes since {since:%-d %B %Y}", list(context["changes"])),
+        # An overdue or deferred plan, and a change, are each one short paragraph (a finding's text is
+        # under Progress by finding only): about two fifths of a plan's layout time there.
+        ("overdue", "Overdue, with reasons", context["overdue"], PAPER_SHORT_ROW),
+        ("deferrals", "Deferrals, with reasons", list(context["deferred"]), PAPER_SHORT_ROW),
+        ("changes", f"Changes since {since:%-d %B %Y}", list(context["changes"]), PAPER_SHORT_ROW),
     ]
 
     def htmls() -> Iterator[str]:
@@ -234,7 +245,7 @@ def board_pack_pdf(context: dict[str, Any]) -> bytes:
             for name, page in part.anchors.items():
                 starts.setdefault(name, pages_before + page + 1)
             pages_before += part.pages
-        contents = [(title, starts.get(name, "")) for name, title, _ in sections]
+        contents = [(title, starts.get(name, "")) for name, title, *_ in sections]
         html = render_to_string("tracker/board_pack_document.html", {**context, "cover": True, "contents": contents})
         return paper_layout.lay_out(html, cover_stylesheets, settings.SITE_URL + "/")
 

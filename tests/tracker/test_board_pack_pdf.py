@@ -128,10 +128,15 @@ def test_overdue_deferrals_and_changes_come_with_their_reasons(client, world, st
     client.force_login(manager)
     text = flat(" ".join(pages_of(client.get(URL, {"since": "2026-01-10"}))))
     overdue = text.split("Overdue, with reasons")[-1].split("Deferrals, with reasons")[0]
-    assert "CoC1" in overdue and "Blocked on the analyst budget." in overdue
+    assert f"CoC1 ({s_coc.finding.inspection.title})" in overdue and "Blocked on the analyst budget." in overdue
     deferrals = text.split("Deferrals, with reasons")[-1].split("Changes since")[0]
-    assert "AFI1 Review supervision of investigations." in deferrals
+    assert f"AFI1 ({s_peel_afi.finding.inspection.title})" in deferrals
     assert "Supervision review moved after the restructure." in deferrals
+    # Each finding's full text is given once, under Progress by finding; the overdue and deferred plans are
+    # named by their finding's reference and inspection there.
+    progress = text.split("Progress by finding")[-1].split("Overdue, with reasons")[0]
+    for plan in (s_coc, s_peel_afi):
+        assert text.count(plan.finding.text) == 1 and plan.finding.text in progress
     changes = text.split("Changes since 10 January 2026")[-1]
     assert "On the chosen date." in changes and "Before the chosen date." not in changes
 
