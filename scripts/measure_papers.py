@@ -232,6 +232,7 @@ def main() -> None:
 
         def board_pack(chart: bool) -> Callable[[], bytes]:
             def make() -> bytes:
+                papers.start_layout()  # as the address and the worker do, before the queries
                 context = papers.board_pack_context(
                     user=manager, plans=ActionPlan.objects.visible_to(manager), organisation=organisation,
                     since=today - dt.timedelta(days=90), today=today, chart=chart,

@@ -104,6 +104,17 @@ def _layout_context() -> multiprocessing.context.BaseContext:
     return _context
 
 
+def start_server(processes: int) -> None:
+    """Start the server the layout processes fork from, if it is not running yet, without waiting for it:
+    called before a document's queries, it imports WeasyPrint and lays its small page out (0.7 s the first
+    time in a process) while they run. With one process nothing is laid out elsewhere."""
+    if processes > 1:
+        _layout_context()
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def lay_out_parts(htmls: Iterable[str], *, stylesheets: list[str], base_url: str, processes: int) -> list[Part]:
     """Each of `htmls` laid out, in order. With more than one process, the parts are laid out side by side,
     each in a fresh process; `htmls` may be a generator, so a part is being laid out while the next is

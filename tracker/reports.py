@@ -733,6 +733,7 @@ def board_pack_pdf(request: AuthedRequest, slug: str) -> HttpResponse:
     if count > settings.BOARD_PACK_PDF_IN_WORKER_PLANS:
         offer = {"organisation": organisation, "count": count, "since": since, "chart": chart}
         return render(request, "tracker/board_pack_in_worker.html", offer)
+    papers.start_layout()
     context = papers.board_pack_context(
         user=user, plans=plans, organisation=organisation, since=since, today=today, chart=chart
     )

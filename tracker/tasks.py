@@ -103,6 +103,7 @@ def make_board_pack(job: Job, progress: jobs.Progress) -> str:
     plans = ActionPlan.objects.visible_to(user)
     # Two steps the owner can watch: gathering the figures, then laying out the pages (most of the time).
     progress(0, 2)
+    papers.start_layout()
     context = papers.board_pack_context(
         user=user, plans=plans, organisation=organisation, since=since, today=today,
         chart=job.params.get("chart", False),
