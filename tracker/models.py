@@ -454,33 +454,44 @@ def fold_status_counts(
     }
     names = ["total", *(str(stage) for stage in ActionPlan.STAGE_STATUSES), "reported", "overdue", "deferred",
              "deferred_with_force", *(f"rag_{value}" for value in ActionPlan.Rag.values)]  # fmt: skip
-    rag_of: dict[tuple[str, str], str] = {}
+    with_force = str(ActionPlan.Stage.WITH_FORCE)
+    cases = (("past", today - dt.timedelta(days=1), 0), ("soon_low", today, 0), ("other", None, 100))
+
+    def rules(status: str) -> tuple[str, bool, bool, bool, str, str, str]:
+        """What a status's counts add to: its stage, whether it is reported complete, may be overdue and is
+        with the force, and the RAG key of each count (past, soon_low, other)."""
+        rags = [
+            "rag_" + ActionPlan(status=status, target_date=target_date, percent_complete=percent).rag_on(today)
+            for _case, target_date, percent in cases
+        ]
+        stage = stage_of[status]
+        return (stage, status in ActionPlan.REPORTED_COMPLETE_STATUSES, status in ActionPlan.OVERDUE_STATUSES,
+                stage == with_force, *rags)  # type: ignore[return-value]  # fmt: skip
+
+    rules_of: dict[str, tuple[str, bool, bool, bool, str, str, str]] = {}
     groups: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
-        group = tuple(row[name] for name in group_by)
+        group = tuple([row[name] for name in group_by])
         into = groups.get(group)
         if into is None:
             into = groups[group] = {**dict(zip(group_by, group, strict=True)), **dict.fromkeys(names, 0)}
-        status, n, past, soon_low = row["status"], row["n"], row["past"], row["soon_low"]
-        stage = stage_of[status]
+        status, n, past, soon_low, deferred = row["status"], row["n"], row["past"], row["soon_low"], row["deferred"]
+        found = rules_of.get(status)
+        if found is None:
+            found = rules_of[status] = rules(status)
+        stage, reported, may_be_overdue, is_with_force, rag_past, rag_soon_low, rag_other = found
         into["total"] += n
         into[stage] += n
-        if status in ActionPlan.REPORTED_COMPLETE_STATUSES:
+        if reported:
             into["reported"] += n
-        if status in ActionPlan.OVERDUE_STATUSES:
+        if may_be_overdue:
             into["overdue"] += past
-        into["deferred"] += row["deferred"]
-        if stage == str(ActionPlan.Stage.WITH_FORCE):
-            into["deferred_with_force"] += row["deferred"]
-        for case, count, target_date, percent in (
-            ("past", past, today - dt.timedelta(days=1), 0), ("soon_low", soon_low, today, 0),
-            ("other", n - past - soon_low, None, 100),
-        ):  # fmt: skip
-            rag = rag_of.get((status, case))
-            if rag is None:
-                plan = ActionPlan(status=status, target_date=target_date, percent_complete=percent)
-                rag = rag_of[(status, case)] = plan.rag_on(today)
-            into[f"rag_{rag}"] += count
+        into["deferred"] += deferred
+        if is_with_force:
+            into["deferred_with_force"] += deferred
+        into[rag_past] += past
+        into[rag_soon_low] += soon_low
+        into[rag_other] += n - past - soon_low
     return list(groups.values())
 
 
