@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from html import escape as html_escape
 from typing import Any
 
 import django_filters
@@ -60,6 +61,14 @@ class OnOffCheckbox(forms.CheckboxInput):
         return str(data.get(name, "")).strip().lower() in {"1", "true", "on", "yes"}
 
 
+def _escaped(value: Any) -> str:
+    """`conditional_escape(value)` as a plain string, without its lazy-text wrapper (called for each of
+    the hundreds of options of a select)."""
+    if hasattr(value, "__html__"):
+        return value.__html__()
+    return html_escape(str(value))
+
+
 def _attrs(attrs: dict[str, Any]) -> str:
     """Attributes as django/forms/widgets/attrs.html writes them."""
     return "".join(
@@ -89,8 +98,8 @@ class FastSelect(forms.Select):
             selected = not found and option_value in chosen
             found = found or selected
             return (
-                f'\n  <option value="{conditional_escape(option_value)}"{" selected" if selected else ""}>'
-                f"{conditional_escape(label)}</option>\n"
+                f'\n  <option value="{_escaped(option_value)}"{" selected" if selected else ""}>'
+                f"{_escaped(label)}</option>\n"
             )
 
         for option_value, label in self.choices:
