@@ -76,6 +76,55 @@ def matrix_row(row: dict[str, Any]) -> SafeString:
     return mark_safe("".join(parts))  # every value above is escaped
 
 
+def completion_rows(rows: list[dict[str, Any]], key: str) -> SafeString:
+    """The body rows of includes/completion_table.html: per region or theme (`key`), its plans, those with
+    the force and overdue, awaiting verification, verified, ended and reported complete, each linked to
+    the /plans/ list behind it (`figures.cell`)."""
+    parts = []
+    for row in rows:
+        links = row["links"]
+        total = number(row["total"])
+        name = row["region"] if key == "region" else row["finding__themes__name"]
+        if row["overdue"]:
+            overdue = f'<a href="{esc(links["overdue"])}">{number(row["overdue"])}</a>'
+            overdue = f'<strong class="overdue-count">{overdue}</strong>'
+        else:
+            overdue = f'<a href="{esc(links["overdue"])}">0</a>'
+        parts.append(
+            f'\n    <tr>\n      <th scope="row">{esc(name)}</th>'
+            f'\n      <td><a href="{esc(links["total"])}">{total}</a></td>'
+            f'\n      <td><a href="{esc(links["with_force"])}">{number(row["with_force"])}</a></td>'
+            f"\n      <td>{overdue}</td>"
+            f'\n      <td><a href="{esc(links["awaiting_verification"])}">'
+            f"{number(row['awaiting_verification'])}</a></td>"
+            f'\n      <td><a href="{esc(links["verified"])}">{number(row["verified"])}</a> '
+            f'({number(row["verified_pct"])}%<span class="visually-hidden"> of {total}</span>)</td>'
+            f'\n      <td><a href="{esc(links["ended"])}">{number(row["ended"])}</a></td>'
+            f'\n      <td><a href="{esc(links["reported"])}">{number(row["reported"])}</a> '
+            f'({number(row["reported_pct"])}%<span class="visually-hidden"> of {total}</span>)</td>'
+            "\n    </tr>\n  "
+        )
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
+def repeat_rows(rows: list[dict[str, Any]], name_key: str, label: str) -> SafeString:
+    """The body rows of the dashboard's tables of repeats (`reports.repeat_figures`) by organisation or
+    theme: its name (`name_key`, its column headed `label`), repeats, recurrences and the repeat rate of
+    its plans, each count linked to the /plans/ list behind it."""
+    label = esc(label)
+    parts = []
+    for row in rows:
+        links = row["links"]
+        parts.append(
+            f'<tr><th scope="row" data-label="{label}">{esc(row[name_key])}</th>'
+            f'<td data-label="Repeats"><a href="{esc(links["repeats"])}">{number(row["repeats"])}</a></td>'
+            f'<td data-label="Recurrences"><a href="{esc(links["recurrences"])}">{number(row["recurrences"])}</a></td>'
+            f'<td data-label="Repeat rate">{number(row["rate"])}% of <a href="{esc(links["total"])}">'
+            f"{number(row['total'])}</a></td></tr>"
+        )
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
 # --- form fields with Bootstrap's markup, as crispy-forms' bootstrap5 pack writes them ---------------
 #
 # `{{ form|crispy }}` cost about 0.5 ms a field (its templates, and Django's template per widget), and

@@ -32,3 +32,15 @@ def plan_rows(plans: Any, *, user: Any, selectable: Any = False, show_organisati
 def timeline_items(updates: Any) -> SafeString:
     """The items of a plan's timeline (tracker/markup.py)."""
     return markup.timeline_items(updates)
+
+
+@register.simple_tag
+def completion_rows(rows: Any, key: str) -> SafeString:
+    """The body rows of includes/completion_table.html (tracker/markup.py)."""
+    return markup.completion_rows(rows, key)
+
+
+@register.simple_tag
+def repeat_rows(rows: Any, name_key: str, label: str) -> SafeString:
+    """The body rows of the dashboard's tables of repeats (tracker/markup.py)."""
+    return markup.repeat_rows(rows, name_key, label)
