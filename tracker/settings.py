@@ -107,6 +107,10 @@ TEMPLATES = [
     },
 ]
 
+# On PostgreSQL, a connection is kept for CONN_MAX_AGE seconds and checked before reuse. Server-side
+# binding with prepared statements (OPTIONS server_side_binding, prepare_threshold) and Django's connection
+# pool (OPTIONS pool) were measured on the national load data and gave nothing measurable, so neither is
+# set: docs/BENCHMARKS.md, "PostgreSQL connection settings: tried, not adopted".
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
