@@ -10,8 +10,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.forms.widgets import ChoiceWidget
 from django.template.defaultfilters import filesizeformat
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
 from inspections.models import Finding, FindingLink, Inspection, Organisation
 
@@ -46,6 +48,41 @@ def evidence_help() -> str:
     return f"{ALLOWED_DESCRIPTION}; up to {filesizeformat(settings.EVIDENCE_MAX_BYTES)} each."
 
 
+_FIELD_COPIES = (forms.Field.__deepcopy__, forms.ChoiceField.__deepcopy__, forms.ModelChoiceField.__deepcopy__)
+_WIDGET_COPIES = (forms.Widget.__deepcopy__, ChoiceWidget.__deepcopy__)
+
+
+def _copy_field(field: forms.Field) -> forms.Field:
+    """What `copy.deepcopy` of a form field gives (`Field.__deepcopy__` and its subclasses': the field, its
+    widget and the widget's attributes copied, each form free to change them), without the copying
+    machinery's cost: a plan's page builds some twenty forms."""
+    if type(field).__deepcopy__ not in _FIELD_COPIES or type(field.widget).__deepcopy__ not in _WIDGET_COPIES:
+        return copy.deepcopy(field)  # a field or widget copying something more
+    new = object.__new__(type(field))
+    new.__dict__.update(field.__dict__)
+    widget = object.__new__(type(field.widget))
+    widget.__dict__.update(field.widget.__dict__)
+    widget.attrs = field.widget.attrs.copy()
+    if isinstance(widget, ChoiceWidget):
+        widget.choices = copy.copy(widget.choices)
+    new.widget = widget
+    new.error_messages = field.error_messages.copy()
+    new.validators = field.validators[:]
+    if isinstance(field, forms.ModelChoiceField):
+        if field.queryset is not None:
+            new.queryset = field.queryset.all()  # a choice iterator of the new field's own
+    elif isinstance(field, forms.ChoiceField):
+        new._choices = copy.deepcopy(field._choices)
+    return new
+
+
+class _Fields(dict):
+    """A form class's fields, copied for each form by `_copy_field`."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, forms.Field]:
+        return {name: _copy_field(field) for name, field in self.items()}
+
+
 class PlanForm(forms.Form):
     """A form of the plan page (`tracker.actions`): its fields are the workflow function's arguments, by name."""
 
@@ -53,6 +90,9 @@ class PlanForm(forms.Form):
 
     def __init__(self, *args: Any, plan: ActionPlan, user: User | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})["version"] = plan.version
+        cls = type(self)
+        if type(cls.__dict__.get("base_fields")) is not _Fields:
+            cls.base_fields = _Fields(cls.base_fields)
         super().__init__(*args, **kwargs)
         self.plan = plan
         self.user = user  # whose choices a form offers (a plan picker's plans), when it offers any
@@ -93,7 +133,8 @@ class PlanPicker(forms.TextInput):
             return super().render(name, value, attrs, renderer)
         list_id = f"{attrs.get('id') or name}-plans"
         attrs["list"] = list_id
-        items = format_html_join("", '<option value="{}">{}</option>', options)
+        # The options escaped as `format_html_join` escapes them, without its call per option (200 of them).
+        items = mark_safe("".join(f'<option value="{escape(pk)}">{escape(label)}</option>' for pk, label in options))
         return format_html('{}<datalist id="{}">{}</datalist>', super().render(name, value, attrs, renderer),
                            list_id, items)  # fmt: skip
 
@@ -106,35 +147,31 @@ def plans_to_wait_on(user: User, plan: ActionPlan) -> list[tuple[int, str]]:
     """The open plans `user` may see that `plan` may wait on (the newest `PLAN_PICKER_LIMIT`), by inspection
     (newest first) and finding reference, labelled with the reference, inspection and organisation. One query,
     by the plans' ids: ordered by inspection in the database it read every plan of the organisation (30 ms of
-    PostgreSQL at 3,000 plans, against 0.6)."""
-    plans = (
-        ActionPlan.objects.visible_to(user)
-        .may_be_waited_on_by(plan)
-        .open()
-        .select_related("finding__inspection", "organisation")
-        .only(
-            "status",
-            "finding__reference",
-            "finding__inspection__title",
-            "finding__inspection__published_on",
-            "organisation__name",
-            "organisation__short_name",
-        )
-        .order_by("-pk")[:PLAN_PICKER_LIMIT]
+    PostgreSQL at 3,000 plans, against 0.6). Only the newest plans are joined to their findings, inspections
+    and organisations, and they are read as rows rather than objects (200 plans: about 4 ms less)."""
+    newest = (ActionPlan.objects.visible_to(user).may_be_waited_on_by(plan).open().order_by("-pk").values("pk"))[
+        :PLAN_PICKER_LIMIT
+    ]
+    rows = ActionPlan.objects.filter(pk__in=newest).values_list(
+        "pk",
+        "status",
+        "finding__reference",
+        "finding__inspection__title",
+        "finding__inspection__published_on",
+        "organisation__name",
+        "organisation__short_name",
     )
+    labels = {value: str(label).lower() for value, label in ActionPlan.Status.choices}
 
-    def order(other: ActionPlan) -> tuple[Any, ...]:
-        inspection, reference = other.finding.inspection, other.finding.reference
-        published = -(inspection.published_on or dt.date.min).toordinal()
-        return (published, inspection.title, len(reference), reference, other.organisation.name, other.pk)
+    def order(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        pk, _status, reference, title, published_on, name, _short = row
+        published = -(published_on or dt.date.min).toordinal()
+        return (published, title, len(reference), reference, name, pk)
 
-    return [(other.pk, _plan_label(other)) for other in sorted(plans, key=order)]
-
-
-def _plan_label(plan: ActionPlan) -> str:
-    organisation = plan.organisation.short_name or plan.organisation.name
-    status = plan.get_status_display().lower()
-    return f"{plan.finding.reference}, {plan.finding.inspection.title}: {organisation} ({status})"
+    return [
+        (pk, f"{reference}, {title}: {short_name or name} ({labels.get(status, status)})")
+        for pk, status, reference, title, _published, name, short_name in sorted(rows, key=order)
+    ]
 
 
 class BlockedForm(PlanForm):

@@ -433,6 +433,9 @@ def _milestone_rows(user: User, plan: ActionPlan, bound: Form | None, bound_slug
             if bound_pk == str(milestone.pk) and slug == bound_slug:
                 forms_[slug] = bound  # type: ignore[assignment]
                 continue
+            if slug == "milestone-move":
+                forms_[slug] = None  # type: ignore[assignment]  # its buttons are written by the template
+                continue
             initial: dict[str, Any] = {"milestone": milestone.pk}
             if slug == "milestone-edit":
                 initial |= {"title": milestone.title, "owner": milestone.owner_id,
