@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.forms.widgets import ChoiceWidget
 from django.template.defaultfilters import filesizeformat
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from inspections.models import Finding, FindingLink, Inspection, Organisation
@@ -134,7 +135,11 @@ class PlanPicker(forms.TextInput):
         list_id = f"{attrs.get('id') or name}-plans"
         attrs["list"] = list_id
         # The options escaped as `format_html_join` escapes them, without its call per option (200 of them).
-        items = mark_safe("".join(f'<option value="{escape(pk)}">{escape(label)}</option>' for pk, label in options))
+        items = mark_safe(
+            "".join(
+                f'<option value="{html.escape(str(pk))}">{html.escape(str(label))}</option>' for pk, label in options
+            )
+        )
         return format_html('{}<datalist id="{}">{}</datalist>', super().render(name, value, attrs, renderer),
                            list_id, items)  # fmt: skip
 

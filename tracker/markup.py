@@ -140,6 +140,8 @@ INPUT_TEMPLATES = frozenset(
     for kind in ("text", "date", "number", "email", "url", "password", "hidden", "checkbox", "time", "datetime")
 )
 TEXTAREA_TEMPLATE = "django/forms/widgets/textarea.html"
+# Widgets whose template context is only their name, formatted value, attributes and input type.
+_PLAIN_CONTEXTS = (forms.Widget.get_context, forms.widgets.Input.get_context)
 
 
 def _attrs(attrs: dict[str, Any]) -> str:
@@ -169,13 +171,18 @@ def _widget(field: Any, widget: Any, attrs: dict[str, Any]) -> str:
         from .filters import FastSelect
 
         return FastSelect.render(widget, field.html_name, value, attrs)
-    context = widget.get_context(field.html_name, value, attrs)["widget"]
+    if type(widget).get_context in _PLAIN_CONTEXTS and type(widget).build_attrs is forms.Widget.build_attrs:
+        # What `get_context` gives these widgets, without building the rest of its dictionary.
+        name, shown, attrs = field.html_name, widget.format_value(value), {**widget.attrs, **attrs}
+        kind = getattr(widget, "input_type", None)
+    else:
+        context = widget.get_context(field.html_name, value, attrs)["widget"]
+        name, shown, attrs, kind = context["name"], context["value"], context["attrs"], context.get("type")
     if template == TEXTAREA_TEMPLATE:
-        text = esc(context["value"]) if context["value"] else ""
-        return f'<textarea name="{esc(context["name"])}"{_attrs(context["attrs"])}>\n{text}</textarea>'
-    shown = context["value"]
+        text = esc(shown) if shown else ""
+        return f'<textarea name="{esc(name)}"{_attrs(attrs)}>\n{text}</textarea>'
     value_attr = "" if shown is None else f' value="{_escape(str(shown))}"'
-    return f'<input type="{esc(context["type"])}" name="{esc(context["name"])}"{value_attr}{_attrs(context["attrs"])}>'
+    return f'<input type="{esc(kind)}" name="{esc(name)}"{value_attr}{_attrs(attrs)}>'
 
 
 def _css_class(widget: Any, bootstrap: str) -> dict[str, Any]:
