@@ -409,15 +409,31 @@ def _make_form(
     return form
 
 
-def _milestone_rows(user: User, plan: ActionPlan, bound: Form | None, bound_slug: str) -> list[dict[str, Any]]:
+class _Owners:
+    """The people who may own the plan or one of its milestones, read once for every form of the page
+    choosing one (each form's field would read them: on PostgreSQL through a cursor of its own)."""
+
+    def __init__(self, plan: ActionPlan) -> None:
+        self.plan = plan
+        self.people: list[tuple[Any, str]] | None = None
+
+    def offer(self, form: Form) -> None:
+        """Give the form's owner field, if it has one, the people as its choices (its empty choice first)."""
+        field = form.fields.get("owner")
+        if field is None:
+            return
+        if self.people is None:
+            people = User.objects.filter(organisation_id=self.plan.organisation_id, is_active=True)
+            self.people = [(person.pk, str(person)) for person in people]
+        field.choices = [("", field.empty_label), *self.people]  # type: ignore[attr-defined]
+
+
+def _milestone_rows(
+    user: User, plan: ActionPlan, bound: Form | None, bound_slug: str, owners: _Owners
+) -> list[dict[str, Any]]:
     """Each milestone with the forms this user may use on it (one per milestone, ids of their own)."""
     today = timezone.localdate()
     specs = {action.slug: action for action in actions.for_items(user, plan, "milestone")}
-    # One list of possible owners for every milestone's form, read once (each form's field would read it).
-    owner_choices: list[tuple[Any, str]] | None = None
-    if "milestone-edit" in specs:
-        people = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
-        owner_choices = [("", "Nobody yet"), *((person.pk, str(person)) for person in people)]
     bound_pk = None
     if bound is not None and bound_slug in specs:
         bound_pk = str(bound.data.get(bound.add_prefix("milestone"), ""))
@@ -441,8 +457,7 @@ def _milestone_rows(user: User, plan: ActionPlan, bound: Form | None, bound_slug
                 initial |= {"title": milestone.title, "owner": milestone.owner_id,
                             "target_date": milestone.target_date, "note": milestone.note}  # fmt: skip
             forms_[slug] = _make_form(specs[slug], plan, initial=initial, auto_id=f"m{milestone.pk}-{slug}-%s")
-            if owner_choices is not None and "owner" in forms_[slug].fields:
-                forms_[slug].fields["owner"].choices = owner_choices
+            owners.offer(forms_[slug])
         rows.append({
             "milestone": milestone,
             "overdue": milestone.is_late_on(today, plan),
@@ -500,8 +515,13 @@ def _plan_page(
     dependency = _dependency_context(user, plan)  # before the forms: the one changing it starts from it
     action_forms = []
     milestone_add = measure_add = None
+    owners = _Owners(plan)
     for action in actions.on_page(user, plan):
-        form = bound if action.slug == bound_slug and bound is not None else _make_form(action, plan, user=user)
+        if action.slug == bound_slug and bound is not None:
+            form = bound
+        else:
+            form = _make_form(action, plan, user=user)
+            owners.offer(form)
         item = {"action": action, "form": form, "open": action.slug == bound_slug}
         if action.slug == "milestone-add":
             milestone_add = item  # shown in the milestones section
@@ -530,7 +550,7 @@ def _plan_page(
         **dependency,
         "updates": updates,
         "action_forms": action_forms,
-        "milestones": _milestone_rows(user, plan, bound, bound_slug),
+        "milestones": _milestone_rows(user, plan, bound, bound_slug, owners),
         "milestone_add": milestone_add,
         "milestones_done": sum(1 for m in plan.milestone_list if m.done_on is not None),
         # A milestone form that failed: its errors head the milestones section.
