@@ -157,7 +157,7 @@ def plans_to_wait_on(user: User, plan: ActionPlan) -> list[tuple[int, str]]:
     newest = (ActionPlan.objects.visible_to(user).may_be_waited_on_by(plan).open().order_by("-pk").values("pk"))[
         :PLAN_PICKER_LIMIT
     ]
-    rows = ActionPlan.objects.filter(pk__in=newest).values_list(
+    rows = ActionPlan.objects.filter(pk__in=newest).order_by().values_list(
         "pk",
         "status",
         "finding__reference",
