@@ -16,6 +16,7 @@ from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.backends.utils import csrf_input
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -570,6 +571,10 @@ def _plan_page(
         "stale": stale,
         "comment_added": comment_added,
         "today": timezone.localdate(),
+        # The page's dozen forms share one token field and post to the plan's actions (`plan-action`), written
+        # once here rather than by a tag per form.
+        "csrf_input": csrf_input(request),
+        "action_base": reverse("tracker:plan-action", args=[plan.pk, "comment"]).removesuffix("comment/"),
         "evidence_files": evidence,
         "returned": returned,
         # Why the date last moved, for the summary box (read with the timeline: no query more).
