@@ -157,14 +157,18 @@ def plans_to_wait_on(user: User, plan: ActionPlan) -> list[tuple[int, str]]:
     newest = (ActionPlan.objects.visible_to(user).may_be_waited_on_by(plan).open().order_by("-pk").values("pk"))[
         :PLAN_PICKER_LIMIT
     ]
-    rows = ActionPlan.objects.filter(pk__in=newest).order_by().values_list(
-        "pk",
-        "status",
-        "finding__reference",
-        "finding__inspection__title",
-        "finding__inspection__published_on",
-        "organisation__name",
-        "organisation__short_name",
+    rows = (
+        ActionPlan.objects.filter(pk__in=newest)
+        .order_by()
+        .values_list(
+            "pk",
+            "status",
+            "finding__reference",
+            "finding__inspection__title",
+            "finding__inspection__published_on",
+            "organisation__name",
+            "organisation__short_name",
+        )
     )
     labels = {value: str(label).lower() for value, label in ActionPlan.Status.choices}
 
@@ -272,6 +276,20 @@ class SubmitForm(PlanForm):
         return cleaned
 
 
+def _plan_queryset(plan: ActionPlan, name: str, build: Callable[[ActionPlan], Any]) -> Any:
+    """A queryset of the plan's choices, built once for the plan's forms (a page builds a form per milestone;
+    each field takes its own copy of it, `ModelChoiceField.queryset`)."""
+    built = plan.__dict__.setdefault("_form_querysets", {})
+    if name not in built:
+        built[name] = build(plan)
+    return built[name]
+
+
+def _people(plan: ActionPlan) -> Any:
+    """Who may own the plan or one of its milestones: its organisation's active people."""
+    return User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
+
+
 class MilestonePlanForm(PlanForm):
     """A form about one plan's milestones: owners are the plan's organisation's people, and a milestone
     named must be one of the plan's."""
@@ -279,9 +297,11 @@ class MilestonePlanForm(PlanForm):
     def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
         super().__init__(*args, plan=plan, **kwargs)
         if "owner" in self.fields:
-            self.fields["owner"].queryset = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
+            self.fields["owner"].queryset = _plan_queryset(plan, "people", _people)
         if "milestone" in self.fields:
-            self.fields["milestone"].queryset = Milestone.objects.filter(plan_id=plan.pk)
+            self.fields["milestone"].queryset = _plan_queryset(
+                plan, "milestones", lambda plan: Milestone.objects.filter(plan_id=plan.pk)
+            )
 
 
 def _milestone_field() -> forms.ModelChoiceField:
@@ -354,7 +374,9 @@ class MeasurePlanForm(PlanForm):
 
     def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
         super().__init__(*args, plan=plan, **kwargs)
-        self.fields["measure"].queryset = SuccessMeasure.objects.filter(plan_id=plan.pk)
+        self.fields["measure"].queryset = _plan_queryset(
+            plan, "measures", lambda plan: SuccessMeasure.objects.filter(plan_id=plan.pk)
+        )
 
 
 class MeasureEditForm(MeasurePlanForm, MeasureForm):
@@ -417,7 +439,7 @@ class OwnerForm(PlanForm):
 
     def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
         super().__init__(*args, plan=plan, **kwargs)
-        self.fields["owner"].queryset = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
+        self.fields["owner"].queryset = _plan_queryset(plan, "people", _people)
 
 
 class SupersedeForm(PlanForm):
