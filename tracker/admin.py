@@ -356,9 +356,7 @@ class ActionPlanAdmin(SimpleHistoryAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):  # type: ignore[no-untyped-def]
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is not None and "owner" in form.base_fields:
-            form.base_fields["owner"].queryset = User.objects.filter(
-                organisation_id=obj.organisation_id, is_active=True
-            )
+            form.base_fields["owner"].queryset = obj.possible_owners()
         return form
 
     def save_model(self, request: HttpRequest, obj: ActionPlan, form: ActionPlanForm, change: bool) -> None:

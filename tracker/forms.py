@@ -285,11 +285,6 @@ def _plan_queryset(plan: ActionPlan, name: str, build: Callable[[ActionPlan], An
     return built[name]
 
 
-def _people(plan: ActionPlan) -> Any:
-    """Who may own the plan or one of its milestones: its organisation's active people."""
-    return User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
-
-
 class MilestonePlanForm(PlanForm):
     """A form about one plan's milestones: owners are the plan's organisation's people, and a milestone
     named must be one of the plan's."""
@@ -297,7 +292,7 @@ class MilestonePlanForm(PlanForm):
     def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
         super().__init__(*args, plan=plan, **kwargs)
         if "owner" in self.fields:
-            self.fields["owner"].queryset = _plan_queryset(plan, "people", _people)
+            self.fields["owner"].queryset = _plan_queryset(plan, "people", ActionPlan.possible_owners)
         if "milestone" in self.fields:
             self.fields["milestone"].queryset = _plan_queryset(
                 plan, "milestones", lambda plan: Milestone.objects.filter(plan_id=plan.pk)
@@ -439,7 +434,7 @@ class OwnerForm(PlanForm):
 
     def __init__(self, *args: Any, plan: ActionPlan, **kwargs: Any) -> None:
         super().__init__(*args, plan=plan, **kwargs)
-        self.fields["owner"].queryset = _plan_queryset(plan, "people", _people)
+        self.fields["owner"].queryset = _plan_queryset(plan, "people", ActionPlan.possible_owners)
 
 
 class SupersedeForm(PlanForm):

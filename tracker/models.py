@@ -824,6 +824,11 @@ class ActionPlan(models.Model):
         every plan whose owner is not)."""
         return user is not None and user.is_active and user.organisation_id == self.organisation_id
 
+    def possible_owners(self) -> models.QuerySet[User]:
+        """The people `may_be_owned_by` accepts: whom a form or input may offer as the plan's owner or as
+        one of its milestones' owners."""
+        return User.objects.filter(organisation_id=self.organisation_id, is_active=True)
+
     @property
     def active_owner(self) -> User | None:
         """The owner who answers for the plan, or None when the plan is unowned: the rule of `unowned()`."""

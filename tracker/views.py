@@ -424,8 +424,7 @@ class _Owners:
         if field is None:
             return
         if self.people is None:
-            people = User.objects.filter(organisation_id=self.plan.organisation_id, is_active=True)
-            self.people = [(person.pk, str(person)) for person in people]
+            self.people = [(person.pk, str(person)) for person in self.plan.possible_owners()]
         field.choices = [("", field.empty_label), *self.people]  # type: ignore[attr-defined]
 
 

@@ -552,7 +552,7 @@ def remove_measure(
 
 
 def _check_milestone_owner(plan: ActionPlan, owner: User | None) -> None:
-    if owner is not None and (not owner.is_active or owner.organisation_id != plan.organisation_id):
+    if owner is not None and not plan.may_be_owned_by(owner):
         raise ValidationError("A milestone's owner must be an active member of the plan's organisation.", code="owner")
 
 

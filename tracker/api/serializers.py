@@ -624,7 +624,7 @@ class OwnerInput(serializers.Serializer):
         # Only the plan's own people can be named: other organisations' usernames are not revealed.
         plan = self.context.get("plan")
         if plan is not None:
-            self.fields["owner"].queryset = User.objects.filter(organisation_id=plan.organisation_id, is_active=True)
+            self.fields["owner"].queryset = plan.possible_owners()
 
 
 class _PlanPeople(serializers.Serializer):
@@ -636,9 +636,7 @@ class _PlanPeople(serializers.Serializer):
         plan = self.context.get("plan")
         if plan is not None:
             if "owner" in self.fields:
-                self.fields["owner"].queryset = User.objects.filter(
-                    organisation_id=plan.organisation_id, is_active=True
-                )
+                self.fields["owner"].queryset = plan.possible_owners()
             if "milestone" in self.fields:
                 self.fields["milestone"].queryset = Milestone.objects.filter(plan_id=plan.pk)
 
