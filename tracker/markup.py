@@ -578,3 +578,237 @@ def timeline_items(updates: Any) -> SafeString:
     if not parts:
         parts.append("<li>No updates yet.</li>\n")
     return mark_safe("".join(parts))  # every value above is escaped
+
+
+# --- a plan's milestones and success measures (templates/tracker/actionplan_detail.html) --------------
+
+
+def _day(value: Any) -> tuple[str, str]:
+    """`{{ value|date:'Y-m-d' }}` and `{{ value|date:"j M Y" }}` of a date, without `dateformat`'s parse of
+    each format (a plan's milestones and measures have a few dates each)."""
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d}",
+        esc(f"{value.day} {MONTHS_3[value.month].title()} {value.year:04d}"),
+    )
+
+
+def _not_changed(form: Any, what: str) -> str:
+    """The alert heading a section whose form failed: the form's own errors, then each field's, labelled."""
+    parts = [
+        f'<div class="alert alert-danger" role="alert">\n<p class="mb-1 fw-semibold">The {what} was not changed:</p>\n'
+        '<ul class="mb-0">'
+    ]
+    parts.extend(f"<li>{esc(error)}</li>" for error in form.non_field_errors())
+    for field in form:
+        parts.extend(f"<li>{esc(field.label)}: {esc(error)}</li>" for error in field.errors)
+    parts.append("</ul>\n</div>\n")
+    return "".join(parts)
+
+
+def _hidden_fields(form: Any) -> str:
+    """`{% for field in form.hidden_fields %}{{ field }}{% endfor %}`."""
+    return "".join(
+        str(field) if field.field.show_hidden_initial else _widget(field, field.field.widget, {})
+        for field in form.hidden_fields()
+    )
+
+
+def _add_form(item: Any, slug: str, summary: str, button: str, csrf: str, base: str) -> str:
+    """The card with a section's form adding an item (a milestone, a success measure)."""
+    opened = " open" if item["open"] else ""
+    return (
+        f'<details class="action-form card" id="action-{slug}"{opened}>\n'
+        f'<summary class="card-header fw-semibold">{summary}</summary>\n<div class="card-body">\n'
+        f'<form method="post" action="{base}{slug}/" novalidate>\n{csrf}\n{form_html(item["form"])}\n'
+        f'<button type="submit" class="btn btn-primary">{button}</button>\n</form>\n</div>\n</details>\n'
+    )
+
+
+def plan_milestones(
+    *, milestones: Any, milestone_add: Any, milestone_error: Any, milestones_done: Any, plan: Any,
+    csrf_input: Any, action_base: Any,
+) -> SafeString:  # fmt: skip
+    """A plan page's milestones section (the view's `_milestone_rows`): each milestone with its state (done,
+    overdue), owner, date and note, and the forms its reader may use on it (mark done, move, change,
+    reopen); a failed form's errors first, the form adding one last. Nothing when there is neither."""
+    if not (milestones or milestone_add):
+        return mark_safe("")
+    csrf, base = esc(csrf_input), esc(action_base)
+    parts = ['<section aria-labelledby="milestones-heading" class="mb-4 milestones">\n'
+             '<h2 id="milestones-heading" class="h4">Milestones']  # fmt: skip
+    if milestones:
+        parts.append(
+            f' <span class="fs-6 fw-normal text-body-secondary milestone-progress">{number(milestones_done)} of '
+            f"{len(milestones)} done</span>"
+        )
+    parts.append("</h2>\n")
+    if milestone_error:
+        parts.append(_not_changed(milestone_error, "milestone"))
+    if milestones:
+        parts.append('<ol class="list-group list-group-numbered mb-3">\n')
+        version = _text(plan.version)
+        for row in milestones:
+            m = row["milestone"]
+            pk = _text(m.pk)
+            title = esc(m.title)
+            done_on = m.done_on
+            state = " milestone-done" if done_on else " milestone-overdue" if row["overdue"] else ""
+            parts.append(
+                f'<li class="list-group-item milestone{state}" id="milestone-{pk}">\n'
+                f'<span class="fw-semibold">{title}</span>\n'
+            )
+            if done_on:
+                iso, shown = _day(done_on)
+                parts.append(f'<span class="badge text-bg-success">Done <time datetime="{iso}">{shown}</time></span>')
+            elif row["overdue"]:
+                parts.append('<span class="badge text-bg-warning">Overdue</span>')
+            owner = m.owner
+            owner_text = f"Owner: {esc(owner.get_full_name() or owner.username)}" if owner else "No owner"
+            if m.target_date:
+                iso, shown = _day(m.target_date)
+                due = f'due <time datetime="{iso}">{shown}</time>'
+            else:
+                due = "no date"
+            parts.append(f'\n<div class="small text-body-secondary">\n{owner_text}\n· {due}\n</div>\n')
+            if m.note:
+                parts.append(f'<p class="small mb-1">{linebreaksbr(m.note, autoescape=True)}</p>\n')
+            row_forms = row["forms"]
+            if row_forms:
+                short = _truncated(m.title, 30)
+                parts.append('<div class="d-flex flex-wrap gap-2 mt-2 align-items-start">\n')
+                for slug, form in row_forms.items():
+                    if slug == "milestone-complete":
+                        parts.append(
+                            f'<form method="post" action="{base}{esc(slug)}/" novalidate>\n'
+                            f"{csrf}{_hidden_fields(form)}\n"
+                            f'<button type="submit" class="btn btn-sm btn-success">Mark “{short}” done</button>\n'
+                            "</form>\n"
+                        )
+                    elif slug == "milestone-move":
+                        for shown_when, direction, label in ((not row["first"], "up", "Move up"),
+                                                             (not row["last"], "down", "Move down")):  # fmt: skip
+                            if shown_when:
+                                parts.append(
+                                    f'<form method="post" action="{base}{esc(slug)}/" novalidate>\n{csrf}'
+                                    f'<input type="hidden" name="milestone-move-milestone" value="{pk}">'
+                                    f'<input type="hidden" name="milestone-move-version" value="{version}">'
+                                    f'<input type="hidden" name="milestone-move-direction" value="{direction}">\n'
+                                    f'<button type="submit" class="btn btn-sm btn-outline-secondary">{label}'
+                                    f'<span class="visually-hidden">: {title}</span></button>\n</form>\n'
+                                )
+                parts.append("</div>\n")
+                opened = " open" if row["open"] else ""
+                for slug, form in row_forms.items():
+                    if slug == "milestone-edit":
+                        summary, style, button = f"Change “{short}”", "primary", "Save milestone"
+                    elif slug == "milestone-reopen":
+                        summary, style, button = f"Reopen “{short}”", "warning", "Reopen milestone"
+                    else:
+                        continue
+                    parts.append(
+                        f'<details class="mt-2"{opened}>\n<summary class="small">{summary}</summary>\n'
+                        f'<form method="post" action="{base}{esc(slug)}/" class="mt-2" novalidate>\n{csrf}\n'
+                        f'{form_html(form)}\n<button type="submit" class="btn btn-sm btn-{style}">{button}</button>\n'
+                        "</form>\n</details>\n"
+                    )
+            parts.append("</li>\n")
+        parts.append("</ol>\n")
+    else:
+        parts.append(
+            "<p>No milestones yet. Break the plan into steps with their own owners and dates: its percentage then "
+            "follows them.</p>\n"
+        )
+    if milestone_add:
+        parts.append(_add_form(milestone_add, "milestone-add", "Add a milestone", "Add milestone", csrf, base))
+    parts.append("</section>\n")
+    return mark_safe("".join(parts))  # every value above is escaped
+
+
+def plan_measures(
+    *, measures: Any, measure_add: Any, measure_error: Any, sustaining: Any, finding: Any, evidence_files: Any,
+    csrf_input: Any, action_base: Any,
+) -> SafeString:  # fmt: skip
+    """A plan page's success measures section (the view's `_measure_rows`): what good looks like in the
+    inspectorate's words, the measures still in their demonstration period, each measure with its target,
+    period and how it was met and the forms its reader may use on it (change, remove); a failed form's
+    errors first, the form adding one last. Nothing when there is none of these."""
+    good = _lookup(finding, "what_good_looks_like")
+    if not (measures or measure_add or good):
+        return mark_safe("")
+    csrf, base = esc(csrf_input), esc(action_base)
+    parts = ['<section aria-labelledby="measures-heading" class="mb-4 measures">\n'
+             '<h2 id="measures-heading" class="h4">Success measures</h2>\n']  # fmt: skip
+    if good:
+        parts.append(
+            '<div class="card card-body mb-3 what-good-looks-like">\n'
+            '<h3 class="h6">What good looks like, in the inspectorate\'s words</h3>\n'
+            f'<p class="mb-0">{linebreaksbr(good, autoescape=True)}</p>\n</div>\n'
+        )
+    if sustaining:
+        periods = []
+        for m in sustaining:
+            iso, shown = _day(m.sustain_until)
+            periods.append(f'“{esc(m.text)}” has been sustained until <time datetime="{iso}">{shown}</time>')
+        parts.append(
+            '<div class="alert alert-warning sustaining-alert" role="status">\n<p class="mb-0">Demonstration period: '
+            f"this plan cannot be verified as closed until {'; '.join(periods)}.</p>\n</div>\n"
+        )
+    if measure_error:
+        parts.append(_not_changed(measure_error, "success measure"))
+    if measures:
+        parts.append('<ol class="list-group list-group-numbered mb-3">\n')
+        for row in measures:
+            m = row["measure"]
+            parts.append(
+                f'<li class="list-group-item measure" id="measure-{_text(m.pk)}">\n'
+                f'<span class="fw-semibold">{esc(m.text)}</span>\n<div class="small text-body-secondary">\n'
+                f"Target: {esc(m.target_figure or 'none given')}\n· "
+            )
+            if m.sustain_until:
+                iso, shown = _day(m.sustain_until)
+                parts.append(f'sustained until <time datetime="{iso}">{shown}</time>')
+                if row["sustaining"]:
+                    parts.append(' <span class="badge text-bg-warning">Demonstration period</span>')
+            else:
+                parts.append("no demonstration period")
+            parts.append('\n</div>\n<p class="small mb-1 how-met">')
+            if m.how_met:
+                parts.append(
+                    f'<span class="fw-semibold">How it was met:</span> {linebreaksbr(m.how_met, autoescape=True)}'
+                )
+            else:
+                parts.append("Not yet reported as met.")
+            parts.append("</p>\n")
+            row_forms = row["forms"]
+            if row_forms:
+                short = _truncated(m.text, 30)
+                opened = " open" if row["open"] else ""
+                for slug, form in row_forms.items():
+                    edit = slug == "measure-edit"
+                    style = "primary" if edit else "danger"
+                    parts.append(
+                        f'<details class="mt-2"{opened}>\n<summary class="small">{"Change" if edit else "Remove"} '
+                        f"“{short}”</summary>\n"
+                        f'<form method="post" action="{base}{esc(slug)}/" class="mt-2" novalidate>\n{csrf}\n'
+                        f'{form_html(form)}\n<button type="submit" class="btn btn-sm btn-{style}">'
+                        f"{'Save measure' if edit else 'Remove measure'}</button>\n</form>\n</details>\n"
+                    )
+            parts.append("</li>\n")
+        parts.append("</ol>\n")
+        if evidence_files:
+            n = len(evidence_files)
+            parts.append(
+                f'<p class="small">Evidence on the plan: {n} file{"" if n == 1 else "s"} (listed under Evidence '
+                "above).</p>\n"
+            )
+    else:
+        parts.append("<p>No success measures yet.")
+        if measure_add:
+            parts.append(
+                " Say what will be true when the finding is answered, with any target figure and demonstration period."
+            )
+        parts.append("</p>\n")
+    if measure_add:
+        parts.append(_add_form(measure_add, "measure-add", "Add a success measure", "Add measure", csrf, base))
+    parts.append("</section>\n")
+    return mark_safe("".join(parts))  # every value above is escaped

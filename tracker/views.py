@@ -45,6 +45,7 @@ from .models import (
     User,
     attach_dependencies,
     attach_milestone_progress,
+    count_brought_forward,
 )
 from .search import search
 
@@ -416,6 +417,7 @@ class _Owners:
 
     def __init__(self, plan: ActionPlan) -> None:
         self.plan = plan
+        self.persons: list[User] | None = None
         self.people: list[tuple[Any, str]] | None = None
 
     def offer(self, form: Form) -> None:
@@ -424,8 +426,20 @@ class _Owners:
         if field is None:
             return
         if self.people is None:
-            self.people = [(person.pk, str(person)) for person in self.plan.possible_owners()]
+            self.persons = list(self.plan.possible_owners())
+            self.people = [(person.pk, str(person)) for person in self.persons]
         field.choices = [("", field.empty_label), *self.people]  # type: ignore[attr-defined]
+
+    def attach_owner(self) -> None:
+        """The plan's owner, when the plan was read without it, taken from the people read for the forms (an
+        owner among them is the plan's active owner); otherwise it is read when the page asks for it."""
+        plan = self.plan
+        if plan.owner_id is None or self.persons is None or ActionPlan.owner.is_cached(plan):
+            return
+        for person in self.persons:
+            if person.pk == plan.owner_id:
+                ActionPlan.owner.field.set_cached_value(plan, person)
+                return
 
 
 def _milestone_rows(
@@ -510,6 +524,12 @@ def _plan_page(
     approve_form: Form | None = None,
 ) -> HttpResponse:
     user = request.user
+    updates = list(
+        plan.updates.select_related("author").prefetch_related(
+            Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("pk"))
+        )
+    )
+    plan.brought_forward_value = count_brought_forward(updates)  # the whole timeline is at hand
     plan.milestone_list = list(plan.milestones.all())  # prefetched with their owners (`for_detail`)
     plan.measure_list = list(plan.measures.all())  # prefetched (`for_detail`)
     dependency = _dependency_context(user, plan)  # before the forms: the one changing it starts from it
@@ -529,11 +549,6 @@ def _plan_page(
             measure_add = item  # shown in the success measures section
         else:
             action_forms.append(item)
-    updates = list(
-        plan.updates.select_related("author").prefetch_related(
-            Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("pk"))
-        )
-    )
     # Every file on the plan, oldest first, for whoever reviews it (read with the timeline: no query more).
     evidence = sorted(
         (file for update in updates for file in update.evidence.all()), key=lambda f: (f.uploaded_at, f.pk)
@@ -544,13 +559,15 @@ def _plan_page(
         if last_move and plan.status == ActionPlan.Status.IN_PROGRESS and last_move.status_from in RETURNED_FROM
         else None
     )
+    milestone_rows = _milestone_rows(user, plan, bound, bound_slug, owners)
+    owners.attach_owner()
     context = {
         "plan": plan,
         "finding": plan.finding,
         **dependency,
         "updates": updates,
         "action_forms": action_forms,
-        "milestones": _milestone_rows(user, plan, bound, bound_slug, owners),
+        "milestones": milestone_rows,
         "milestone_add": milestone_add,
         "milestones_done": sum(1 for m in plan.milestone_list if m.done_on is not None),
         # A milestone form that failed: its errors head the milestones section.
@@ -620,8 +637,10 @@ def _statement_context(user: User, plan: ActionPlan, form: Form | None, approve_
     }
 
 
-def _get_plan(request: AuthedRequest, pk: int) -> ActionPlan:
-    plans = ActionPlan.objects.visible_to(request.user).for_detail()
+def _get_plan(request: AuthedRequest, pk: int, *, owner: bool = True) -> ActionPlan:
+    """The plan with what its page shows (its owner only with `owner`: `_Owners.attach_owner`). The dates
+    brought forward are counted in the timeline the page reads (`_plan_page`): no subquery."""
+    plans = ActionPlan.objects.visible_to(request.user).for_detail(brought_forward=False, owner=owner)
     # The public statement panel's facts, in the same query.
     plans = plans.select_related(
         "organisation__tracker_settings", "public_statement__written_by", "public_statement__approved_by"
@@ -631,7 +650,9 @@ def _get_plan(request: AuthedRequest, pk: int) -> ActionPlan:
 
 @require_GET
 def plan_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    return _plan_page(request, _get_plan(request, pk))
+    # A member of an organisation is offered its people as owners on its plans (read once for the forms):
+    # the plan's owner is found among them rather than joined to the plan's query.
+    return _plan_page(request, _get_plan(request, pk, owner=request.user.organisation_id is None))
 
 
 @require_POST

@@ -15,6 +15,7 @@ from tests.factories import (
     ActionPlanFactory,
     EvidenceFactory,
     FindingFactory,
+    StaffFactory,
     UpdateFactory,
     pdf_upload,
 )
@@ -476,3 +477,25 @@ def test_each_plan_form_has_fields_of_its_own(plan, staff):
     blocked.fields["waiting_on"].choices = [("other", "Something else")]
     assert len(other_blocked.fields["waiting_on"].choices) > 1
     assert other_blocked.fields["waiting_on"].widget.choices is not blocked.fields["waiting_on"].widget.choices
+
+
+@pytest.mark.parametrize("who", ["staff", "manager", "inspector"])
+def test_plan_page_shows_its_owner_without_a_query_more(client, request, org, who):
+    """A member of the organisation is offered its people as owners, and the plan's owner is found among them
+    rather than joined to the plan's query (an inspector's page joins it); an owner who has left is shown as
+    unassigned."""
+    user = request.getfixturevalue(who)
+    owner = StaffFactory(organisation=org, first_name="Olwen", last_name="Owner")
+    unowned, owned = ActionPlanFactory(organisation=org), ActionPlanFactory(organisation=org, owner=owner)
+    client.force_login(user)
+    client.get("/accounts/")  # the first request after signing in also refreshes the session
+    assert count_queries(client, owned.get_absolute_url()) == count_queries(client, unowned.get_absolute_url())
+
+    def shown_owner() -> str:
+        page = re.sub(r"\s+", " ", client.get(owned.get_absolute_url()).content.decode())
+        return re.search(r"<dt>Owner</dt><dd>(.*?)</dd>", page).group(1)
+
+    assert shown_owner() == f"Olwen Owner ({owner.username})"
+    owner.is_active = False
+    owner.save()
+    assert shown_owner() == "Unassigned"

@@ -44,3 +44,24 @@ def completion_rows(rows: Any, key: str) -> SafeString:
 def repeat_rows(rows: Any, name_key: str, label: str) -> SafeString:
     """The body rows of the dashboard's tables of repeats (tracker/markup.py)."""
     return markup.repeat_rows(rows, name_key, label)
+
+
+@register.simple_tag(takes_context=True)
+def plan_milestones(context: Any) -> SafeString:
+    """A plan page's milestones section (tracker/markup.py)."""
+    return markup.plan_milestones(
+        milestones=context.get("milestones"), milestone_add=context.get("milestone_add"),
+        milestone_error=context.get("milestone_error"), milestones_done=context.get("milestones_done"),
+        plan=context.get("plan"), csrf_input=context.get("csrf_input"), action_base=context.get("action_base"),
+    )  # fmt: skip
+
+
+@register.simple_tag(takes_context=True)
+def plan_measures(context: Any) -> SafeString:
+    """A plan page's success measures section (tracker/markup.py)."""
+    return markup.plan_measures(
+        measures=context.get("measures"), measure_add=context.get("measure_add"),
+        measure_error=context.get("measure_error"), sustaining=context.get("sustaining"),
+        finding=context.get("finding"), evidence_files=context.get("evidence_files"),
+        csrf_input=context.get("csrf_input"), action_base=context.get("action_base"),
+    )  # fmt: skip
