@@ -42,7 +42,6 @@ from .models import (
     overdue_milestone,
     repeat_expression,
 )
-from .models import overdue as overdue_rule
 
 S = ActionPlan.Status
 MATRIX_INSPECTIONS = 10
@@ -380,30 +379,45 @@ def blocked_figures(plans: QuerySet[ActionPlan], scope: dict[str, Any], viewer: 
 SLUG, NAME = "finding__themes__slug", "finding__themes__name"  # as `completion` would name them
 
 
+def stage_test(stage: ActionPlan.Stage) -> Q:
+    """A plan is in this stage, for counting 100,000 plans at a time. On PostgreSQL by the stage's number
+    the database keeps (`ActionPlan.stage_number`, read with the finding and target date from the index
+    `actionplan_finding_stages_idx` alone): comparing one small number rather than testing the status
+    text against the stage's statuses took the counts per finding from about 40 to 24 ms. SQLite reads a
+    generated column from the table, never from an index alone, which cost more than it saved (30 -> 41
+    ms), so there by the statuses, from `actionplan_finding_figures_idx` (docs/BENCHMARKS.md)."""
+    if connection.vendor == "postgresql":
+        return Q(stage_number=ActionPlan.STAGE_NUMBERS[stage])
+    return Q(status__in=ActionPlan.STAGE_STATUSES[stage])
+
+
 def theme_figures(plans: QuerySet[ActionPlan]) -> list[dict[str, Any]]:
     """The figures of `completion_counts` per theme (with its slug and name, keyed as `completion`
     would key them), in the order of the themes' slugs.
 
     The plans are counted per finding first (all, those of each stage but the one with the most
-    statuses, which is what remains, and the overdue), from the index `actionplan_finding_figures_idx`
-    alone and in its order; those 8,000 rows at national scale are then joined to the findings' themes
-    and summed per theme id, and the themes' names joined to the twelve sums. A finding has each theme
-    once, so no plan counts twice in a theme and no COUNT(DISTINCT) is needed. (Joining every plan to
-    its themes and grouping that cost several times more; a count per stage, each testing its list of
-    statuses for each of 100,000 plans, and grouping the joined rows by the themes' names, cost
-    PostgreSQL 52 ms of processor against 30 ms, SQLite 44 against 32, with `count_rows`.)
+    statuses, which is what remains, and the overdue: with the force and past the target date), from
+    an index alone and in its order; those 8,000 rows at national scale are then joined to the
+    findings' themes and summed per theme id, and the themes' names joined to the twelve sums. A
+    finding has each theme once, so no plan counts twice in a theme and no COUNT(DISTINCT) is needed.
+    (Joining every plan to its themes and grouping that cost several times more; a count per stage,
+    each testing its list of statuses for each of 100,000 plans, and grouping the joined rows by the
+    themes' names, cost PostgreSQL 52 ms of processor against 30 ms, SQLite 44 against 32, with
+    `count_rows`.) Each stage is tested by `stage_test`.
     """
     today = timezone.localdate()
     stages = {str(stage): statuses for stage, statuses in ActionPlan.STAGE_STATUSES.items()}
     rest = max(stages, key=lambda stage: len(stages[stage]))  # the stage counted as what remains
     counted = [stage for stage in stages if stage != rest]
+    # Overdue: with the force (OVERDUE_STATUSES are that stage's statuses) and past the target date.
+    overdue = stage_test(ActionPlan.Stage.WITH_FORCE) & Q(target_date__lt=today)
     per_finding = (
         plans.order_by()
         .values("finding_id")
         .annotate(
             all_plans=count_rows(),
-            **{stage: count_rows(Q(status__in=stages[stage])) for stage in counted},
-            overdue=count_rows(overdue_rule(today)),
+            **{stage: count_rows(stage_test(ActionPlan.Stage(stage))) for stage in counted},
+            overdue=count_rows(overdue),
         )
     )
     inner, params = per_finding.query.sql_with_params()

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from tracker.models import ActionPlan, SearchEntry
+from tracker.models import SearchEntry
 from tracker.search import schema
 
 BEFORE = [("tracker", "0019_job_imports")]
@@ -34,6 +34,7 @@ def test_migrating_to_milestones_keeps_the_search_triggers_and_the_plans():
         executor.migrate(AFTER)
 
         assert schema.installed(connection) == triggers_before == schema.trigger_names(connection.vendor)
+        ActionPlan = executor.loader.project_state(AFTER).apps.get_model("tracker", "ActionPlan")
         plan = ActionPlan.objects.get(pk=old.pk)
         assert plan.next_milestone_date is None and plan.summary == "analysts"
         ActionPlan.objects.filter(pk=plan.pk).update(summary="intelligence profile refreshed")
