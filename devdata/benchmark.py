@@ -488,9 +488,11 @@ def _target_of(name: str) -> dict[str, float] | None:
     return None
 
 
-def run_targets(*, database: str, scale: str, requests: int = 20, warmup: int = 2,
+def run_targets(*, database: str, scale: str, requests: int = 20, warmup: int = 2, only: Iterable[str] = (),
                 log: Callable[[str], None] = print) -> Result:  # fmt: skip
-    """The target rows only, uncached (each request after emptying the cache), with the floor."""
+    """The target rows only, uncached (each request after emptying the cache), with the floor; `only`
+    narrows them to those whose name contains one of its strings."""
+    only = list(only)
     from django.test.utils import override_settings
 
     bench = Bench(requests=requests, warmup=warmup, log=log)
@@ -506,7 +508,7 @@ def run_targets(*, database: str, scale: str, requests: int = 20, warmup: int = 
         result = Result(database=database, scale=scale, counts=counts, requests=requests, warmup=warmup,
                         floor=bench.measure(case_list[0].user, FLOOR_PATH), notes=notes[:-1])  # fmt: skip
         for case in case_list:
-            if _target_of(case.name) is None:
+            if _target_of(case.name) is None or (only and not any(o in case.name for o in only)):
                 continue
             log(f"{case.name}: {case.path} (uncached)")
             cold = bench.measure(case.user, case.path, uncached=True)

@@ -122,3 +122,13 @@ def test_targets_measure_only_the_rows_with_a_target_uncached(load_data, tmp_pat
     search_target = {"sqlite": "| 200 |", "postgresql": "| 100 |"}[vendor]
     assert f"| {vendor} | /plans/ |" in table and "| 50 |" in table and search_target in table
     assert f"| {vendor} | floor (trivial logged-in view) |" in table
+
+
+def test_only_narrows_the_targets_to_the_rows_named(load_data, tmp_path):
+    call_command("benchmark", "--targets", "--only", "/dashboard/ as inspector", "--requests", "1", "--warmup", "0",
+                 "--json", tmp_path / "t.json", stdout=io.StringIO())  # fmt: skip
+    result = benchmark.Result.from_json((tmp_path / "t.json").read_text())
+    assert [row.name for row in result.rows] == [
+        "/dashboard/ as inspector",
+        "/dashboard/ as inspector, one organisation",
+    ]

@@ -41,7 +41,7 @@ class Command(BaseCommand):
             try:
                 result = benchmark.run_targets(
                     database=connection.vendor, scale=options["scale"] or "current data",
-                    requests=options["requests"], warmup=options["warmup"], log=log,
+                    requests=options["requests"], warmup=options["warmup"], only=options["only"], log=log,
                 )  # fmt: skip
             except RuntimeError as error:
                 raise CommandError(str(error)) from error
