@@ -41,7 +41,9 @@ from .models import (
     count_rows,
     overdue_milestone,
     repeat_expression,
+    stage_rule,
 )
+from .models import overdue as overdue_rule
 
 S = ActionPlan.Status
 MATRIX_INSPECTIONS = 10
@@ -379,18 +381,6 @@ def blocked_figures(plans: QuerySet[ActionPlan], scope: dict[str, Any], viewer: 
 SLUG, NAME = "finding__themes__slug", "finding__themes__name"  # as `completion` would name them
 
 
-def stage_test(stage: ActionPlan.Stage) -> Q:
-    """A plan is in this stage, for counting 100,000 plans at a time. On PostgreSQL by the stage's number
-    the database keeps (`ActionPlan.stage_number`, read with the finding and target date from the index
-    `actionplan_finding_stages_idx` alone): comparing one small number rather than testing the status
-    text against the stage's statuses took the counts per finding from about 40 to 24 ms. SQLite reads a
-    generated column from the table, never from an index alone, which cost more than it saved (30 -> 41
-    ms), so there by the statuses, from `actionplan_finding_figures_idx` (docs/BENCHMARKS.md)."""
-    if connection.vendor == "postgresql":
-        return Q(stage_number=ActionPlan.STAGE_NUMBERS[stage])
-    return Q(status__in=ActionPlan.STAGE_STATUSES[stage])
-
-
 def theme_figures(plans: QuerySet[ActionPlan]) -> list[dict[str, Any]]:
     """The figures of `completion_counts` per theme (with its slug and name, keyed as `completion`
     would key them), in the order of the themes' slugs.
@@ -403,21 +393,19 @@ def theme_figures(plans: QuerySet[ActionPlan]) -> list[dict[str, Any]]:
     (Joining every plan to its themes and grouping that cost several times more; a count per stage,
     each testing its list of statuses for each of 100,000 plans, and grouping the joined rows by the
     themes' names, cost PostgreSQL 52 ms of processor against 30 ms, SQLite 44 against 32, with
-    `count_rows`.) Each stage is tested by `stage_test`.
+    `count_rows`.) Each stage is tested by `stage_rule`, the overdue by `overdue(by_stage=True)`.
     """
     today = timezone.localdate()
     stages = {str(stage): statuses for stage, statuses in ActionPlan.STAGE_STATUSES.items()}
     rest = max(stages, key=lambda stage: len(stages[stage]))  # the stage counted as what remains
     counted = [stage for stage in stages if stage != rest]
-    # Overdue: with the force (OVERDUE_STATUSES are that stage's statuses) and past the target date.
-    overdue = stage_test(ActionPlan.Stage.WITH_FORCE) & Q(target_date__lt=today)
     per_finding = (
         plans.order_by()
         .values("finding_id")
         .annotate(
             all_plans=count_rows(),
-            **{stage: count_rows(stage_test(ActionPlan.Stage(stage))) for stage in counted},
-            overdue=count_rows(overdue),
+            **{stage: count_rows(stage_rule(ActionPlan.Stage(stage))) for stage in counted},
+            overdue=count_rows(overdue_rule(today, by_stage=True)),
         )
     )
     inner, params = per_finding.query.sql_with_params()
