@@ -9,6 +9,7 @@ from django.db import connection, migrations
 from django.db.migrations.executor import MigrationExecutor
 
 from inspections.models import Finding
+from tests.migrations import migrating
 from tracker.models import SearchEntry
 from tracker.search import schema
 
@@ -18,10 +19,8 @@ AFTER = [("inspections", "0006_finding_what_good_looks_like")]
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_to_what_good_looks_like_keeps_the_findings_and_the_search_triggers():
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    try:
-        apps = executor.loader.project_state(BEFORE).apps
+    with migrating(BEFORE, AFTER) as migration:
+        apps = migration.before
         Organisation = apps.get_model("inspections", "Organisation")
         Inspection = apps.get_model("inspections", "Inspection")
         OldFinding = apps.get_model("inspections", "Finding")
@@ -32,8 +31,7 @@ def test_migrating_to_what_good_looks_like_keeps_the_findings_and_the_search_tri
         OldPlan.objects.create(finding=old, organisation=surrey, status="in_progress", summary="analysts")
         triggers_before = schema.installed(connection)
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(AFTER)
+        migration.forward()
 
         assert schema.installed(connection) == triggers_before == schema.trigger_names(connection.vendor)
         finding = Finding.objects.get(pk=old.pk)
@@ -41,9 +39,6 @@ def test_migrating_to_what_good_looks_like_keeps_the_findings_and_the_search_tri
         Finding.objects.filter(pk=finding.pk).update(text="local profiles refreshed every year")
         entry = SearchEntry.objects.get(kind=SearchEntry.Kind.FINDING, object_id=finding.pk)
         assert "refreshed every year" in entry.body  # the trigger still follows the finding
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)

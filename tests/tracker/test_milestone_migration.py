@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
+from tests.migrations import migrating
 from tracker.models import SearchEntry
 from tracker.search import schema
 
@@ -16,10 +16,8 @@ AFTER = [("tracker", "0020_milestones")]
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_to_milestones_keeps_the_search_triggers_and_the_plans():
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    try:
-        apps = executor.loader.project_state(BEFORE).apps
+    with migrating(BEFORE, AFTER) as migration:
+        apps = migration.before
         Organisation = apps.get_model("inspections", "Organisation")
         Inspection = apps.get_model("inspections", "Inspection")
         Finding = apps.get_model("inspections", "Finding")
@@ -30,16 +28,11 @@ def test_migrating_to_milestones_keeps_the_search_triggers_and_the_plans():
         old = OldPlan.objects.create(finding=finding, organisation=surrey, status="in_progress", summary="analysts")
         triggers_before = schema.installed(connection)
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(AFTER)
+        ActionPlan = migration.forward().get_model("tracker", "ActionPlan")
 
         assert schema.installed(connection) == triggers_before == schema.trigger_names(connection.vendor)
-        ActionPlan = executor.loader.project_state(AFTER).apps.get_model("tracker", "ActionPlan")
         plan = ActionPlan.objects.get(pk=old.pk)
         assert plan.next_milestone_date is None and plan.summary == "analysts"
         ActionPlan.objects.filter(pk=plan.pk).update(summary="intelligence profile refreshed")
         entry = SearchEntry.objects.get(kind=SearchEntry.Kind.PLAN, object_id=plan.pk)
         assert entry.body == "intelligence profile refreshed"  # the trigger still follows the plan
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())

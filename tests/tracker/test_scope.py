@@ -14,8 +14,7 @@ import re
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 from django.test import RequestFactory
 from django.utils import timezone
 
@@ -26,6 +25,7 @@ from tests.factories import (
     StaffFactory,
     UpdateFactory,
 )
+from tests.migrations import migrating
 from tests.tracker.test_admin import admin_url
 from tracker import permissions, reports
 from tracker.models import ActionPlan, Update, User
@@ -210,10 +210,8 @@ AFTER = [("tracker", "0010_user_needs_organisation")]
 
 @pytest.mark.django_db(transaction=True)
 def test_the_migration_deactivates_existing_people_without_an_organisation_and_releases_their_plans():
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    try:
-        apps = executor.loader.project_state(BEFORE).apps
+    with migrating(BEFORE, AFTER) as migration:
+        apps = migration.before
         Organisation = apps.get_model("inspections", "Organisation")
         Inspection = apps.get_model("inspections", "Inspection")
         Finding = apps.get_model("inspections", "Finding")
@@ -232,11 +230,8 @@ def test_the_migration_deactivates_existing_people_without_an_organisation_and_r
         for owner_pk, finding in owners.items():
             OldPlan.objects.create(finding=finding, organisation=surrey, owner_id=owner_pk, status="in_progress")
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(AFTER)
-
         # The models as they were at that migration: later ones add columns the tables do not have yet.
-        after = executor.loader.project_state(AFTER).apps
+        after = migration.forward()
         people = {u.username: u for u in after.get_model("tracker", "User").objects.all()}
         assert not people["stranded"].is_active
         assert people["moved"].is_active and people["fine"].is_active and people["inspector"].is_active
@@ -247,6 +242,3 @@ def test_the_migration_deactivates_existing_people_without_an_organisation_and_r
             "Owner removed: moved had moved to another organisation.",
             "Owner removed: stranded's account was deactivated.",
         ]
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
+from tests.migrations import migrating
 from tracker.models import ActionPlan, SearchEntry
 from tracker.search import schema
 
@@ -18,10 +18,8 @@ AFTER = [("tracker", "0026_plan_stage_number_statistics")]
 
 @pytest.mark.django_db(transaction=True)
 def test_migrating_to_the_stage_number_keeps_the_plans_and_the_search_triggers():
-    executor = MigrationExecutor(connection)
-    executor.migrate(BEFORE)
-    try:
-        apps = executor.loader.project_state(BEFORE).apps
+    with migrating(BEFORE, AFTER) as migration:
+        apps = migration.before
         Organisation = apps.get_model("inspections", "Organisation")
         Inspection = apps.get_model("inspections", "Inspection")
         Finding = apps.get_model("inspections", "Finding")
@@ -40,11 +38,9 @@ def test_migrating_to_the_stage_number_keeps_the_plans_and_the_search_triggers()
         triggers_before = schema.installed(connection)
         assert triggers_before == schema.trigger_names(connection.vendor)
 
-        executor = MigrationExecutor(connection)
-        executor.migrate(AFTER)
+        Plan = migration.forward().get_model("tracker", "ActionPlan")
 
         assert schema.installed(connection) == triggers_before
-        Plan = executor.loader.project_state(AFTER).apps.get_model("tracker", "ActionPlan")
         rows = dict(Plan.objects.values_list("status", "stage_number"))
         stage_of = {status: stage for stage, statuses in ActionPlan.STAGE_STATUSES.items() for status in statuses}
         assert rows == {status: ActionPlan.STAGE_NUMBERS[stage_of[status]] for status in ActionPlan.Status.values}
@@ -57,6 +53,3 @@ def test_migrating_to_the_stage_number_keeps_the_plans_and_the_search_triggers()
         assert entry.body == "profiles refreshed"  # the plan's trigger still follows it
         OldUpdate.objects.create(plan_id=plan.pk, author=author, kind="note", note="vetting backlog cleared")
         assert SearchEntry.objects.filter(kind=SearchEntry.Kind.NOTE, body="vetting backlog cleared").exists()
-    finally:
-        executor = MigrationExecutor(connection)
-        executor.migrate(executor.loader.graph.leaf_nodes())
