@@ -564,7 +564,7 @@ def timeline_items(updates: Any) -> SafeString:
             parts.append(f'<p class="mb-1 small">Complete: {_text(update.percent)}%</p>\n')
         if update.note:
             parts.append(f'<p class="mb-1">{linebreaksbr(update.note, autoescape=True)}</p>\n')
-        files = list(update.evidence.all())
+        files = update.files  # read with the timeline (`views._timeline`)
         if files:
             parts.append('<ul class="evidence small">\n')
             parts.extend(

@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Count, F, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -524,11 +524,7 @@ def _plan_page(
     approve_form: Form | None = None,
 ) -> HttpResponse:
     user = request.user
-    updates = list(
-        plan.updates.select_related("author").prefetch_related(
-            Prefetch("evidence", queryset=Evidence.objects.select_related("uploaded_by").order_by("pk"))
-        )
-    )
+    updates = _timeline(plan)
     plan.brought_forward_value = count_brought_forward(updates)  # the whole timeline is at hand
     plan.milestone_list = list(plan.milestones.all())  # prefetched with their owners (`for_detail`)
     plan.measure_list = list(plan.measures.all())  # prefetched (`for_detail`)
@@ -550,9 +546,7 @@ def _plan_page(
         else:
             action_forms.append(item)
     # Every file on the plan, oldest first, for whoever reviews it (read with the timeline: no query more).
-    evidence = sorted(
-        (file for update in updates for file in update.evidence.all()), key=lambda f: (f.uploaded_at, f.pk)
-    )
+    evidence = sorted((file for update in updates for file in update.files), key=lambda f: (f.uploaded_at, f.pk))
     last_move = next((u for u in updates if u.status_to), None)
     returned = (
         last_move
@@ -599,6 +593,19 @@ def _plan_page(
     }
     template = "tracker/actionplan_detail.html" + (f"#{partial}" if partial else "")
     return TemplateResponse(request, template, context, status=status)
+
+
+def _timeline(plan: ActionPlan) -> list[Update]:
+    """The plan's updates with their authors, each with its evidence files (`files`, by upload): the files
+    read in one query by plan rather than prefetched by the updates' ids (a prefetch over a timeline of 50
+    updates cost this process about 1 ms more: docs/BENCHMARKS.md)."""
+    updates = list(plan.updates.select_related("author"))
+    files: dict[int, list[Evidence]] = {update.pk: [] for update in updates}
+    for file in Evidence.objects.filter(update__plan=plan).select_related("uploaded_by").order_by("pk"):
+        files[file.update_id].append(file)
+    for update in updates:
+        update.files = files[update.pk]
+    return updates
 
 
 def _dependency_context(user: User, plan: ActionPlan) -> dict[str, Any]:

@@ -456,6 +456,33 @@ def test_plan_detail_query_count_does_not_grow_with_updates(client, request, org
     assert small <= (11 if who == "inspector" else 12)
 
 
+def test_each_timeline_entry_lists_its_own_evidence_and_the_panel_every_file(client, org, staff):
+    """The files are read by plan, once, and handed to the entries they were sent with (`views._timeline`):
+    each entry of the timeline lists its own files and no other's; the evidence panel lists them all."""
+    plan = ActionPlanFactory(organisation=org)
+    first, bare, second = (UpdateFactory(plan=plan, author=staff) for _ in range(3))
+    EvidenceFactory(update=first, original_name="first-a.pdf")
+    EvidenceFactory(update=second, original_name="second-a.pdf")
+    EvidenceFactory(update=first, original_name="first-b.pdf")
+    other = EvidenceFactory(update=UpdateFactory(author=staff), original_name="another-plan.pdf")
+    assert other.update.plan_id != plan.pk
+    client.force_login(staff)
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    def entry(update: Update) -> str:
+        start = page.index(f'id="update-{update.pk}"')
+        end = page.find('<li class="timeline-item', start)  # the next entry (newest first), or the list's end
+        return page[start : end if end != -1 else page.index("</ol>", start)]
+
+    files = re.compile(r"download>([^<]+)</a>")
+    assert files.findall(entry(first)) == ["first-a.pdf", "first-b.pdf"]
+    assert files.findall(entry(second)) == ["second-a.pdf"]
+    assert files.findall(entry(bare)) == []
+    panel = page[page.index('id="evidence-heading"') : page.index("</section>", page.index('id="evidence-heading"'))]
+    assert files.findall(panel) == ["first-a.pdf", "second-a.pdf", "first-b.pdf"]
+    assert "another-plan.pdf" not in page
+
+
 def test_each_plan_form_has_fields_of_its_own(plan, staff):
     """The plan page's forms copy their class's fields without `copy.deepcopy` (tracker.forms._copy_field):
     changing one form's field, widget, choices or messages leaves the class and every other form as they were."""
