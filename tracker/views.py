@@ -46,6 +46,7 @@ from .models import (
     attach_dependencies,
     attach_milestone_progress,
     count_brought_forward,
+    rows_joined,
 )
 from .search import search
 
@@ -568,7 +569,7 @@ def _plan_page(
         "milestone_error": bound if bound is not None and bound_slug.startswith("milestone-") else None,
         # The latest proposal of no action (prefetched by `for_detail`), shown while it awaits a decision or
         # once decided.
-        "proposal": plan.no_action_proposal,
+        "proposal": plan.proposal_with_people(),
         "measures": _measure_rows(user, plan, bound, bound_slug),
         "measure_add": measure_add,
         "measure_error": bound if bound is not None and bound_slug.startswith("measure-") else None,
@@ -617,11 +618,8 @@ def _dependency_context(user: User, plan: ActionPlan) -> dict[str, Any]:
     if waits is not None:
         link = waits.on_plan.get_absolute_url() if waits.shows_plan_to(user) else ""
         waiting = {"text": plan.waits_text, "since": waits.since, "link": link}
-    waiting_plans = [
-        d.plan for d in Dependency.objects.current().filter(on_plan=plan).select_related(
-            "plan__organisation", "plan__finding"
-        ).order_by("plan_id")
-    ]  # fmt: skip
+    waiting_on_it = Dependency.objects.current().filter(on_plan=plan).order_by("plan_id")
+    waiting_plans = [d.plan for d in rows_joined(waiting_on_it, "plan__organisation", "plan__finding")]
     shown = [other for other in waiting_plans if permissions.can_view_plan(user, other)]
     hidden = len(waiting_plans) - len(shown)
     return {"waiting": waiting, "waited_on_by": {"shown": shown, "hidden": hidden} if waiting_plans else None}
@@ -647,7 +645,9 @@ def _statement_context(user: User, plan: ActionPlan, form: Form | None, approve_
 def _get_plan(request: AuthedRequest, pk: int, *, owner: bool = True) -> ActionPlan:
     """The plan with what its page shows (its owner only with `owner`: `_Owners.attach_owner`). The dates
     brought forward are counted in the timeline the page reads (`_plan_page`): no subquery."""
-    plans = ActionPlan.objects.visible_to(request.user).for_detail(brought_forward=False, owner=owner)
+    plans = ActionPlan.objects.visible_to(request.user).for_detail(
+        brought_forward=False, owner=owner, proposal_people=False
+    )
     # The public statement panel's facts, in the same query.
     plans = plans.select_related(
         "organisation__tracker_settings", "public_statement__written_by", "public_statement__approved_by"

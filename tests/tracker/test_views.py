@@ -13,13 +13,15 @@ from django.utils import timezone
 
 from tests.factories import (
     ActionPlanFactory,
+    DependencyFactory,
     EvidenceFactory,
     FindingFactory,
+    FindingLinkFactory,
     StaffFactory,
     UpdateFactory,
     pdf_upload,
 )
-from tracker.models import ActionPlan, Evidence, Update
+from tracker.models import ActionPlan, Dependency, Evidence, NoActionProposal, Update
 
 pytestmark = pytest.mark.django_db
 S = ActionPlan.Status
@@ -481,6 +483,44 @@ def test_each_timeline_entry_lists_its_own_evidence_and_the_panel_every_file(cli
     panel = page[page.index('id="evidence-heading"') : page.index("</section>", page.index('id="evidence-heading"'))]
     assert files.findall(panel) == ["first-a.pdf", "second-a.pdf", "first-b.pdf"]
     assert "another-plan.pdf" not in page
+
+
+@pytest.mark.parametrize("who", ["staff", "manager", "inspector"])
+def test_a_plan_page_joins_links_waiting_plans_and_a_proposals_people_only_when_there_are_any(
+    client, request, org, staff, who
+):
+    """A finding's links, the plans waiting on the plan and the people of its proposal of no action are read
+    without their joins first (`models.rows_joined`, `ActionPlan.proposal_with_people`): a plan with none of
+    them is shown without those joins, and one with each of them shows them, one query more each (and the
+    linked finding's responses)."""
+    user = request.getfixturevalue(who)
+    client.force_login(user)
+    client.get("/accounts/")  # the first request after signing in also refreshes the session
+    bare, plan = ActionPlanFactory(organisation=org), ActionPlanFactory(organisation=org)
+    with CaptureQueriesContext(connection) as bare_page:
+        assert client.get(bare.get_absolute_url()).status_code == 200
+    reads = {
+        table: [q["sql"] for q in bare_page.captured_queries if q["sql"].startswith(f'SELECT "{table}".')]
+        for table in ("inspections_findinglink", "tracker_dependency", "tracker_noactionproposal")
+    }
+    for table, sqls in reads.items():  # one read each, of the table's own columns alone
+        assert len(sqls) == 1, table
+        columns = sqls[0].split(" FROM ")[0].removeprefix("SELECT ").split(", ")
+        assert all(column.startswith(f'"{table}".') for column in columns), sqls[0]
+    small = len(bare_page.captured_queries)
+
+    earlier = FindingFactory(reference="R-EARLIER", inspection__title="An earlier inspection")
+    FindingLinkFactory(finding=plan.finding, earlier=earlier, created_by=staff)
+    waiting = DependencyFactory(kind=Dependency.Kind.PLAN, name="", on_plan=plan, plan__organisation=org)
+    proposer = StaffFactory(organisation=org, first_name="Priya", last_name="Proposer")
+    NoActionProposal.objects.create(plan=plan, reason="Done elsewhere.", risk="Little.", proposed_by=proposer)
+    with CaptureQueriesContext(connection) as page_queries:
+        page = client.get(plan.get_absolute_url()).content.decode()
+    # One more each for the three read again with their joins, and one for the linked finding's responses.
+    assert len(page_queries.captured_queries) == small + 4
+    assert "R-EARLIER" in page
+    assert waiting.plan.get_absolute_url() in page
+    assert "Priya Proposer" in page
 
 
 def test_each_plan_form_has_fields_of_its_own(plan, staff):
