@@ -17,11 +17,12 @@ from tests.factories import (
     EvidenceFactory,
     FindingFactory,
     FindingLinkFactory,
+    ManagerFactory,
     StaffFactory,
     UpdateFactory,
     pdf_upload,
 )
-from tracker.models import ActionPlan, Dependency, Evidence, NoActionProposal, Update
+from tracker.models import ActionPlan, Dependency, Evidence, NoActionProposal, PublicStatement, Update
 
 pytestmark = pytest.mark.django_db
 S = ActionPlan.Status
@@ -490,7 +491,8 @@ def test_a_plan_page_joins_links_waiting_plans_and_a_proposals_people_only_when_
     client, request, org, staff, who
 ):
     """A finding's links, the plans waiting on the plan and the people of its proposal of no action are read
-    without their joins first (`models.rows_joined`, `ActionPlan.proposal_with_people`): a plan with none of
+    without their joins first (`models.rows_joined`, `ActionPlan.proposal_with_people`), and a public
+    statement's people only when there is a statement (`views._statement_context`): a plan with none of
     them is shown without those joins, and one with each of them shows them, one query more each (and the
     linked finding's responses)."""
     user = request.getfixturevalue(who)
@@ -514,13 +516,18 @@ def test_a_plan_page_joins_links_waiting_plans_and_a_proposals_people_only_when_
     waiting = DependencyFactory(kind=Dependency.Kind.PLAN, name="", on_plan=plan, plan__organisation=org)
     proposer = StaffFactory(organisation=org, first_name="Priya", last_name="Proposer")
     NoActionProposal.objects.create(plan=plan, reason="Done elsewhere.", risk="Little.", proposed_by=proposer)
+    approver = ManagerFactory(organisation=org, first_name="Anwen", last_name="Approver")
+    PublicStatement.objects.create(plan=plan, text="On track.", written_by=proposer, approved_by=approver,
+                                   approved_at=timezone.now())  # fmt: skip
     with CaptureQueriesContext(connection) as page_queries:
         page = client.get(plan.get_absolute_url()).content.decode()
-    # One more each for the three read again with their joins, and one for the linked finding's responses.
-    assert len(page_queries.captured_queries) == small + 4
+    # One more each for the three read again with their joins and for the statement's people, and one for the
+    # linked finding's responses.
+    assert len(page_queries.captured_queries) == small + 5
     assert "R-EARLIER" in page
     assert waiting.plan.get_absolute_url() in page
     assert "Priya Proposer" in page
+    assert "Written by Priya Proposer" in page and "by Anwen Approver" in page
 
 
 def test_each_plan_form_has_fields_of_its_own(plan, staff):
