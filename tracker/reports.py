@@ -288,18 +288,22 @@ def dashboard_figures(plans: QuerySet[ActionPlan], organisation: Organisation | 
     figures = ["total", *STAGES, "reported", "overdue", "deferred", "deferred_with_force",
                *(f"rag_{value}" for value in ActionPlan.Rag.values)]  # fmt: skip
     totals = {key: sum(row[key] for row in per_organisation) for key in figures}
+    # Rows rather than model instances: the figures are pickled into the cache whole.
     organisations = (
-        list(Organisation.objects.select_related("region").only("slug", "name", "region__slug", "region__name"))
+        list(Organisation.objects.values("pk", "slug", "name", "region__slug", "region__name"))
         if every_organisation
         else []
     )
     by_region = []
     if every_organisation and not organisation:  # one organisation is in one region
-        region_of = {o.pk: o.region for o in organisations}
+        region_of = {o["pk"]: o for o in organisations}
         regions: dict[str, dict[str, Any]] = {}
         for row in per_organisation:
-            region = region_of.get(row["organisation_id"])
-            slug, name = (region.slug, region.name) if region else ("none", "No region")
+            found = region_of.get(row["organisation_id"])
+            if found is not None and found["region__slug"] is not None:
+                slug, name = found["region__slug"], found["region__name"]
+            else:
+                slug, name = "none", "No region"
             into = regions.setdefault(slug, {"region": name, **dict.fromkeys(figures, 0)})
             for key in figures:
                 into[key] += row[key]
