@@ -4,14 +4,17 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('inspections', '0006_finding_what_good_looks_like'),
+        ("inspections", "0006_finding_what_good_looks_like"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='inspection',
-            index=models.Index(models.OrderBy(models.F('published_on'), descending=True), models.OrderBy(models.F('id'), descending=True), name='inspection_published_idx'),
+            model_name="inspection",
+            index=models.Index(
+                models.OrderBy(models.F("published_on"), descending=True),
+                models.OrderBy(models.F("id"), descending=True),
+                name="inspection_published_idx",
+            ),
         ),
     ]
