@@ -480,10 +480,9 @@ class ActionPlanQuerySet(VisibleQuerySet["ActionPlan"]):
 
 def rows_joined[M: models.Model](queryset: models.QuerySet[M], *related: str) -> list[M]:
     """The rows of `queryset` with `related` joined (`select_related`), reading first without the joins: for
-    lists that are mostly empty (a finding's links, the plans waiting on a plan, a plan's proposal of no
-    action), where compiling the joins of each related row's every column cost this process about 0.5-1 ms
-    a query even when nothing was found. When rows are found they are read again with the joins: one
-    query more, only then."""
+    lists that are mostly empty (a finding's links, the plans waiting on a plan), where compiling the joins
+    of each related row's every column cost this process about 0.5-1 ms a query even when nothing was
+    found. When rows are found they are read again with the joins: one query more, only then."""
     rows = list(queryset)
     return list(queryset.select_related(*related)) if rows else rows
 

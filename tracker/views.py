@@ -604,7 +604,8 @@ def _timeline(plan: ActionPlan) -> list[Update]:
     updates = list(plan.updates.select_related("author"))
     files: dict[int, list[Evidence]] = {update.pk: [] for update in updates}
     for file in Evidence.objects.filter(update__plan=plan).select_related("uploaded_by").order_by("pk"):
-        files[file.update_id].append(file)
+        if file.update_id in files:  # not a file sent after the timeline was read, with an update of its own
+            files[file.update_id].append(file)
     for update in updates:
         update.files = files[update.pk]
     return updates

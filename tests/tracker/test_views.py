@@ -530,6 +530,26 @@ def test_a_plan_page_joins_links_waiting_plans_and_a_proposals_people_only_when_
     assert "Written by Priya Proposer" in page and "by Anwen Approver" in page
 
 
+def test_a_file_sent_while_the_timeline_is_read_waits_for_the_next_page(org, staff):
+    """The timeline and its files are two reads (`views._timeline`): a progress update with a file recorded
+    between them is left to the next page, neither a server error nor a file without its entry."""
+    from tracker.views import _timeline
+
+    plan = ActionPlanFactory(organisation=org)
+    EvidenceFactory(update=UpdateFactory(plan=plan, author=staff), original_name="before.pdf")
+    sent = []
+
+    def send_one_meanwhile(execute, sql, params, many, context):
+        if not sent and sql.startswith('SELECT "tracker_evidence"'):
+            sent.append(EvidenceFactory(update=UpdateFactory(plan=plan, author=staff), original_name="later.pdf"))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(send_one_meanwhile):
+        updates = _timeline(plan)
+    assert sent
+    assert [[file.original_name for file in update.files] for update in updates] == [["before.pdf"]]
+
+
 def test_each_plan_form_has_fields_of_its_own(plan, staff):
     """The plan page's forms copy their class's fields without `copy.deepcopy` (tracker.forms._copy_field):
     changing one form's field, widget, choices or messages leaves the class and every other form as they were."""
