@@ -143,6 +143,9 @@ def _test_settings(request, settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.TWO_FACTOR_REQUIRED_ROLES = []
     settings.AXES_ENABLED = True
+    # An import's syncs of the log go through the second connection, which most tests may not use; the
+    # tests of tracker/logsync.py turn them on.
+    settings.LOG_SYNC_SECONDS = 0
 
 
 @pytest.fixture

@@ -132,6 +132,11 @@ else:
     # SQLite lets one writer in at a time, so it has none: the progress of such work shows when it commits.
     DATABASES["progress"] = {**DATABASES["default"]}
 
+# Seconds between two syncs of the write-ahead log by a findings import while it writes (PostgreSQL; 0: never),
+# through the second connection: people's writes meanwhile then do not wait to sync the import's log
+# (tracker/logsync.py, docs/BENCHMARKS.md).
+LOG_SYNC_SECONDS = float(os.environ.get("LOG_SYNC_SECONDS", "0.05"))
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_TIMEOUT = float(os.environ.get("REDIS_TIMEOUT", "1"))
 

@@ -1118,6 +1118,11 @@ def add_comment(*, plan: ActionPlan, user: User, note: str) -> Update:
 # --- publishing ------------------------------------------------------------------------------
 
 
+# Plans opened per statement: a statement of 500 writes about 1 MB of log, which the import syncs after it
+# (tracker/logsync.py); all of an inspection's in one wrote several.
+PUBLISH_BATCH = 500
+
+
 @transaction.atomic
 def publish_inspection(*, inspection: Inspection) -> int:
     """Open a plan for every (finding, addressee) that has none. Idempotent; returns how many opened."""
@@ -1132,7 +1137,7 @@ def publish_inspection(*, inspection: Inspection) -> int:
         for f, o, due in pairs
         if (f, o) not in existing
     ]
-    ActionPlan.objects.bulk_create(new, ignore_conflicts=True)
+    ActionPlan.objects.bulk_create(new, ignore_conflicts=True, batch_size=PUBLISH_BATCH)
     if new:
         freshness.changed(*{plan.organisation_id for plan in new})  # bulk_create sends no signals
     return len(new)

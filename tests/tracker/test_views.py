@@ -345,6 +345,33 @@ def test_comment_is_added_to_the_timeline(client, plan, inspector):
     assert plan.updates.get().kind == Update.Kind.COMMENT
 
 
+def test_a_comment_without_htmx_reads_the_plan_alone_and_redirects(client, plan, staff):
+    """The page is not shown, so nothing of it is read: the plan without its joins or its milestones,
+    measures and proposals (3 queries fewer than the page's reads; docs/BENCHMARKS.md)."""
+    client.force_login(staff)
+    url = reverse("tracker:plan-action", args=[plan.pk, "comment"])
+    client.post(url, {"comment-note": "First."})  # the session's first write is not this test's
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(url, {"comment-note": "Any update?"})
+    assert response.status_code == 302 and response["Location"] == plan.get_absolute_url()
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")]
+    plan_reads = [sql for sql in reads if 'FROM "tracker_actionplan"' in sql]
+    assert len(plan_reads) == 1 and "JOIN" not in plan_reads[0]
+    assert not [sql for sql in reads if "tracker_milestone" in sql or "tracker_successmeasure" in sql
+                or "tracker_noactionproposal" in sql]  # fmt: skip
+    assert plan.updates.filter(note="Any update?").exists()
+
+
+def test_a_comment_on_another_organisations_plan_is_404_and_writes_nothing(client, plan, other_staff):
+    client.force_login(other_staff)
+    for headers in ({}, {"HX-Request": "true"}):
+        response = client.post(
+            reverse("tracker:plan-action", args=[plan.pk, "comment"]), {"comment-note": "Hello"}, headers=headers
+        )
+        assert response.status_code == 404
+    assert not plan.updates.exists()
+
+
 def test_with_htmx_a_comment_swaps_in_the_timeline_only(client, plan, inspector):
     client.force_login(inspector)
     url = reverse("tracker:plan-action", args=[plan.pk, "comment"])

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
+from ..logsync import syncing_log
 from .applying import ImportResult, MilestonesNeedAPerson, apply_import
 from .planning import Action, ImportPlan, ImportRejected, InspectionOutcome, RowOutcome, plan_import
 from .progress import Progress
@@ -91,7 +92,8 @@ def import_findings(
             )
             if not plan.is_valid:
                 raise ImportRejected(plan)
-            result = apply_import(plan=plan, user=user, publish=publish, source=source, progress=progress)
+            with syncing_log():  # people's writes meanwhile do not wait to sync the import's log
+                result = apply_import(plan=plan, user=user, publish=publish, source=source, progress=progress)
     except IntegrityError as error:
         # Another import created the same inspection, finding, organisation or theme between this
         # one's check and its write (two people importing one new report at once). Everything of
