@@ -14,19 +14,23 @@ kept for it (`tracker_log_sync`, migration 0027: its value counts the syncs) and
 sequence writes to the log and gives the transaction an id, so its commit waits for the log to be synced
 up to it, the import's log included:
 the import carries that cost, and a person's commit finds little of it left. It changes nothing the import
-writes or reads, and nothing is left behind. SQLite (one writer at a time, no second connection) and a
+writes or reads, and nothing is left behind; should a sync fail (the second connection refused, say), the
+import goes on without them. SQLite (one writer at a time, no second connection) and a
 setting of 0 leave the import as it was.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
+
+logger = logging.getLogger(__name__)
 
 SECOND_CONNECTION = "progress"  # settings.DATABASES: the same database, its own transactions
 SEQUENCE = "tracker_log_sync"
@@ -37,18 +41,26 @@ class _Syncer:
         self.interval = interval
         self.last = time.monotonic()
         self.syncs = 0
+        self.failed = False
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         result = execute(sql, params, many, context)
-        if time.monotonic() - self.last >= self.interval:
+        if not self.failed and time.monotonic() - self.last >= self.interval:
             self.sync()
         return result
 
     def sync(self) -> None:
-        with connections[SECOND_CONNECTION].cursor() as cursor:
-            # The sequence moved on by one (it counts the syncs) and set, which writes to the log; in
-            # autocommit, so committed, and synced, at once.
-            cursor.execute("SELECT setval(%s, nextval(%s))", [SEQUENCE, SEQUENCE])
+        try:
+            with connections[SECOND_CONNECTION].cursor() as cursor:
+                # The sequence moved on by one (it counts the syncs) and set, which writes to the log; in
+                # autocommit, so committed, and synced, at once.
+                cursor.execute("SELECT setval(%s, nextval(%s))", [SEQUENCE, SEQUENCE])
+        except DatabaseError:
+            # Only a saving for others' writes: the import goes on without it (its own transaction is
+            # another connection's, untouched), and the server's log writer syncs as before.
+            logger.warning("The import could not sync the log through its second connection", exc_info=True)
+            self.failed = True
+            return
         self.last = time.monotonic()
         self.syncs += 1
 

@@ -92,3 +92,18 @@ def test_an_import_syncs_its_log_while_it_writes_and_writes_the_same(settings, o
     # history, plans), each committed on the second connection while the import's was open.
     assert syncs_so_far() - before >= 10
     assert outcome.result.findings_created == 40 and outcome.result.plans_opened == 80
+
+
+def test_an_import_goes_on_when_the_log_cannot_be_synced(settings, org, tmp_path, caplog):
+    """The syncs are a saving for others' writes, never a reason for an import to fail."""
+    settings.LOG_SYNC_SECONDS = 1e-9
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP SEQUENCE {SEQUENCE}")
+    try:
+        data = write_csv(tmp_path / "findings.csv", [finding_row(reference=f"R{n}") for n in range(1, 6)]).read_bytes()
+        outcome = services.import_findings(rows=services.read_rows(name="findings.csv", data=data), publish=True)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE SEQUENCE {SEQUENCE}")
+    assert outcome.result.findings_created == 5 and outcome.result.plans_opened == 5
+    assert "could not sync the log" in caplog.text
