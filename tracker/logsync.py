@@ -11,12 +11,11 @@ on the benchmark machine's disk (docs/BENCHMARKS.md, "Writes during an import").
 `syncing_log()` wraps the import's writing: after its statements, at most every `settings.LOG_SYNC_SECONDS`,
 a one-statement transaction on the second connection (the `progress` alias, settings.py) moves a sequence
 kept for it (`tracker_log_sync`, migration 0027: its value counts the syncs) and commits. Setting a
-sequence writes to the log and gives the transaction an id, so its commit waits for the log to be synced
-up to it, the import's log included:
-the import carries that cost, and a person's commit finds little of it left. It changes nothing the import
-writes or reads, and nothing is left behind; should a sync fail (the second connection refused, say), the
-import goes on without them. SQLite (one writer at a time, no second connection) and a
-setting of 0 leave the import as it was.
+sequence writes to the log and gives the transaction an id, so its commit waits for the log to be synced up
+to it, the import's log included: the import carries that cost, and a person's commit finds little of it
+left. It changes nothing the import writes or reads, and nothing is left behind; should a sync fail (the
+second connection refused, say), the import goes on without them. SQLite (one writer at a time, no second
+connection) and a setting of 0 leave the import as it was.
 """
 
 from __future__ import annotations
