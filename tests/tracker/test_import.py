@@ -375,6 +375,12 @@ def test_the_import_records_history_for_created_findings(tmp_path, org, other_or
     assert record.history_type == "+"
     assert set(record.addressed_to.values_list("organisation__slug", flat=True)) == {"surrey", "hampshire"}
     assert Inspection.objects.get().history.get().history_type == "+"
+    # Every field of the finding as written, and one record each: the history is written in bulk.
+    for field in Finding._meta.concrete_fields:
+        assert getattr(record, field.attname) == getattr(r3, field.attname), field.name
+    assert record.history_change_reason == "Imported from findings.csv"
+    assert Finding.history.count() == Finding.objects.count()
+    assert sorted(Finding.history.values_list("id", flat=True)) == sorted(Finding.objects.values_list("id", flat=True))
 
 
 def test_removing_an_addressee_with_an_open_plan_is_reported(tmp_path, org, other_org):

@@ -648,6 +648,13 @@ def test_publishing_opens_one_plan_per_finding_and_addressee(org, other_org):
     assert (opened.status, opened.version, opened.percent_complete) == (S.NOT_STARTED, 1, 0)
     assert (opened.target_date, opened.original_target_date) == (dt.date(2025, 3, 31), dt.date(2025, 3, 31))
     assert ActionPlan.objects.get(finding=recommendation).target_date is None
+    # Written by the database, a plan has every default a plan made in Python has.
+    made = ActionPlan(finding=coc, organisation=org, target_date=opened.target_date)
+    for field in ActionPlan._meta.concrete_fields:
+        if field.name not in {"id", "created_at", "updated_at", "original_target_date", "stage_number"}:
+            assert getattr(opened, field.attname) == getattr(made, field.attname), field.name
+    assert opened.stage_number is not None
+    assert opened.created_at is not None and opened.updated_at is not None
 
 
 def test_publishing_again_changes_nothing(org, other_org, manager):
