@@ -1129,9 +1129,8 @@ def publish_inspection(*, inspection: Inspection) -> int:
     """Open a plan for every (finding, addressee) that has none. Idempotent; returns how many opened.
 
     The plans are written by the database from the addressees (`INSERT ... SELECT`), about PUBLISH_BATCH
-    to a statement, so that publishing an inspection of thousands of findings builds no plan in Python:
-    an import's 30,000 plans took this process about 5 s of processor time as objects, and now a few
-    hundredths of a second."""
+    to a statement, so that publishing an inspection of thousands of findings builds no plan in Python
+    (an import's 30,000 plans as objects cost it 1.9 s of its 7.7 s of processor time: docs/BENCHMARKS.md)."""
     through = Finding.addressed_to.through
     missing = (
         through.objects.filter(finding__inspection=inspection)

@@ -273,8 +273,7 @@ class _FindingWriter:
 
 def _insert_rows(model: type[Model], fields: Sequence[str], rows: Sequence[tuple]) -> None:
     """Insert plain rows (values of `fields`, in order) into `model`'s table, many to a statement, without
-    making a model object of each: an import's 40,000 addressee and theme links took about 2 s of this
-    process's time through bulk_create."""
+    making a model object of each (docs/BENCHMARKS.md, "The import writes without a model object per row")."""
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(model._meta.get_field(name).column) for name in fields)
     row = f"({', '.join(['%s'] * len(fields))})"
