@@ -3,7 +3,7 @@
 One organisation's member adds comments to its plans through the page (POST /plans/<id>/comment/,
 the whole middleware stack, in-process with Django's test client), one due every PACE seconds, each
 timed from when it was due (so a write held up for seconds counts against every write due meanwhile).
-Three phases on the same data:
+Five phases on the same data:
 
 - quiet: nothing else writes;
 - import: meanwhile an inspector's import of FINDINGS findings with --publish (one transaction that
@@ -14,6 +14,9 @@ Three phases on the same data:
   every second or so, in another process (the workflow called directly: the database work of a
   page's write without rendering the page, so that the shared cores measure waiting for the
   database rather than for a processor).
+- quiet again: the first phase repeated at the end. Its ratio to the first is the machine's own drift
+  over the run (other work on a shared machine), not ours: a run whose two quiet phases differ much
+  says little about the phases between them.
 
 p50 and p95 of each phase, and loaded p95 against quiet p95 (the target: at most 1.5x). The load
 average is taken at the start and end of each phase, since the machine's other work shows in the
@@ -132,7 +135,7 @@ def _manage(*args: str) -> list[str]:
 
 def run(*, writes: int = 100, findings: int = 10_000, clients: int = 20, work_dir: Path,
         log: Callable[[str], None] = print) -> WriteResult:  # fmt: skip
-    """The three phases on the current database (load data: `generate_load_data`)."""
+    """The phases on the current database (load data: `generate_load_data`)."""
     if connection.vendor != "postgresql":
         raise RuntimeError("The write benchmark needs PostgreSQL: SQLite lets one writer at a time in.")
     organisations = (
@@ -205,6 +208,11 @@ def run(*, writes: int = 100, findings: int = 10_000, clients: int = 20, work_di
         raise RuntimeError(f"The clients failed: {errors.strip()[-2000:]}")
     phase.background = f"{clients} clients in other organisations: {out.strip()}"
     result.phases.append(phase)
+
+    # Quiet again: nothing of ours runs, so how far this differs from the first phase is the machine's own
+    # drift over the run (other work on it), against which the loaded phases' ratios are to be read.
+    log("quiet again: the first phase repeated, for the machine's drift")
+    result.phases.append(writer.phase("quiet again", writes=writes, background="nothing else (the machine's drift)"))
     return result
 
 
