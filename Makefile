@@ -58,10 +58,13 @@ run: install
 	SITE_URL=http://$(HOST):$(PORT) DEMO_PASSWORD=$(DEMO_PASSWORD) $(PY) manage.py seed_demo
 	SITE_URL=http://$(HOST):$(PORT) $(PY) scripts/serve.py $(HOST):$(PORT)
 
-# PYTEST_ARGS narrows a run, e.g. make test PYTEST_ARGS="-m 'not e2e'" (no browser tests).
+# The suite runs in TEST_WORKERS processes (pytest-xdist; auto: one per processor), each with its own test
+# database, browser and servers; TEST_WORKERS=0 runs it in this one process. PYTEST_ARGS narrows a run,
+# e.g. make test PYTEST_ARGS="-m 'not e2e'" (no browser tests).
+TEST_WORKERS ?= auto
 test: install node-install api-client
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # The README's screenshots (docs/screenshots/), from the demo data in Chromium.
 screenshots: install
