@@ -59,8 +59,9 @@ run: install
 	SITE_URL=http://$(HOST):$(PORT) $(PY) scripts/serve.py $(HOST):$(PORT)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist; auto: one per processor), each with its own test
-# database, browser and servers; TEST_WORKERS=0 runs it in this one process. PYTEST_ARGS narrows a run,
-# e.g. make test PYTEST_ARGS="-m 'not e2e'" (no browser tests).
+# database and browser; the test servers .ci/run starts serve them all, each test's files in a folder of
+# their own. TEST_WORKERS=0 runs it in this one process. PYTEST_ARGS narrows a run, e.g.
+# make test PYTEST_ARGS="-m 'not e2e'" (no browser tests).
 TEST_WORKERS ?= auto
 test: install node-install api-client
 	$(PY) manage.py collectstatic --noinput -v0
