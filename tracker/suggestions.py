@@ -2,9 +2,9 @@
 
 Ranked by the database's own text search over the findings' entries of the search index
 (tracker/search): on PostgreSQL the full-text rank of the new text's words plus pg_trgm's trigram
-similarity of the two texts (GIN indexes `searchentry_finding_vector` and `searchentry_finding_trgm`);
-on SQLite FTS5's bm25 for the same words. The words both texts share are highlighted by the database
-(`ts_headline`, `snippet`). No similarity is computed here.
+similarity of the two texts (counted from the trigrams the search index keeps with each finding:
+`tracker.search.schema`); on SQLite FTS5's bm25 for the same words. The words both texts share are
+highlighted by the database (`ts_headline`, `snippet`). No similarity is computed here.
 
 Used by the import preview and its results page, `manage.py import_findings`, the finding page and the
 finding's admin page. An inspector accepts (a link of kind "repeats", `inspections.links`) or dismisses
@@ -30,6 +30,9 @@ from .search.schema import ENTRY, fts_table
 
 TOP = 3
 MAX_WORDS = 40  # distinct words of the new text that are looked up
+# PostgreSQL: an earlier finding that shares none of the words is still a candidate if its trigram
+# similarity to the new text is at least this (pg_trgm's default threshold for its `%` operator).
+SIMILAR = 0.3
 
 
 @dataclass
@@ -90,15 +93,24 @@ def suggest(
         params += excluded
     if connection.vendor == "postgresql":
         tsquery = query.tsquery()
+        # `likeness` is pg_trgm's similarity(e.body, text), from the trigrams kept with each finding's entry
+        # (tracker.search.schema.TRIGRAMS_FUNCTION): the shared trigrams over those of either, as `real`.
+        # `OFFSET 0` keeps the inner query whole, so that the intersection is counted once a finding.
         sql = (
             "SELECT finding_id, score, ts_headline('english', body, to_tsquery('english', %s), %s) FROM ("
-            "SELECT e.finding_id, e.body, ts_rank(e.vector, to_tsquery('english', %s), 1) + similarity(e.body, %s) "
-            f"AS score FROM {ENTRY} e WHERE (e.vector @@ to_tsquery('english', %s) OR e.body %% %s) AND "
+            "SELECT finding_id, body, rank + likeness AS score FROM ("
+            "SELECT finding_id, body, rank, matched, CASE WHEN shared = 0 THEN 0::real "
+            "ELSE shared::real / (size + cardinality(tracker_trigrams(%s)) - shared)::real END AS likeness FROM ("
+            "SELECT e.finding_id, e.body, e.vector @@ to_tsquery('english', %s) AS matched, "
+            "ts_rank(e.vector, to_tsquery('english', %s), 1) AS rank, "
+            "coalesce(icount(e.trigrams & tracker_trigrams(%s)), 0) AS shared, cardinality(e.trigrams) AS size "
+            f"FROM {ENTRY} e WHERE "
             + " AND ".join(where)
-            + " ORDER BY score DESC, e.finding_id DESC LIMIT %s) best ORDER BY score DESC, finding_id DESC"
+            + " OFFSET 0) counted) scored WHERE matched OR likeness::float8 >= %s::float8 "
+            "ORDER BY score DESC, finding_id DESC LIMIT %s) best ORDER BY score DESC, finding_id DESC"
         )
         options = f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=45, MinWords=25, MaxFragments=1"
-        all_params = [tsquery, options, tsquery, text, tsquery, text, *params, limit]
+        all_params = [tsquery, options, text, tsquery, tsquery, text, *params, SIMILAR, limit]
     else:
         table = fts_table("finding")
         sql = (

@@ -11,6 +11,9 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.db import connection, transaction
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from devdata.demo import FOLLOW_UP_FILE, FOLLOW_UP_SLUG, INSPECTION_SLUG, seed_demo
 from inspections.models import DismissedSuggestion, Finding, FindingLink
@@ -19,6 +22,7 @@ from tests.jobs import run_worker
 from tests.tracker import import_web
 from tracker import suggestions
 from tracker.models import ActionPlan, Job
+from tracker.search.query import parse
 
 pytestmark = pytest.mark.django_db(databases="__all__")  # the import job: a second connection on PostgreSQL
 
@@ -239,3 +243,89 @@ def test_an_import_whose_suggestion_look_up_fails_is_still_imported_without_sugg
     assert Finding.objects.filter(inspection__slug="follow-up-2026").count() == 1
     assert done.redirect_chain[-1][0] == "/imports/done/"
     assert "Suggested links to earlier findings" not in done.content.decode()
+
+
+# --- PostgreSQL: the score is ts_rank plus pg_trgm's similarity, counted from the trigrams kept per finding ---
+
+postgresql_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the trigram similarity is PostgreSQL's (SQLite ranks by bm25)"
+)
+
+# What suggest() ranked by before the trigrams were kept: pg_trgm's own functions over both texts.
+PG_TRGM_RANKING = (
+    "SELECT e.finding_id, ts_rank(e.vector, to_tsquery('english', %(q)s), 1) + similarity(e.body, %(text)s) AS score "
+    "FROM tracker_searchentry e WHERE e.kind = 'finding' AND (e.vector @@ to_tsquery('english', %(q)s) "
+    "OR e.body %% %(text)s) AND e.finding_id IN (SELECT finding_id FROM inspections_finding_addressed_to "
+    "WHERE organisation_id = %(org)s) ORDER BY score DESC, e.finding_id DESC LIMIT %(limit)s"
+)
+WORDS = [
+    *("analysts", "analyst's", "intelligence", "local", "profiles", "partners", "the", "and", "of", "café"),
+    *("Straße", "naïve", "Ünïcödé", "2024", "R12", "vetting", "vet", "staff", "ab", "a", "x-ray", "co-operate"),
+]
+characters = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])  # as a finding's text can hold
+texts = st.one_of(
+    st.lists(st.sampled_from(WORDS), max_size=14).map(" ".join),
+    st.text(characters, max_size=60),
+    st.lists(st.one_of(st.sampled_from(WORDS), st.text(characters, max_size=8)), max_size=10).map(" ".join),
+)
+
+
+@postgresql_only
+@settings(max_examples=80, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
+@given(earlier_texts=st.lists(texts, min_size=1, max_size=8), new_text=texts)
+@example(earlier_texts=["The and of the", "intelligence analysts"], new_text="the and of the zebra")
+def test_postgresql_scores_and_order_are_ts_rank_plus_pg_trgm_similarity(org, earlier_texts, new_text):
+    query = parse(new_text, max_parts=suggestions.MAX_WORDS).or_of_words()
+    with transaction.atomic():
+        old = InspectionFactory(published_on=dt.date(2019, 5, 1))
+        for number, text in enumerate(earlier_texts):
+            FindingFactory(inspection=old, reference=f"R{number}", text=text).addressed_to.set([org])
+        found = suggestions.suggest(text=new_text, organisation_ids=[org.pk], limit=5)
+        expected = []
+        if query:
+            with connection.cursor() as cursor:
+                cursor.execute(PG_TRGM_RANKING, {"q": query.tsquery(), "text": new_text, "org": org.pk, "limit": 5})
+                expected = cursor.fetchall()
+        transaction.set_rollback(True)
+    assert [(item.earlier.pk, item.score) for item in found] == [(pk, score) for pk, score in expected]
+
+
+@postgresql_only
+def test_an_earlier_finding_sharing_no_word_but_close_in_trigrams_is_still_suggested(org):
+    # The new text's only word after stop words is "zebra": the earlier finding shares none, but its
+    # trigram similarity with the new text is at least pg_trgm's threshold, as `%` had it.
+    earlier = FindingFactory(inspection=InspectionFactory(published_on=dt.date(2019, 5, 1)), text="The and of the")
+    earlier.addressed_to.set([org])
+    found = suggestions.suggest(text="the and of the zebra", organisation_ids=[org.pk])
+    assert [item.earlier for item in found] == [earlier]
+    with connection.cursor() as cursor:
+        cursor.execute(  # the entry's text is the finding's reference and text
+            "SELECT similarity(body, %s) FROM tracker_searchentry WHERE kind = 'finding' AND object_id = %s",
+            ["the and of the zebra", earlier.pk],
+        )
+        assert found[0].score == cursor.fetchone()[0] >= suggestions.SIMILAR
+
+
+@postgresql_only
+def test_the_search_trigger_keeps_each_findings_trigrams_and_only_findings(org, staff):
+    finding = FindingFactory(text="Refresh the local profiles.")
+    finding.addressed_to.set([org])
+    plan = ActionPlan.objects.create(finding=finding, organisation=org, summary="We will refresh them.")
+
+    def trigrams(kind, object_id):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT trigrams, tracker_trigrams(body), show_trgm(body) FROM tracker_searchentry "
+                "WHERE kind = %s AND object_id = %s",
+                [kind, object_id],
+            )
+            return cursor.fetchone()
+
+    kept, made, shown = trigrams("finding", finding.pk)
+    assert kept == made == sorted(kept) and len(kept) == len(shown) > 0
+    finding.text = "Something else entirely, with café."
+    finding.save()
+    changed, made, shown = trigrams("finding", finding.pk)
+    assert changed == made != kept and len(changed) == len(shown)
+    assert trigrams("plan", plan.pk)[0] is None
