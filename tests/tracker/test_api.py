@@ -251,8 +251,9 @@ def test_finding_shows_only_the_responses_you_may_see(org, other_org, staff, ins
 
 def test_findings_filter_by_inspection_kind_and_addressee(staff, org, other_org):
     a = InspectionFactory(slug="a")
-    one = FindingFactory(inspection=a, kind="recommendation")
-    two = FindingFactory(inspection=a, kind="area_for_improvement")
+    # References of their own: the list is in reference order, and the factory's R9 sorts after its R10.
+    one = FindingFactory(inspection=a, kind="recommendation", reference="R1")
+    two = FindingFactory(inspection=a, kind="area_for_improvement", reference="R2")
     three = FindingFactory(kind="recommendation")
     one.addressed_to.set([org])
     two.addressed_to.set([other_org])
