@@ -48,17 +48,17 @@ class RegionFactory(DjangoModelFactory):
         model = Region
         django_get_or_create = ("slug",)
 
-    name = factory.Sequence(lambda n: f"Region {n}")
-    slug = factory.Sequence(lambda n: f"region-{n}")
+    name = factory.Sequence(lambda n: f"Region {n:05d}")
+    slug = factory.Sequence(lambda n: f"region-{n:05d}")
 
 
 class OrganisationFactory(DjangoModelFactory):
     class Meta:
         model = Organisation
 
-    name = factory.Sequence(lambda n: f"Force {n} Constabulary")
-    short_name = factory.Sequence(lambda n: f"Force {n}")
-    slug = factory.Sequence(lambda n: f"force-{n}")
+    name = factory.Sequence(lambda n: f"Force {n:05d} Constabulary")
+    short_name = factory.Sequence(lambda n: f"Force {n:05d}")
+    slug = factory.Sequence(lambda n: f"force-{n:05d}")
     kind = Organisation.Kind.FORCE
     region = factory.SubFactory(RegionFactory)
 
@@ -67,8 +67,8 @@ class InspectionFactory(DjangoModelFactory):
     class Meta:
         model = Inspection
 
-    title = factory.Sequence(lambda n: f"Inspection {n}")
-    slug = factory.Sequence(lambda n: f"inspection-{n}")
+    title = factory.Sequence(lambda n: f"Inspection {n:05d}")
+    slug = factory.Sequence(lambda n: f"inspection-{n:05d}")
     programme = Inspection.Programme.SOC
     published_on = dt.date(2024, 8, 30)
 
@@ -78,8 +78,8 @@ class ThemeFactory(DjangoModelFactory):
         model = Theme
         django_get_or_create = ("slug",)
 
-    name = factory.Sequence(lambda n: f"Theme {n}")
-    slug = factory.Sequence(lambda n: f"theme-{n}")
+    name = factory.Sequence(lambda n: f"Theme {n:05d}")
+    slug = factory.Sequence(lambda n: f"theme-{n:05d}")
 
 
 class GradingFactory(DjangoModelFactory):
@@ -99,7 +99,7 @@ class FindingFactory(DjangoModelFactory):
 
     inspection = factory.SubFactory(InspectionFactory)
     kind = Finding.Kind.RECOMMENDATION
-    reference = factory.Sequence(lambda n: f"R{n}")
+    reference = factory.Sequence(lambda n: f"R{n:05d}")
     text = factory.Sequence(lambda n: f"The force should make sure it has enough intelligence analysts ({n}).")
 
     @factory.post_generation
@@ -123,10 +123,10 @@ class UserFactory(DjangoModelFactory):
         model = User
         skip_postgeneration_save = True
 
-    username = factory.Sequence(lambda n: f"user{n}")
+    username = factory.Sequence(lambda n: f"user{n:05d}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
     first_name = "Sam"
-    last_name = factory.Sequence(lambda n: f"Officer{n}")
+    last_name = factory.Sequence(lambda n: f"Officer{n:05d}")
     organisation = factory.SubFactory(OrganisationFactory)
     role = User.Role.STAFF
     password = factory.django.Password(PASSWORD)
@@ -195,7 +195,7 @@ class MilestoneFactory(DjangoModelFactory):
         model = Milestone
 
     plan = factory.SubFactory(ActionPlanFactory)
-    title = factory.Sequence(lambda n: f"Milestone {n}")
+    title = factory.Sequence(lambda n: f"Milestone {n:05d}")
     position = factory.Sequence(lambda n: n)
     target_date = factory.LazyFunction(lambda: timezone.localdate() + dt.timedelta(days=30))
 
