@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
+from django.db.models.functions import Length
 from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -179,6 +180,15 @@ class Finding(models.Model):
     def superseding_findings(self) -> models.QuerySet[Finding]:
         """Later findings linked as superseding this one: what a plan on it may be superseded by."""
         return Finding.objects.filter(links__earlier=self, links__kind=FindingLink.Kind.SUPERSEDES)
+
+
+def report_order(prefix: str = "") -> list:
+    """Findings in the order an inspection report gives them, for `order_by`: causes of concern, then
+    recommendations, then areas for improvement, each by its reference's number (the shorter reference
+    first, then as text, so that AFI2 comes before AFI10). `prefix` reaches the finding from another
+    model, e.g. "finding__"."""
+    kinds = [When(**{f"{prefix}kind": kind}, then=Value(rank)) for rank, kind in enumerate(Finding.Kind.values)]
+    return [Case(*kinds, default=Value(len(kinds))), Length(f"{prefix}reference"), F(f"{prefix}reference")]
 
 
 class FindingLink(models.Model):

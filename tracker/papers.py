@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.template.loader import render_to_string
 
-from inspections.models import Grading, Organisation
+from inspections.models import Grading, Organisation, report_order
 
 from . import paper_layout
 from .figures import cell
@@ -67,7 +67,7 @@ def board_pack_context(
                 queryset=NoActionProposal.objects.select_related("proposed_by", "accepted_by", "decided_by"),
             ),
         )
-        .order_by("finding__inspection__published_on", "finding__reference", "pk")
+        .order_by("finding__inspection__published_on", "finding__inspection_id", *report_order("finding__"), "pk")
     )
     # The latest explanation on each overdue plan: a status note (e.g. what it is blocked on), a
     # target-date reason or a progress note.
@@ -85,7 +85,7 @@ def board_pack_context(
         plans.filter(deferral_count__gt=0)
         .for_list()
         .with_date_reason()
-        .order_by("-deferral_count", "target_date", "finding__reference", "pk")
+        .order_by("-deferral_count", "target_date", *report_order("finding__"), "pk")
     )
     changes = list(
         Update.objects.filter(plan__in=plans, created_at__date__gte=since)

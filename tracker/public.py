@@ -31,7 +31,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from inspections.models import Finding, Grading, Organisation
+from inspections.models import Finding, Grading, Organisation, report_order
 
 from . import forms, freshness, permissions
 from .http import AuthedRequest
@@ -94,7 +94,7 @@ def progress_of(organisation: Organisation, today: dt.date) -> dict[str, Any]:
     )  # fmt: skip
     plans = (
         ActionPlan.objects.filter(organisation=organisation, finding__inspection__published_on__lte=today)
-        .order_by("finding__reference", "pk")
+        .order_by(*report_order("finding__"), "pk")
         .values_list(*PUBLIC_PLAN_COLUMNS)
     )
     for pk, title, slug, published_on, report_url, area, grade in gradings:

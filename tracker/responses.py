@@ -20,14 +20,13 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Prefetch, Q, Subquery
-from django.db.models.functions import Length
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
-from inspections.models import Finding, Grading, Inspection, Organisation
+from inspections.models import Finding, Grading, Inspection, Organisation, report_order
 
 from . import papers, permissions
 from .evidence import ALLOWED_DESCRIPTION, check_upload
@@ -241,11 +240,8 @@ def response_context(
             finding__inspection=inspection, organisation__in=organisations
         ).values_list("finding_id", "organisation_id")
     )
-    # Length first so that R2 comes before R10 (as the inspection page orders them).
     findings = list(
-        inspection.findings.filter(addressed_to__in=organisations)
-        .distinct()
-        .order_by(Length("reference"), "reference", "pk")
+        inspection.findings.filter(addressed_to__in=organisations).distinct().order_by(*report_order(), "pk")
     )
 
     def entry(f: Finding) -> Entry:

@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Length
 from django.forms import Form
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST, require_safe
 from django_filters.views import FilterView
 
 from inspections import links as finding_links_service
-from inspections.models import Finding, FindingLink, Inspection, Organisation
+from inspections.models import Finding, FindingLink, Inspection, Organisation, report_order
 
 from . import actions, bulk, figures, forms, freshness, health, markup, permissions, responses, suggestions, workflow
 from .filters import DEFAULT_ORDERING, ActionPlanFilter, OnOffCheckbox
@@ -755,8 +754,7 @@ def inspection_list(request: AuthedRequest) -> HttpResponse:
 def inspection_detail(request: AuthedRequest, slug: str) -> HttpResponse:
     inspection = get_object_or_404(Inspection, slug=slug)
     visible = ActionPlan.objects.visible_to(request.user).filter(finding__inspection=inspection)
-    # Length first so that R2 comes before R10.
-    findings = list(inspection.findings.order_by(Length("reference"), "reference"))
+    findings = list(inspection.findings.order_by(*report_order(), "pk"))
     by_id = {f.pk: f for f in findings}
     causes = [f for f in findings if f.kind == Finding.Kind.CAUSE_OF_CONCERN]
     for cause in causes:

@@ -62,8 +62,8 @@ def test_summary_gradings_and_progress_by_finding(client, world, manager):
     assert "Inadequate" not in gradings  # Hampshire's
     progress = section(body, "progress-heading")
     assert [p.pk for p in response.context["plans"]] == [
-        world.plans[name].pk for name in ("s_afi", "s_coc", "s_r1", "s_peel_afi", "s_peel_r1")
-    ]  # by inspection (oldest first), then reference
+        world.plans[name].pk for name in ("s_coc", "s_r1", "s_afi", "s_peel_r1", "s_peel_afi")
+    ]  # by inspection (oldest first), then in the report's order: causes of concern, recommendations, AFIs
     for name in SURREY:
         assert f'href="{world.plans[name].get_absolute_url()}"' in progress
     assert "Blocked" in progress and "Amber: at risk" in progress and "Closed (verified complete)" in progress

@@ -311,8 +311,9 @@ def test_a_long_pack_laid_out_in_parts_is_numbered_and_marked_throughout_and_hol
         assert len(re.findall(r"\bOFFICIAL\b", text)) >= 2, (number, text)
     body = flat(" ".join(pages[1:]))  # after the cover and its contents
     progress = body.split("Progress by finding", 1)[1].split("Overdue, with reasons")[0]
-    ordered = [plan.finding.text for plan in sorted(plans, key=lambda p: (p.finding.inspection.published_on,
-                                                                         p.finding.reference, p.pk))]  # fmt: skip
+    ordered = [plan.finding.text for plan in sorted(plans, key=lambda p: (  # by inspection, then R2 before R10
+        p.finding.inspection.published_on, p.finding.inspection_id, len(p.finding.reference), p.finding.reference,
+        p.pk))]  # fmt: skip
     at = [progress.index(text) for text in ordered]
     assert at == sorted(at) and all(progress.count(text) == 1 for text in ordered)
     assert "Progress by finding (continued)" in body

@@ -28,7 +28,7 @@ from rest_framework.parsers import BaseParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation
+from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation, report_order
 
 from .. import actions
 from ..filters import DEFAULT_ORDERING, ActionPlanFilter
@@ -116,7 +116,7 @@ class FindingViewSet(ListFiltersOnly, mixins.ListModelMixin, mixins.RetrieveMode
             Prefetch("links", queryset=FindingLink.objects.select_related("earlier__inspection", "created_by")),
             Prefetch("later_links", queryset=FindingLink.objects.select_related("finding__inspection", "created_by")),
         )
-        .order_by("inspection__published_on", "inspection__slug", "reference", "pk")
+        .order_by("inspection__published_on", "inspection__slug", *report_order(), "pk")
     )
     filter_backends = [DjangoFilterBackend]
     filterset_class = FindingFilter
