@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from inspections.models import Finding, report_order
 from tests.factories import ActionPlanFactory, FindingFactory, InspectionFactory
 from tracker import papers, public
+from tracker.models import ActionPlan
 
 pytestmark = pytest.mark.django_db
 
@@ -70,8 +71,6 @@ def test_the_api_lists_findings_in_report_order(client, staff, report):
 
 def test_the_board_pack_lists_plans_in_report_order(staff, org, report):
     today = dt.date(2026, 6, 1)
-    from tracker.models import ActionPlan
-
     context = papers.board_pack_context(user=staff, plans=ActionPlan.objects.visible_to(staff), organisation=org,
                                         since=today - dt.timedelta(days=90), today=today, chart=False)  # fmt: skip
     assert [plan.finding.reference for plan in context["plans"]] == IN_ORDER
