@@ -102,7 +102,8 @@ class Grading(models.Model):
         REQUIRES_IMPROVEMENT = "requires_improvement", "Requires improvement"
         INADEQUATE = "inadequate", "Inadequate"
 
-    inspection = models.ForeignKey(Inspection, models.CASCADE, related_name="gradings")
+    # Not indexed alone: its column comes first in grading_unique_area_per_organisation, which serves it.
+    inspection = models.ForeignKey(Inspection, models.CASCADE, related_name="gradings", db_index=False)
     organisation = models.ForeignKey(Organisation, models.PROTECT, related_name="gradings")
     area = models.CharField(max_length=200, default="Overall")
     grade = models.CharField(max_length=30, choices=Grade)
@@ -137,7 +138,8 @@ class Finding(models.Model):
         RECOMMENDATION = "recommendation", "Recommendation"
         AREA_FOR_IMPROVEMENT = "area_for_improvement", "Area for improvement"
 
-    inspection = models.ForeignKey(Inspection, models.PROTECT, related_name="findings")
+    # Not indexed alone: its column comes first in finding_unique_reference, which serves it.
+    inspection = models.ForeignKey(Inspection, models.PROTECT, related_name="findings", db_index=False)
     kind = models.CharField(max_length=30, choices=Kind)
     reference = models.CharField(max_length=20, help_text='e.g. "CoC1", "R3", "AFI2"')
     text = models.TextField()
@@ -207,9 +209,17 @@ class FindingLink(models.Model):
     # How the link reads from the earlier finding's side.
     REVERSE_LABELS = {Kind.REPEATS: "Raised again in", Kind.SUPERSEDES: "Superseded by", Kind.RELATES: "Related to"}
 
-    finding = models.ForeignKey(Finding, models.CASCADE, related_name="links", help_text="The later finding.")
+    # Not indexed alone: its column comes first in findinglink_one_per_pair, which serves it.
+    finding = models.ForeignKey(
+        Finding, models.CASCADE, related_name="links", help_text="The later finding.", db_index=False
+    )
+    # Not indexed alone: its column comes first in findinglink_earlier_kind_idx, which serves it.
     earlier = models.ForeignKey(
-        Finding, models.PROTECT, related_name="later_links", help_text="The finding of an earlier inspection."
+        Finding,
+        models.PROTECT,
+        related_name="later_links",
+        help_text="The finding of an earlier inspection.",
+        db_index=False,
     )
     kind = models.CharField(max_length=20, choices=Kind, default=Kind.REPEATS)
     note = models.CharField(max_length=500, blank=True)
@@ -248,7 +258,8 @@ class FindingLink(models.Model):
 class DismissedSuggestion(models.Model):
     """An earlier finding an inspector said is not linked to this one: never suggested for it again."""
 
-    finding = models.ForeignKey(Finding, models.CASCADE, related_name="dismissed_suggestions")
+    # Not indexed alone: its column comes first in dismissedsuggestion_one_per_pair, which serves it.
+    finding = models.ForeignKey(Finding, models.CASCADE, related_name="dismissed_suggestions", db_index=False)
     earlier = models.ForeignKey(Finding, models.CASCADE, related_name="+")
     dismissed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
     dismissed_at = models.DateTimeField(default=timezone.now)

@@ -740,19 +740,26 @@ class ActionPlan(models.Model):
     # verification, 2 verified, 3 ended.
     STAGE_NUMBERS: dict[Stage, int] = {stage: number for number, stage in enumerate(STAGE_STATUSES)}
 
-    finding = models.ForeignKey("inspections.Finding", models.PROTECT, related_name="action_plans")
-    organisation = models.ForeignKey("inspections.Organisation", models.PROTECT, related_name="action_plans")
+    # Not indexed alone: its column comes first in actionplan_one_per_finding_organisation, which serves it.
+    finding = models.ForeignKey("inspections.Finding", models.PROTECT, related_name="action_plans", db_index=False)
+    # Not indexed alone: its column comes first in actionplan_org_figures_idx and the other actionplan_org_*
+    # indexes, which serve it.
+    organisation = models.ForeignKey(
+        "inspections.Organisation", models.PROTECT, related_name="action_plans", db_index=False
+    )
     status = models.CharField(max_length=20, choices=Status, default=Status.NOT_STARTED)
+    # Not indexed alone: its column comes first in actionplan_owner_status_idx, which serves it.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="owned_plans"
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="owned_plans", db_index=False
     )
     target_date = models.DateField(null=True, blank=True, help_text="The agreed target date.")
     original_target_date = models.DateField(null=True, blank=True, editable=False)
     deferral_count = models.PositiveIntegerField(default=0, editable=False)  # later than any date agreed before
     percent_complete = models.PositiveSmallIntegerField(default=0)
     summary = models.TextField("response", blank=True)
+    # Set on few plans: indexed only where set (actionplan_superseded_idx), which serves every look-up by it.
     superseded_by = models.ForeignKey(
-        "inspections.Finding", models.PROTECT, null=True, blank=True, related_name="+", editable=False
+        "inspections.Finding", models.PROTECT, null=True, blank=True, related_name="+", editable=False, db_index=False
     )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -796,6 +803,9 @@ class ActionPlan(models.Model):
         indexes = [
             models.Index(fields=["status", "target_date"], name="actionplan_status_target_idx"),
             models.Index(fields=["owner", "status"], name="actionplan_owner_status_idx"),
+            models.Index(
+                fields=["superseded_by"], condition=Q(superseded_by__isnull=False), name="actionplan_superseded_idx"
+            ),
             # /plans/ in its default order (soonest target date first) and the reverse: a page is read
             # straight from the index instead of sorting every visible plan.
             models.Index(no_target_date(), F("target_date"), F("id"), name="actionplan_due_order_idx"),
@@ -1033,11 +1043,18 @@ class Milestone(models.Model):
     plan's percentage (done out of all) and `next_milestone_date` in step and puts each change on the
     plan's timeline."""
 
-    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="milestones")
+    # Not indexed alone: its column comes first in milestone_plan_position_idx, which serves it.
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="milestones", db_index=False)
     position = models.PositiveIntegerField(default=0)
     title = models.CharField(max_length=200)
+    # Not indexed alone: its column comes first in milestone_owner_done_idx, which serves it.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="owned_milestones"
+        settings.AUTH_USER_MODEL,
+        models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_milestones",
+        db_index=False,
     )
     target_date = models.DateField(null=True, blank=True)
     done_on = models.DateField(null=True, blank=True)
@@ -1190,7 +1207,8 @@ class SuccessMeasure(models.Model):
     demonstration period). The submission for sign-off says how each was met. Written only by
     tracker.workflow, each change on the plan's timeline."""
 
-    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="measures")
+    # Not indexed alone: its column comes first in measure_plan_position_idx, which serves it.
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="measures", db_index=False)
     position = models.PositiveIntegerField(default=0)
     text = models.CharField("measure", max_length=500)
     target_figure = models.CharField(max_length=100, blank=True, help_text='e.g. "95%" or "under 20 days".')
@@ -1233,7 +1251,8 @@ class NoActionProposal(models.Model):
 
     PEOPLE = ("proposed_by", "accepted_by", "decided_by")  # who proposed, accepted the risk and decided
 
-    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="no_action_proposals")
+    # Not indexed alone: its column comes first in noaction_plan_proposed_idx, which serves it.
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="no_action_proposals", db_index=False)
     reason = models.TextField("why no action is to be taken")
     risk = models.TextField("the risk it leaves")
     proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="+")
@@ -1282,7 +1301,8 @@ class Update(models.Model):
         MEASURE = "measure", "Success measure"
         NO_ACTION = "no_action", "Proposal of no action"
 
-    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="updates")
+    # Not indexed alone: its column comes first in update_plan_created_idx, which serves it.
+    plan = models.ForeignKey(ActionPlan, models.PROTECT, related_name="updates", db_index=False)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, models.PROTECT, related_name="updates")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     kind = models.CharField(max_length=20, choices=Kind)
@@ -1484,7 +1504,8 @@ class SignInIdentity(models.Model):
 class DigestLog(models.Model):
     """One row per person per day a reminder digest went out; the unique constraint stops doubles."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="digests")
+    # Not indexed alone: its column comes first in digestlog_one_per_user_per_day, which serves it.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="digests", db_index=False)
     sent_on = models.DateField()
     sent_at = models.DateTimeField(default=timezone.now)
     plan_count = models.PositiveIntegerField(default=0)
@@ -1644,7 +1665,10 @@ class Job(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, null=True, blank=True, related_name="jobs")
+    # Not indexed alone: its column comes first in job_user_created_idx, which serves it.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.CASCADE, null=True, blank=True, related_name="jobs", db_index=False
+    )
     # `permissions.plan_scope` of the user when they asked: what the job may read, and what the
     # user must still be able to see to download its file.
     scope = models.CharField(max_length=40, blank=True)
@@ -1760,7 +1784,8 @@ class PccResponse(models.Model):
     """The published 56-day response of an organisation (its police and crime commissioner) to an
     inspection: the file as published, and the day it was published. One per organisation and inspection."""
 
-    inspection = models.ForeignKey("inspections.Inspection", models.PROTECT, related_name="+")
+    # Not indexed alone: its column comes first in pccresponse_one_per_organisation, which serves it.
+    inspection = models.ForeignKey("inspections.Inspection", models.PROTECT, related_name="+", db_index=False)
     organisation = models.ForeignKey("inspections.Organisation", models.PROTECT, related_name="+")
     published_on = models.DateField()
     file = models.FileField(upload_to=response_path, max_length=200)
@@ -1790,7 +1815,8 @@ class ResponseReminder(models.Model):
     """One row per manager, organisation, inspection and warning (14 or 7 days before the 56-day
     deadline) that reached a digest: the unique constraint keeps each warning to exactly one."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    # Not indexed alone: its column comes first in responsereminder_once_each, which serves it.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+", db_index=False)
     inspection = models.ForeignKey("inspections.Inspection", models.CASCADE, related_name="+")
     organisation = models.ForeignKey("inspections.Organisation", models.CASCADE, related_name="+")
     days_before = models.PositiveSmallIntegerField()
