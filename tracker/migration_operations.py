@@ -59,9 +59,10 @@ class AlterFieldIndex(migrations.AlterField):
         if not self.allow_migrate_model(schema_editor.connection.alias, new):
             return None
         before, after = old._meta.get_field(self.name), new._meta.get_field(self.name)
-        if before.db_parameters(schema_editor.connection) != after.db_parameters(schema_editor.connection) or (
-            before.column, before.null, before.unique
-        ) != (after.column, after.null, after.unique):
+        same_column = (before.column, before.null, before.unique) == (after.column, after.null, after.unique)
+        if not same_column or before.db_parameters(schema_editor.connection) != after.db_parameters(
+            schema_editor.connection
+        ):
             raise ValueError(f"{self.model_name}.{self.name}: only its index may change")
         if before.db_index and not after.db_index:
             with schema_editor.connection.cursor() as cursor:
