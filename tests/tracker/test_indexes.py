@@ -19,6 +19,7 @@ from django.test.utils import isolate_apps
 
 from inspections.models import Organisation
 from tests.factories import ActionPlanFactory, FindingFactory, OrganisationFactory, UserFactory
+from tests.tracker.test_query_plans import plan_of
 from tracker.models import ActionPlan
 
 OUR_APPS = ("tracker", "inspections")
@@ -166,18 +167,6 @@ def test_the_database_has_no_index_of_those_columns_alone():
     assert plan_indexes["actionplan_superseded_idx"]["columns"] == ["superseded_by_id"]
 
 
-def _plan_of(queryset: models.QuerySet) -> str:
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ANALYZE tracker_actionplan")
-            cursor.execute("SET LOCAL enable_seqscan = off")  # a few rows: show which index would serve
-            cursor.execute("EXPLAIN " + sql, params)
-        else:
-            cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-        return "\n".join(" ".join(str(cell) for cell in row) for row in cursor.fetchall())
-
-
 def _first_in(model: type[models.Model], column: str) -> set[str]:
     return {index.name for index in indexes_of(model) if index.columns[0] == column}
 
@@ -193,6 +182,6 @@ def test_plans_by_a_column_not_indexed_alone_are_still_found_through_an_index(fi
     value = {"finding": finding, "organisation": ActionPlan.objects.first().organisation, "owner": owner,
              "superseded_by": ActionPlan.objects.exclude(superseded_by=None).first().superseded_by}[field]  # fmt: skip
     # As Django asks when it protects a finding from deletion, and as pages filter.
-    plan = _plan_of(ActionPlan.objects.filter(**{f"{field}__in": [value]}).values("pk"))
+    plan = plan_of(ActionPlan.objects.filter(**{f"{field}__in": [value]}).values("pk"))
     column = ActionPlan._meta.get_field(field).column
     assert any(name in plan for name in _first_in(ActionPlan, column)), plan
