@@ -11,7 +11,7 @@ from django.db import models
 from django.forms import Textarea
 from simple_history.admin import SimpleHistoryAdmin
 
-from .models import Finding, FindingLink, Grading, Inspection, Organisation, Region, Theme
+from .models import Finding, FindingLink, Grading, Inspection, Organisation, Region, Theme, report_order
 
 
 @admin.register(Region)
@@ -106,6 +106,9 @@ class FindingAdmin(SimpleHistoryAdmin):
     list_filter = ["kind", "inspection", "themes", "addressed_to", "due_by"]
     search_fields = ["reference", "text", "inspection__title"]
     list_select_related = ["inspection"]
+    # Newest inspection first (as the inspections are listed), and within one the findings in the order its
+    # report gives them (CoC, R, AFI, each by number: R2 before R10), not by reference as text.
+    ordering = ["-inspection__published_on", "inspection__title", "inspection_id", *report_order()]
     autocomplete_fields = ["inspection", "cause_of_concern"]
     filter_horizontal = ["addressed_to", "themes"]
     fieldsets = [

@@ -79,3 +79,16 @@ def test_the_board_pack_lists_plans_in_report_order(staff, org, report):
 def test_the_public_page_lists_findings_in_report_order(org, report):
     progress = public.progress_of(org, dt.date(2026, 6, 1))
     assert [finding["reference"] for finding in progress["inspections"][0]["findings"]] == IN_ORDER
+
+
+def test_the_admin_lists_findings_in_report_order_newest_inspection_first(client, admin_user, report):
+    older = InspectionFactory(slug="peel-2019", title="Peel 2019", published_on=dt.date(2019, 3, 1))
+    FindingFactory(inspection=older, reference="R3", kind=Finding.Kind.RECOMMENDATION, text="Older R3")
+    client.force_login(admin_user)
+    body = client.get("/admin/inspections/finding/").content.decode()
+    listed = re.findall(r'<th class="field-reference"><a href="[^"]*">([^<]+)</a>', body)
+    assert listed == [*IN_ORDER, "R3"]
+    # The autocomplete the finding form's cause-of-concern field uses gives the same order.
+    data = client.get("/admin/autocomplete/", {"app_label": "inspections", "model_name": "finding",
+                                               "field_name": "cause_of_concern", "term": "CoC"}).json()  # fmt: skip
+    assert [item["text"].split(":")[0] for item in data["results"]] == ["CoC1", "CoC2"]
