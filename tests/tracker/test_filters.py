@@ -7,6 +7,9 @@ import re
 
 import pytest
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.factories import ActionPlanFactory, InspectorFactory, ManagerFactory, OrganisationFactory
 from tests.tracker.plan_world import EVERYONE, HAMPSHIRE, SURREY, build_world
@@ -386,6 +389,27 @@ def test_fast_select_writes_exactly_what_djangos_select_writes(value):
     assert fast == django
     selected = {"": 'value="" selected', "b&c": 'value="b&amp;c" selected', None: "", "a": 'value="a" selected'}
     assert selected[value[0] if isinstance(value, list) else value] in fast
+
+
+_TEXT = st.text(alphabet=st.sampled_from(list("aZ9 -&<>\"'\x00é")), max_size=8)
+_LABEL = st.one_of(_TEXT, _TEXT.map(mark_safe), st.integers(-5, 5))
+_OPTION = st.tuples(st.one_of(_TEXT, st.integers(0, 9), st.none()), _LABEL)
+_CHOICE = st.one_of(_OPTION, st.tuples(_TEXT, st.lists(_OPTION, max_size=3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(choices=st.lists(_CHOICE, max_size=8), value=st.one_of(st.none(), _TEXT, st.lists(_TEXT, max_size=2)))
+def test_fast_select_writes_what_djangos_select_writes_for_any_choices(choices, value):
+    """Values and labels with every character HTML escapes (and the one `_escaped_all` joins by), labels
+    already safe, numbers, empty values, groups, and values that match several options or none."""
+    from django import forms as django_forms
+
+    from tracker.filters import FastSelect
+
+    attrs = {"id": "id_x", "class": "form-select"}
+    assert FastSelect(choices=choices).render("x", value, attrs=attrs) == django_forms.Select(choices=choices).render(
+        "x", value, attrs=attrs
+    )
 
 
 def test_the_filter_form_renders_every_select_in_python(client):
