@@ -177,6 +177,8 @@ ACTIONS: dict[str, Action] = {
             permissions.can_plan_milestones, "edit_milestone",
             form="MilestoneEditForm", button="Save milestone", success="Milestone changed.", style="secondary",
             serializer="MilestoneEditInput", summary="Change a milestone's title, owner, date or note",
+            description="A field left out keeps its current value; `owner` or `target_date` sent as null, or "
+            "`note` sent as \"\", clears it. The timeline names what changed.",
             item="milestone", offered=lambda plan: bool(plan.milestones.all()),
         ),
         Action(
@@ -243,6 +245,9 @@ ACTIONS: dict[str, Action] = {
             permissions.can_set_measures, "edit_measure",
             form="MeasureEditForm", button="Save measure", success="Success measure changed.", style="secondary",
             serializer="MeasureEditInput", summary="Change a success measure (managers)",
+            description="A field left out keeps its current value; `target_figure` sent as \"\", or "
+            "`sustain_until` sent as null, clears it (clearing `sustain_until` ends the demonstration period "
+            "that holds off closing). The timeline names what changed.",
             item="measure", offered=lambda plan: bool(plan.measures.all()),
         ),
         Action(

@@ -10,6 +10,7 @@ does with its input. Views, the API, bulk actions and commands call these; nothi
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,20 @@ class StaleVersion(ValidationError):
         message += " Check the latest entries, then send your change again."
         super().__init__(message, code="stale")
         self.plan = plan
+
+
+class Keep(enum.Enum):
+    """An edit's field that was not given: it stays as it was. Leaving a field out of an API edit keeps
+    it; sending it empty (null, "") clears it. The page's forms send every field."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+def _kept(value: Any, current: Any) -> Any:
+    return current if value is KEEP else value
 
 
 @dataclass
@@ -457,14 +472,22 @@ def _describe_measure(text: str, target_figure: str, sustain_until: dt.date | No
     return f"“{text}”" + (f" ({', '.join(parts)})" if parts else "")
 
 
-def _measure_fields(text: str, target_figure: str) -> tuple[str, str]:
+def _measure_text(text: str) -> str:
     text = _require(text, "Say what the measure is.")
     if len(text) > 500:
         raise ValidationError("A success measure is at most 500 characters.", code="text")
+    return text
+
+
+def _target_figure(target_figure: str) -> str:
     target_figure = (target_figure or "").strip()
     if len(target_figure) > 100:
         raise ValidationError("A target figure is at most 100 characters.", code="target_figure")
-    return text, target_figure
+    return target_figure
+
+
+def _day_or_none(day: dt.date | None) -> str:
+    return date_format(day, "j M Y") if day else "none"
 
 
 def _locked_measure(locked: ActionPlan, measure: SuccessMeasure | int) -> SuccessMeasure:
@@ -486,7 +509,7 @@ def add_measure(
     expected_version: int | None = None,
 ) -> Update:
     """A success measure at the end of the plan's list."""
-    text, target_figure = _measure_fields(text, target_figure)
+    text, target_figure = _measure_text(text), _target_figure(target_figure)
     action = ACTIONS["measure-add"]
 
     def build(locked: ActionPlan) -> Change:
@@ -507,26 +530,38 @@ def edit_measure(
     plan: ActionPlan,
     user: User,
     measure: SuccessMeasure | int,
-    text: str,
-    target_figure: str = "",
-    sustain_until: dt.date | None = None,
+    text: str | Keep = KEEP,
+    target_figure: str | Keep = KEEP,
+    sustain_until: dt.date | None | Keep = KEEP,
     expected_version: int | None = None,
 ) -> Update:
-    """Change a measure's wording, target figure or sustain-until date; the timeline says what it became."""
-    text, target_figure = _measure_fields(text, target_figure)
+    """Change a measure's wording, target figure or sustain-until date. A field not given (`KEEP`) stays as
+    it was; an empty target figure or no date clears it. The timeline names each change, and only those."""
+    if text is not KEEP:
+        text = _measure_text(text)
+    if target_figure is not KEEP:
+        target_figure = _target_figure(target_figure)
     action = ACTIONS["measure-edit"]
 
     def build(locked: ActionPlan) -> Change:
         _expect(locked, ACTIONS["measure-edit"])
         row = _locked_measure(locked, measure)
-        if (row.text, row.target_figure, row.sustain_until) == (text, target_figure, sustain_until):
+        new_text = _kept(text, row.text)
+        new_figure = _kept(target_figure, row.target_figure)
+        new_until = _kept(sustain_until, row.sustain_until)
+        changes = []
+        if row.text != new_text:
+            changes.append(f"wording “{row.text}” → “{new_text}”")
+        if row.target_figure != new_figure:
+            changes.append(f"target {row.target_figure or 'none'} → {new_figure or 'none'}")
+        if row.sustain_until != new_until:
+            changes.append(f"sustained until {_day_or_none(row.sustain_until)} → {_day_or_none(new_until)}")
+        if not changes:
             raise ValidationError("Nothing about the success measure has changed.", code="unchanged")
-        before = _describe_measure(row.text, row.target_figure, row.sustain_until)
-        row.text, row.target_figure, row.sustain_until = text, target_figure, sustain_until
+        row.text, row.target_figure, row.sustain_until = new_text, new_figure, new_until
         row.updated_at = timezone.now()
         row.save()
-        after = _describe_measure(text, target_figure, sustain_until)
-        return Change(kind=action.kind, note=f"Success measure changed from {before} to {after}.")
+        return Change(kind=action.kind, note=f"Success measure “{new_text}” changed: {'; '.join(changes)}.")
 
     return _apply(plan=plan, user=user, action=action, build=build, expected_version=expected_version)
 
@@ -631,36 +666,42 @@ def edit_milestone(
     plan: ActionPlan,
     user: User,
     milestone: Milestone | int,
-    title: str,
-    owner: User | None = None,
-    target_date: dt.date | None = None,
-    note: str = "",
+    title: str | Keep = KEEP,
+    owner: User | None | Keep = KEEP,
+    target_date: dt.date | None | Keep = KEEP,
+    note: str | Keep = KEEP,
     expected_version: int | None = None,
 ) -> Update:
-    """Change a milestone's title, owner, date or note; the timeline says what changed."""
-    title = _milestone_text(title)
-    _check_milestone_owner(plan, owner)
-    note = (note or "").strip()
+    """Change a milestone's title, owner, date or note. A field not given (`KEEP`) stays as it was; no owner,
+    no date or an empty note clears it. The timeline names each change, and only those."""
+    if title is not KEEP:
+        title = _milestone_text(title)
+    if owner is not KEEP:
+        _check_milestone_owner(plan, owner)
+    if note is not KEEP:
+        note = (note or "").strip()
 
     def build(locked: ActionPlan) -> Change:
         row = _locked_milestone(locked, milestone)
+        new_title = _kept(title, row.title)
+        new_owner = _kept(owner, row.owner)
+        new_date = _kept(target_date, row.target_date)
+        new_note = _kept(note, row.note)
         changes = []
-        if row.title != title:
-            changes.append(f"title “{row.title}” → “{title}”")
-        if row.owner_id != (owner.pk if owner else None):
-            changes.append(f"owner {row.owner or 'nobody'} → {owner or 'nobody'}")
-        if row.target_date != target_date:
-            old = date_format(row.target_date, "j M Y") if row.target_date else "none"
-            new = date_format(target_date, "j M Y") if target_date else "none"
-            changes.append(f"date {old} → {new}")
-        if row.note != note:
+        if row.title != new_title:
+            changes.append(f"title “{row.title}” → “{new_title}”")
+        if row.owner_id != (new_owner.pk if new_owner else None):
+            changes.append(f"owner {row.owner or 'nobody'} → {new_owner or 'nobody'}")
+        if row.target_date != new_date:
+            changes.append(f"date {_day_or_none(row.target_date)} → {_day_or_none(new_date)}")
+        if row.note != new_note:
             changes.append("note changed")
         if not changes:
             raise ValidationError("Nothing about the milestone has changed.", code="unchanged")
-        row.title, row.owner, row.target_date, row.note = title, owner, target_date, note
+        row.title, row.owner, row.target_date, row.note = new_title, new_owner, new_date, new_note
         row.updated_at = timezone.now()
         row.save()
-        return _milestone_change(locked, f"Milestone “{title}” changed: {'; '.join(changes)}.")
+        return _milestone_change(locked, f"Milestone “{new_title}” changed: {'; '.join(changes)}.")
 
     return _apply(plan=plan, user=user, action=ACTIONS["milestone-edit"], build=build,
                   expected_version=expected_version)  # fmt: skip

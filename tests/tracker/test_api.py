@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from tests.factories import (
@@ -30,7 +31,7 @@ from tests.factories import (
 )
 from tracker import actions
 from tracker.api.schema import NUL_PARAMETER
-from tracker.models import ActionPlan, ApiToken, Evidence, NoActionProposal, SuccessMeasure, User
+from tracker.models import ActionPlan, ApiToken, Evidence, Milestone, NoActionProposal, SuccessMeasure, User
 
 from .openapi_contract import check_response, errors_in, operation_for, served_schema
 
@@ -660,6 +661,190 @@ def test_the_whole_journey_through_the_api(org, staff, manager, inspector):
     assert response.json()["plan"]["status"] == "closed" and response.json()["plan"]["rag"] == "grey"
     kinds = [u["status_to"] for u in as_staff.get(f"{url}/updates/").json()["results"]]
     assert kinds[0] == "closed" and len(kinds) == 11
+
+
+# --- edits of a milestone or success measure: what the request leaves out stays as it was ------------
+
+
+def _edit(user: User, plan: ActionPlan, endpoint: str, **fields: Any) -> Any:
+    plan.refresh_from_db()
+    return Api(user).post(f"{API}/plans/{plan.pk}/{endpoint}/", {"version": plan.version, **fields})
+
+
+def _day(days: int) -> dt.date:
+    return timezone.localdate() + dt.timedelta(days=days)
+
+
+def _shown(day: dt.date) -> str:
+    return f"{day:%-d %b %Y}"
+
+
+@pytest.fixture
+def milestone(org, staff):
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS)
+    return MilestoneFactory(plan=plan, title="Recruit", owner=staff, target_date=_day(40), note="Two posts")
+
+
+@pytest.fixture
+def measure(org):
+    plan = ActionPlanFactory(organisation=org, status=S.IN_PROGRESS)
+    return SuccessMeasure.objects.create(
+        plan=plan, text="Reports processed in 7 days", target_figure="95%", sustain_until=_day(60), position=1
+    )
+
+
+def _milestone_fields(milestone: Milestone) -> tuple:
+    milestone.refresh_from_db()
+    return (milestone.title, milestone.owner, milestone.target_date, milestone.note)
+
+
+def _measure_fields(measure: SuccessMeasure) -> tuple:
+    measure.refresh_from_db()
+    return (measure.text, measure.target_figure, measure.sustain_until)
+
+
+def test_a_milestone_edit_naming_only_the_title_keeps_its_owner_date_and_note(milestone, staff):
+    response = _edit(staff, milestone.plan, "milestone-edit", milestone=milestone.pk, title="Recruit analysts")
+    assert response.status_code == 200, response.content
+    assert _milestone_fields(milestone) == ("Recruit analysts", staff, _day(40), "Two posts")
+    # The timeline says what changed, and only that.
+    assert (
+        response.json()["update"]["note"]
+        == "Milestone “Recruit analysts” changed: title “Recruit” → “Recruit analysts”."
+    )
+    assert ActionPlan.objects.get(pk=milestone.plan_id).next_milestone_date == _day(40)
+
+
+def test_a_milestone_edit_naming_only_the_date_keeps_its_title_owner_and_note(milestone, staff):
+    response = _edit(staff, milestone.plan, "milestone-edit", milestone=milestone.pk, target_date=_day(50).isoformat())
+    assert response.status_code == 200, response.content
+    assert _milestone_fields(milestone) == ("Recruit", staff, _day(50), "Two posts")
+    assert response.json()["update"]["note"] == (
+        f"Milestone “Recruit” changed: date {_shown(_day(40))} → {_shown(_day(50))}."
+    )
+
+
+def test_a_milestone_edit_clears_the_owner_date_and_note_sent_as_null_or_blank(milestone, staff):
+    response = _edit(
+        staff, milestone.plan, "milestone-edit", milestone=milestone.pk, owner=None, target_date=None, note=""
+    )
+    assert response.status_code == 200, response.content
+    assert _milestone_fields(milestone) == ("Recruit", None, None, "")
+    assert response.json()["update"]["note"] == (
+        f"Milestone “Recruit” changed: owner {staff} → nobody; date {_shown(_day(40))} → none; note changed."
+    )
+
+
+def test_a_milestone_edit_that_names_nothing_new_is_refused_and_changes_nothing(milestone, staff):
+    before = snapshot(milestone.plan)
+    for fields in ({}, {"title": "Recruit", "owner": staff.username, "note": "Two posts"}):
+        response = _edit(staff, milestone.plan, "milestone-edit", milestone=milestone.pk, **fields)
+        assert response.status_code == 400, response.content
+        assert response.json() == {"non_field_errors": ["Nothing about the milestone has changed."]}
+    blank = _edit(staff, milestone.plan, "milestone-edit", milestone=milestone.pk, title="")
+    assert blank.status_code == 400 and set(blank.json()) == {"title"}
+    assert snapshot(milestone.plan) == before
+    assert _milestone_fields(milestone) == ("Recruit", staff, _day(40), "Two posts")
+
+
+def test_a_measure_edit_naming_only_the_text_keeps_its_target_and_demonstration_period(measure, manager):
+    response = _edit(manager, measure.plan, "measure-edit", measure=measure.pk, text="Reports processed in 5 days")
+    assert response.status_code == 200, response.content
+    assert _measure_fields(measure) == ("Reports processed in 5 days", "95%", _day(60))
+    assert response.json()["plan"]["measures"][0]["is_sustaining"] is True
+    assert response.json()["update"]["note"] == (
+        "Success measure “Reports processed in 5 days” changed: "
+        "wording “Reports processed in 7 days” → “Reports processed in 5 days”."
+    )
+
+
+def test_a_measure_edit_clears_the_target_and_period_sent_as_blank_or_null(measure, manager):
+    response = _edit(manager, measure.plan, "measure-edit", measure=measure.pk, target_figure="", sustain_until=None)
+    assert response.status_code == 200, response.content
+    assert _measure_fields(measure) == ("Reports processed in 7 days", "", None)
+    assert response.json()["plan"]["measures"][0]["is_sustaining"] is False
+    assert response.json()["update"]["note"] == (
+        f"Success measure “Reports processed in 7 days” changed: target 95% → none; "
+        f"sustained until {_shown(_day(60))} → none."
+    )
+
+
+def test_a_measure_edit_that_names_nothing_new_is_refused_and_changes_nothing(measure, manager):
+    before = snapshot(measure.plan)
+    for fields in ({}, {"text": "Reports processed in 7 days", "sustain_until": _day(60).isoformat()}):
+        response = _edit(manager, measure.plan, "measure-edit", measure=measure.pk, **fields)
+        assert response.status_code == 400, response.content
+        assert response.json() == {"non_field_errors": ["Nothing about the success measure has changed."]}
+    blank = _edit(manager, measure.plan, "measure-edit", measure=measure.pk, text="")
+    assert blank.status_code == 400 and set(blank.json()) == {"text"}
+    assert snapshot(measure.plan) == before
+    assert _measure_fields(measure) == ("Reports processed in 7 days", "95%", _day(60))
+
+
+def test_a_measure_still_sustained_still_blocks_closing_after_a_wording_only_edit(measure, manager, inspector):
+    plan = measure.plan
+    assert _edit(manager, plan, "measure-edit", measure=measure.pk, text="Reports in 5 days").status_code == 200
+    ActionPlan.objects.filter(pk=plan.pk).update(status=S.SIGNED_OFF)
+    before = snapshot(plan)
+    closing = _edit(inspector, plan, "close", comment="Verified")
+    assert closing.status_code == 400, closing.content
+    assert closing.json() == {
+        "non_field_errors": [
+            f"This plan cannot be verified as closed before {_shown(_day(60))}: its success measures must be "
+            f"sustained (“Reports in 5 days” until {_shown(_day(60))})."
+        ]
+    }
+    assert snapshot(plan) == before
+
+
+def test_the_page_forms_still_set_every_field_of_an_edit(client, milestone, measure, staff, manager):
+    # The page always sends every field: an empty one clears, as before.
+    client.force_login(staff)
+    plan = milestone.plan
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "milestone-edit"]),
+        {"milestone-edit-version": plan.version, "milestone-edit-milestone": milestone.pk,
+         "milestone-edit-title": "Recruit", "milestone-edit-owner": "", "milestone-edit-target_date": "",
+         "milestone-edit-note": "Two posts"},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert _milestone_fields(milestone) == ("Recruit", None, None, "Two posts")
+    client.force_login(manager)
+    plan = measure.plan
+    response = client.post(
+        reverse("tracker:plan-action", args=[plan.pk, "measure-edit"]),
+        {"measure-edit-version": plan.version, "measure-edit-measure": measure.pk,
+         "measure-edit-text": "Reports processed in 5 days", "measure-edit-target_figure": "",
+         "measure-edit-sustain_until": _day(60).isoformat()},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert _measure_fields(measure) == ("Reports processed in 5 days", "", _day(60))
+    assert plan.updates.first().note == (
+        "Success measure “Reports processed in 5 days” changed: wording “Reports processed in 7 days” → "
+        "“Reports processed in 5 days”; target 95% → none."
+    )
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "component", "named_by", "kept", "cleared"),
+    [
+        ("milestone-edit", "MilestoneEditInputRequest", "milestone",
+         ("title", "owner", "target_date", "note"), ("owner", "target_date", "note")),
+        ("measure-edit", "MeasureEditInputRequest", "measure",
+         ("text", "target_figure", "sustain_until"), ("target_figure", "sustain_until")),
+    ],
+)  # fmt: skip
+def test_the_schema_says_an_edit_keeps_what_it_leaves_out_and_clears_what_it_sends_empty(
+    endpoint, component, named_by, kept, cleared
+):
+    schema = served_schema()["components"]["schemas"][component]
+    assert sorted(schema["required"]) == sorted(["version", named_by])
+    for name in kept:
+        assert "default" not in schema["properties"][name], name
+        assert "Kept as it was when absent" in schema["properties"][name]["description"], name
+    for name in cleared:
+        assert "clears it" in schema["properties"][name]["description"], name
+    assert "keeps its current value" in _documented("post", f"{API}/plans/1/{endpoint}/")["description"]
 
 
 # --- errors: stale versions, workflow rules, field messages ------------------------------------

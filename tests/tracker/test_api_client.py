@@ -33,7 +33,7 @@ from tests.factories import (
     OrganisationFactory,
     StaffFactory,
 )
-from tracker.models import ActionPlan, ApiToken, Evidence
+from tracker.models import ActionPlan, ApiToken, Evidence, Milestone, SuccessMeasure
 
 from .openapi_contract import served_schema
 
@@ -215,6 +215,34 @@ def test_the_whole_workflow_through_the_generated_client(world):
         PlanStatusEnum.CLOSED, PlanStatusEnum.SIGNED_OFF, PlanStatusEnum.SUBMITTED
     ]  # fmt: skip
     assert timeline.count == 6
+
+
+def test_an_edit_through_the_generated_client_changes_only_what_it_sets(world):
+    from tracker_api_client.api.workflow import plans_measure_edit_create, plans_milestone_edit_create
+    from tracker_api_client.models import MeasureEditInputRequest, MilestoneEditInputRequest
+
+    today = timezone.localdate()
+    plan = world.journey
+    milestone = Milestone.objects.create(plan=plan, title="Recruit", owner=world.staff, position=1,
+                                         target_date=today + dt.timedelta(days=30), note="Two posts")  # fmt: skip
+    measure = SuccessMeasure.objects.create(plan=plan, text="Reports in 7 days", target_figure="95%", position=1,
+                                            sustain_until=today + dt.timedelta(days=60))  # fmt: skip
+    staff, manager = world.client(world.staff), world.client(world.manager)
+
+    # Fields left unset are not sent, and keep their values; None is sent as null, and clears.
+    body = MilestoneEditInputRequest(version=plan.version, milestone=milestone.pk, title="Recruit analysts")
+    result = plans_milestone_edit_create.sync(plan.pk, client=staff, body=body)
+    milestone.refresh_from_db()
+    assert (milestone.title, milestone.owner, milestone.note) == ("Recruit analysts", world.staff, "Two posts")
+    body = MilestoneEditInputRequest(version=result.plan.version, milestone=milestone.pk, owner=None)
+    result = plans_milestone_edit_create.sync(plan.pk, client=staff, body=body)
+    milestone.refresh_from_db()
+    assert (milestone.title, milestone.owner, milestone.note) == ("Recruit analysts", None, "Two posts")
+    body = MeasureEditInputRequest(version=result.plan.version, measure=measure.pk, text="Reports in 5 days")
+    result = plans_measure_edit_create.sync(plan.pk, client=manager, body=body)
+    assert [(m.text, m.target_figure, m.is_sustaining) for m in result.plan.measures] == [
+        ("Reports in 5 days", "95%", True)
+    ]
 
 
 def test_refusals_come_back_as_typed_results(world):

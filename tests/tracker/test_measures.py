@@ -86,10 +86,7 @@ def test_a_manager_sets_changes_and_removes_measures_each_on_the_timeline(plan, 
     notes = list(plan.updates.filter(kind=K.MEASURE).order_by("pk").values_list("note", flat=True))
     assert notes[0] == "Success measure added: “Intelligence reports processed within 7 days” (target 95%)."
     assert notes[1].startswith("Success measure added: “Local profile refreshed each year” (sustained until ")
-    assert notes[2] == (
-        "Success measure changed from “Intelligence reports processed within 7 days” (target 95%) to "
-        "“Intelligence reports processed within 7 days” (target 98%)."
-    )
+    assert notes[2] == "Success measure “Intelligence reports processed within 7 days” changed: target 95% → 98%."
     assert notes[3] == (
         "Success measure removed: “Intelligence reports processed within 7 days” (target 98%). "
         "Replaced by the national measure."

@@ -658,8 +658,26 @@ class MilestoneInput(_PlanPeople):
     note = serializers.CharField(max_length=10_000, required=False, default="", allow_blank=True)
 
 
-class MilestoneEditInput(MilestoneInput):
+KEPT_WHEN_ABSENT = "Kept as it was when absent."
+
+
+class MilestoneEditInput(_PlanPeople):
+    """A change to one of the plan's milestones: a field left out keeps its current value; one sent empty
+    (`owner` or `target_date` as null, `note` as "") clears it."""
+
+    version = _version_field()
     milestone = _milestone_field()
+    title = serializers.CharField(max_length=200, required=False, help_text=KEPT_WHEN_ABSENT)
+    owner = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.none(), allow_null=True, required=False,
+        help_text=f"Username of an active member of the plan's organisation; null clears it. {KEPT_WHEN_ABSENT}",
+    )  # fmt: skip
+    target_date = serializers.DateField(
+        required=False, allow_null=True, help_text=f"The milestone's date; null clears it. {KEPT_WHEN_ABSENT}"
+    )
+    note = serializers.CharField(
+        max_length=10_000, required=False, allow_blank=True, help_text=f'"" clears it. {KEPT_WHEN_ABSENT}'
+    )
 
 
 class MilestoneCompleteInput(_PlanPeople):
@@ -712,8 +730,24 @@ class MeasureInput(_PlanMeasure):
     )  # fmt: skip
 
 
-class MeasureEditInput(MeasureInput):
+class MeasureEditInput(_PlanMeasure):
+    """A change to one of the plan's success measures: a field left out keeps its current value; one sent
+    empty (`target_figure` as "", `sustain_until` as null) clears it."""
+
+    version = _version_field()
     measure = _measure_field()
+    text = serializers.CharField(
+        max_length=500, required=False,
+        help_text=f"What will be true when the finding is answered. {KEPT_WHEN_ABSENT}",
+    )  # fmt: skip
+    target_figure = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, help_text=f'"" clears it. {KEPT_WHEN_ABSENT}'
+    )
+    sustain_until = serializers.DateField(
+        required=False, allow_null=True,
+        help_text="The end of a demonstration period: the plan cannot be verified as closed before it; null "
+        f"clears it (and so ends the period). {KEPT_WHEN_ABSENT}",
+    )  # fmt: skip
 
 
 class MeasureRemoveInput(_PlanMeasure):
