@@ -12,7 +12,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,10 +21,10 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from inspections.admin import FindingAdmin, InspectionAdmin
+from inspections.admin import FindingAdmin, FindingInline, GradingInline, InspectionAdmin
 from inspections.models import Finding, Inspection
 
-from . import people, sso, suggestions, workflow
+from . import date_range, people, sso, suggestions, workflow
 from .models import (
     ActionPlan,
     ApiToken,
@@ -67,14 +67,30 @@ admin.site.site_title = "Recommendation Tracker admin"
 admin.site.index_title = "Inspections, action plans and people"
 
 
+class AcceptedDates:
+    """The dates an administrator types are held to the range the tracker accepts (`tracker.date_range`),
+    as the import holds the same columns."""
+
+    def formfield_for_dbfield(self, db_field: models.Field, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)  # type: ignore[misc]
+        if formfield is not None and type(db_field) is models.DateField:  # not a DateTimeField
+            formfield.validators.append(date_range.check)
+        return formfield
+
+
+class AcceptedDatesFindingInline(AcceptedDates, FindingInline):
+    pass
+
+
 # --- inspections: publishing opens plans, which is tracker's business ---------------------------
 
 admin.site.unregister(Inspection)
 
 
 @admin.register(Inspection)
-class PublishingInspectionAdmin(InspectionAdmin):
+class PublishingInspectionAdmin(AcceptedDates, InspectionAdmin):
     actions = ["publish"]
+    inlines = [GradingInline, AcceptedDatesFindingInline]
 
     @admin.action(description="Publish to addressed organisations", permissions=["change"])
     def publish(self, request: HttpRequest, queryset: QuerySet[Inspection]) -> None:
@@ -97,7 +113,7 @@ admin.site.unregister(Finding)
 
 
 @admin.register(Finding)
-class SuggestingFindingAdmin(FindingAdmin):
+class SuggestingFindingAdmin(AcceptedDates, FindingAdmin):
     """A finding's admin page lists the earlier findings it may repeat, to accept or dismiss on its page."""
 
     readonly_fields = ["suggested_links"]

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from inspections.models import Finding, Grading, Inspection, Organisation, report_order
 
-from . import papers, permissions
+from . import date_range, papers, permissions
 from .evidence import ALLOWED_DESCRIPTION, check_upload
 from .http import bad_query
 from .models import ActionPlan, Milestone, PccResponse, Update, User, attach_dependencies, response_deadline
@@ -530,6 +530,7 @@ class ResponseUploadForm(forms.Form):
             raise ValidationError(
                 f"The response cannot predate the report ({self.inspection.published_on:%-d %B %Y})."
             )
+        date_range.check(day)  # a report with no date of its own leaves only this lower bound
         return day
 
 

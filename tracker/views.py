@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.forms import Form
@@ -693,7 +693,7 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
                 form.add_error(None, "Choose your evidence files again: a returned form cannot keep them.")
             return _plan_page(request, plan, bound=form, bound_slug=spec.slug, status=409, stale=True)
         except ValidationError as error:
-            form.add_error(None, error)
+            _add_refusal(form, error)
             if not spec.item and not spec.may(request.user, plan):
                 # The plan is past this action (closed meanwhile, say): its form is no longer on the page, so
                 # the refusal is said at the top of it.
@@ -703,6 +703,15 @@ def plan_action(request: AuthedRequest, pk: int, action: str) -> HttpResponse:
             messages.success(request, spec.success)
             return redirect(plan)
     return _plan_page(request, plan, bound=form, bound_slug=spec.slug, status=400)
+
+
+def _add_refusal(form: forms.PlanForm, error: ValidationError) -> None:
+    """The workflow's refusal on the form: beside the field it names (a date outside the accepted range,
+    say), else at the top of the form."""
+    named = getattr(error, "error_dict", {})
+    if any(name != NON_FIELD_ERRORS and name not in form.fields for name in named):
+        error = ValidationError(error.messages)  # a field this form does not show: said at its top
+    form.add_error(None, error)
 
 
 def _plan_comment(request: AuthedRequest, pk: int) -> HttpResponse:

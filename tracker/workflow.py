@@ -24,7 +24,7 @@ from django.utils.formats import date_format
 
 from inspections.models import Finding, Inspection
 
-from . import freshness, permissions
+from . import date_range, freshness, permissions
 from .actions import ACTIONS, TRANSITIONS, Action
 from .evidence import check_upload
 from .models import ActionPlan, Dependency, Evidence, Milestone, NoActionProposal, SuccessMeasure, Update, User
@@ -82,6 +82,12 @@ def _require(text: str, message: str) -> str:
     if not text:
         raise ValidationError(message, code="required")
     return text
+
+
+def _field_error(name: str, message: str, code: str) -> ValidationError:
+    """A refusal of one of the function's arguments, named as its form's and serializer's field: the page
+    shows it beside the field, the API under the field's name."""
+    return ValidationError({name: ValidationError(message, code=code)})
 
 
 def _expect(plan: ActionPlan, action: Action) -> None:
@@ -285,7 +291,8 @@ def _dependency(
     today = timezone.localdate()
     since = since or today
     if since > today:
-        raise ValidationError("A plan cannot be blocked since a day still to come.", code="blocked_since")
+        raise _field_error("blocked_since", "A plan cannot be blocked since a day still to come.", "future")
+    date_range.check_fields(blocked_since=since, today=today)
     name = (name or "").strip()
     if len(name) > 200:
         raise ValidationError("Name what it waits on in at most 200 characters.", code="waiting_on_name")
@@ -510,6 +517,7 @@ def add_measure(
 ) -> Update:
     """A success measure at the end of the plan's list."""
     text, target_figure = _measure_text(text), _target_figure(target_figure)
+    date_range.check_fields(sustain_until=sustain_until)
     action = ACTIONS["measure-add"]
 
     def build(locked: ActionPlan) -> Change:
@@ -541,6 +549,8 @@ def edit_measure(
         text = _measure_text(text)
     if target_figure is not KEEP:
         target_figure = _target_figure(target_figure)
+    if sustain_until is not KEEP:
+        date_range.check_fields(sustain_until=sustain_until)
     action = ACTIONS["measure-edit"]
 
     def build(locked: ActionPlan) -> Change:
@@ -647,6 +657,7 @@ def add_milestone(
     """A new milestone at the end of the plan's list. From then on the plan's percentage is derived."""
     title = _milestone_text(title)
     _check_milestone_owner(plan, owner)
+    date_range.check_fields(target_date=target_date)
 
     def build(locked: ActionPlan) -> Change:
         last = locked.milestones.order_by("-position").values_list("position", flat=True).first()
@@ -680,6 +691,8 @@ def edit_milestone(
         _check_milestone_owner(plan, owner)
     if note is not KEEP:
         note = (note or "").strip()
+    if target_date is not KEEP:
+        date_range.check_fields(target_date=target_date)
 
     def build(locked: ActionPlan) -> Change:
         row = _locked_milestone(locked, milestone)
@@ -721,7 +734,8 @@ def complete_milestone(
     today = timezone.localdate()
     done_on = done_on or today
     if done_on > today:
-        raise ValidationError("A milestone cannot be done on a day still to come.", code="future")
+        raise _field_error("done_on", "A milestone cannot be done on a day still to come.", "future")
+    date_range.check_fields(done_on=done_on, today=today)
 
     def build(locked: ActionPlan) -> Change:
         row = _locked_milestone(locked, milestone)
@@ -849,8 +863,8 @@ def return_submission(*, plan: ActionPlan, user: User, comment: str, expected_ve
 
 
 def check_new_target_date(target_date: dt.date, today: dt.date | None = None) -> None:
-    """A new target date is today or later (DESIGN section 4): the one rule the form, bulk changes, the
-    API and `change_target_date` all apply."""
+    """A new target date is today or later (DESIGN section 4), and within the dates the tracker accepts
+    (`tracker.date_range`): the one rule the form, bulk changes, the API and `change_target_date` all apply."""
     today = today or timezone.localdate()
     if target_date < today:
         raise ValidationError(
@@ -858,6 +872,7 @@ def check_new_target_date(target_date: dt.date, today: dt.date | None = None) ->
             "choose today or a later date.",
             code="past",
         )
+    date_range.check(target_date, today)
 
 
 class TargetDateMove:

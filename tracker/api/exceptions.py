@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.request import Request
@@ -42,9 +42,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.UnsupportedMediaType):
         return Response({"detail": unsupported_media_type(context["request"])}, status=exc.status_code)
     if isinstance(exc, DjangoValidationError):
-        # A workflow rule (state, evidence, owner...) refused the change: not about one field.
-        exc = exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: exc.messages})
+        exc = exceptions.ValidationError(field_errors(exc))
     return drf_exception_handler(exc, context)
+
+
+def field_errors(error: DjangoValidationError) -> dict[str, list[str]]:
+    """A workflow refusal as the API words a request's errors. A rule about one of the request's fields (a
+    date outside the accepted range, say) is named by the function's argument, which is the field's name;
+    any other rule (state, evidence, owner...) is about the request as a whole."""
+    if not hasattr(error, "error_dict"):
+        return {api_settings.NON_FIELD_ERRORS_KEY: error.messages}
+    return {
+        api_settings.NON_FIELD_ERRORS_KEY if name == NON_FIELD_ERRORS else name: messages
+        for name, messages in error.message_dict.items()
+    }
 
 
 def unsupported_media_type(request: Request) -> str:

@@ -14,7 +14,7 @@ from rest_framework import serializers
 
 from inspections.models import Finding, FindingLink, Grading, Inspection, Organisation, Region
 
-from .. import workflow
+from .. import date_range, workflow
 from ..evidence import check_upload
 from ..models import (
     ActionPlan,
@@ -525,8 +525,9 @@ class BlockInput(NoteInput):
         "organisation in the same region.",
     )  # fmt: skip
     blocked_since = serializers.DateField(
-        required=False, allow_null=True, default=None, help_text="Since when (not later than today); default today."
-    )
+        required=False, allow_null=True, default=None,
+        help_text=f"Since when (not later than today; {date_range.DESCRIBED}); default today.",
+    )  # fmt: skip
 
 
 class DependencyInput(BlockInput):
@@ -536,7 +537,7 @@ class DependencyInput(BlockInput):
     )
     blocked_since = serializers.DateField(
         required=False, allow_null=True, default=None,
-        help_text="Since when (not later than today); kept as it was when null or absent.",
+        help_text=f"Since when (not later than today; {date_range.DESCRIBED}); kept as it was when null or absent.",
     )  # fmt: skip
 
 
@@ -598,7 +599,7 @@ class CommentInput(serializers.Serializer):
 
 class TargetDateInput(serializers.Serializer):
     version = _version_field()
-    target_date = serializers.DateField(help_text="Today or later.")
+    target_date = serializers.DateField(help_text=f"Today or later ({date_range.DESCRIBED}).")
     reason = serializers.CharField(max_length=10_000)
 
     def validate_target_date(self, value: dt.date) -> dt.date:
@@ -654,7 +655,9 @@ class MilestoneInput(_PlanPeople):
         slug_field="username", queryset=User.objects.none(), allow_null=True, required=False, default=None,
         help_text="Username of an active member of the plan's organisation, or null.",
     )  # fmt: skip
-    target_date = serializers.DateField(required=False, allow_null=True, default=None)
+    target_date = serializers.DateField(
+        required=False, allow_null=True, default=None, help_text=f"When it is due ({date_range.DESCRIBED})."
+    )
     note = serializers.CharField(max_length=10_000, required=False, default="", allow_blank=True)
 
 
@@ -673,7 +676,9 @@ class MilestoneEditInput(_PlanPeople):
         help_text=f"Username of an active member of the plan's organisation; null clears it. {KEPT_WHEN_ABSENT}",
     )  # fmt: skip
     target_date = serializers.DateField(
-        required=False, allow_null=True, help_text=f"The milestone's date; null clears it. {KEPT_WHEN_ABSENT}"
+        required=False,
+        allow_null=True,
+        help_text=f"The milestone's date ({date_range.DESCRIBED}); null clears it. {KEPT_WHEN_ABSENT}",
     )
     note = serializers.CharField(
         max_length=10_000, required=False, allow_blank=True, help_text=f'"" clears it. {KEPT_WHEN_ABSENT}'
@@ -687,7 +692,7 @@ class MilestoneCompleteInput(_PlanPeople):
         required=False,
         allow_null=True,
         default=None,
-        help_text="When it was done (not later than today); default today.",
+        help_text=f"When it was done (not later than today; {date_range.DESCRIBED}); default today.",
     )
     note = serializers.CharField(max_length=10_000, required=False, default="", allow_blank=True)
 
@@ -726,7 +731,8 @@ class MeasureInput(_PlanMeasure):
     target_figure = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
     sustain_until = serializers.DateField(
         required=False, allow_null=True, default=None,
-        help_text="The end of a demonstration period: the plan cannot be verified as closed before it.",
+        help_text=f"The end of a demonstration period: the plan cannot be verified as closed before it "
+        f"({date_range.DESCRIBED}).",
     )  # fmt: skip
 
 
@@ -745,8 +751,8 @@ class MeasureEditInput(_PlanMeasure):
     )
     sustain_until = serializers.DateField(
         required=False, allow_null=True,
-        help_text="The end of a demonstration period: the plan cannot be verified as closed before it; null "
-        f"clears it (and so ends the period). {KEPT_WHEN_ABSENT}",
+        help_text=f"The end of a demonstration period ({date_range.DESCRIBED}): the plan cannot be verified as "
+        f"closed before it; null clears it (and so ends the period). {KEPT_WHEN_ABSENT}",
     )  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from inspections.models import Finding, Organisation
+from tracker import date_range
 from tracker.actions import MILESTONE_STATES
 from tracker.models import ActionPlan, Milestone, User
 
@@ -68,7 +69,8 @@ def _error(row: int, column: str, message: str) -> RowError:
 
 
 def _parse(source: SourceRow, today: dt.date) -> _Row:
-    """One row on its own: required columns, dates, a done date not to come, the title's length."""
+    """One row on its own: required columns, dates (a done date not to come, each within the range the
+    tracker accepts: `tracker.date_range`), the title's length."""
     values, number = source.values, source.number
     errors = list(source.problems)
     for column in ("inspection_slug", "reference", "organisation", "title"):
@@ -86,6 +88,10 @@ def _parse(source: SourceRow, today: dt.date) -> _Row:
             errors.append(_error(number, column, f"'{text}' is not a date (use YYYY-MM-DD)"))
     if dates["done_on"] and dates["done_on"] > today:
         errors.append(_error(number, "done_on", "a milestone cannot be done on a day still to come"))
+        dates["done_on"] = None
+    for column, day in dates.items():
+        if day is not None and not date_range.is_accepted(day, today):
+            errors.append(_error(number, column, f"'{day}' is not a date {date_range.range_words(today)}"))
     title = values.get("title", "").strip()
     if len(title) > 200:
         errors.append(_error(number, "title", "at most 200 characters"))

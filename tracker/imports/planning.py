@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from django.utils import timezone
 from django.utils.text import slugify
 
 from inspections.models import Finding, Inspection, Organisation, Theme
+from tracker import date_range
 from tracker.models import ActionPlan
 
 from .columns import COLUMNS
@@ -290,8 +292,9 @@ class _Draft:
     themes: list[str] = field(default_factory=list)
 
 
-def _parse(source: SourceRow) -> _Draft:
-    """One row's cells checked on their own: every problem is noted on the draft."""
+def _parse(source: SourceRow, today: dt.date) -> _Draft:
+    """One row's cells checked on their own: every problem is noted on the draft. Its dates are held to
+    the range the tracker accepts (`tracker.date_range`) as of `today`."""
     values = source.values
     draft = _Draft(row=source.number, given=frozenset(values), errors=list(source.problems))
 
@@ -318,9 +321,14 @@ def _parse(source: SourceRow) -> _Draft:
         value = values.get(column, "")
         if value:
             try:
-                setattr(draft, column, _date(value))
+                day = _date(value)
             except ValueError:
                 error(column, f"'{value}' is not a date in the form YYYY-MM-DD")
+                continue
+            if date_range.is_accepted(day, today):
+                setattr(draft, column, day)
+            else:
+                error(column, f"'{value}' is not a date {date_range.range_words(today)}")
 
     draft.reference = values.get("reference", "")
     if not draft.reference:
@@ -431,8 +439,9 @@ def plan_import(
     rows = [row for row in rows if row.section != MILESTONES]
     total = len(rows)
     drafts = []
+    today = timezone.localdate()
     for done, source in enumerate(rows, start=1):
-        drafts.append(_parse(source))
+        drafts.append(_parse(source, today))
         report_progress(progress, "Reading", done, total)
     known = _Known.load(drafts)
     inspections = _plan_inspections(drafts, known.inspections)
