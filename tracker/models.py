@@ -439,19 +439,20 @@ class ActionPlanQuerySet(VisibleQuerySet["ActionPlan"]):
             risk_accepted_on=Subquery(latest.values("accepted_on")[:1]),
         )
 
-    def may_be_waited_on_by(self, plan: ActionPlan) -> ActionPlanQuerySet:
-        """Plans `plan` may wait on (`tracker.workflow.mark_blocked`): its own organisation's, or those of
-        another organisation in its region (a force's plan waiting on its regional unit's); never itself,
-        nor a blocked plan already waiting on it. Chain after `visible_to` for what a person may be offered."""
+    def within_reach_of(self, plan: ActionPlan) -> ActionPlanQuerySet:
+        """Plans of `plan`'s organisation, or of another organisation in its region (a force's plan waiting
+        on its regional unit's): the plans it may be linked to as waiting on, itself included."""
         same_region = (
             Q(organisation__region_id=plan.organisation.region_id) if plan.organisation.region_id else Q(pk__in=[])
         )
+        return self.filter(Q(organisation_id=plan.organisation_id) | same_region)
+
+    def may_be_waited_on_by(self, plan: ActionPlan) -> ActionPlanQuerySet:
+        """Plans `plan` may wait on (`tracker.workflow.mark_blocked`): those `within_reach_of` it, never
+        itself, nor a blocked plan already waiting on it. Chain after `visible_to` for what a person may be
+        offered."""
         waiting_on_it = Dependency.objects.current().filter(on_plan=plan).values("plan_id")
-        return (
-            self.filter(Q(organisation_id=plan.organisation_id) | same_region)
-            .exclude(pk=plan.pk)
-            .exclude(pk__in=waiting_on_it)
-        )
+        return self.within_reach_of(plan).exclude(pk=plan.pk).exclude(pk__in=waiting_on_it)
 
     def for_detail(
         self, *, brought_forward: bool = True, owner: bool = True, proposal_people: bool = True

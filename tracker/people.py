@@ -6,6 +6,8 @@ organisation they left are released: each gets no owner, with an "Owner change" 
 timeline (and a new version, like any change), so that organisation's managers find it under
 "no owner" and give it to someone, and nothing (pages, reminder digests, exports) goes on treating
 the person as answerable for it. Finished plans keep their owner: it records who did the work.
+So do the milestones of those plans, whoever owns the plan: each open milestone the person owned
+loses its owner, with a "Milestone" entry on its plan's timeline, and a milestone done keeps its owner.
 
 Entry point: `change_membership`, for any code that decides someone's organisation, role or
 active state (the admin, sign-in through an identity provider, commands). Every other way of saving a
@@ -77,49 +79,56 @@ def release_plans(
     reason: str = "",
     **sent: object,  # the signal and its sender
 ) -> list[ActionPlan]:
-    """Release the open plans `person` may no longer own, after their membership changed.
+    """Release the open plans, and the open milestones of open plans, `person` may no longer own, after
+    their membership changed.
 
     Called by `User.save()` (inside its transaction, through `models.membership_saved`) with what was
     stored before the save. The person
     may own only open plans of their own organisation, and none once deactivated; plans of any other
-    organisation are released too, whichever way they came to own them.
+    organisation are released too, whichever way they came to own them. Their milestones follow the same
+    rule, in any open plan of those organisations, whoever owns the plan.
     """
     moved = person.organisation_id != organisation_before
     deactivated = was_active and not person.is_active
     if not moved and not deactivated:
         return []
-    plans = ActionPlan.objects.filter(owner=person, status__in=ActionPlan.OPEN_STATUSES)
+    plans = ActionPlan.objects.filter(status__in=ActionPlan.OPEN_STATUSES)
     if person.is_active and person.organisation_id is not None:
         plans = plans.exclude(organisation_id=person.organisation_id)
-    note = _note(person, moved=moved, deactivated=deactivated, organisation_before=organisation_before)
-    return _release(plans, note=note, reason=reason, author=changed_by or person)
+    why = _why(person, moved=moved, deactivated=deactivated, organisation_before=organisation_before)
+    return _release(person, plans, why=why, reason=reason, author=changed_by or person)
 
 
 @transaction.atomic
 def release_before_deletion(person: User, *, changed_by: User) -> list[ActionPlan]:
-    """Release every open plan a person owns before their account is deleted (the admin's delete)."""
-    plans = ActionPlan.objects.filter(owner=person, status__in=ActionPlan.OPEN_STATUSES)
-    return _release(plans, note=f"Owner removed: {person}'s account was deleted.", reason="", author=changed_by)
+    """Release every open plan, and every open milestone of an open plan, a person owns before their
+    account is deleted (the admin's delete)."""
+    plans = ActionPlan.objects.filter(status__in=ActionPlan.OPEN_STATUSES)
+    return _release(person, plans, why=f"{person}'s account was deleted.", reason="", author=changed_by)
 
 
-def _release(plans: QuerySet[ActionPlan], *, note: str, reason: str, author: User) -> list[ActionPlan]:
+def _release(person: User, plans: QuerySet[ActionPlan], *, why: str, reason: str, author: User) -> list[ActionPlan]:
+    """Release what `person` owns among `plans`: each plan they own, and their open milestones in each
+    plan, plan by plan in the order of their numbers (as every release locks them). Returns the plans
+    released."""
     if reason.strip():
-        note += f" {reason.strip()}"
+        why += f" {reason.strip()}"
     released = []
-    for plan in plans.select_for_update().order_by("pk"):
-        workflow.release_owner(plan=plan, user=author, note=note)
-        released.append(plan)
-    # Milestones (issue 15): a milestone owned by the person on these plans is released here as well,
-    # in the same transaction, with its own timeline entry.
+    for plan in (plans.filter(owner=person) | plans.with_open_milestone_of(person)).select_for_update().order_by("pk"):
+        if plan.owner_id == person.pk:
+            workflow.release_owner(plan=plan, user=author, note=f"Owner removed: {why}")
+            released.append(plan)
+        workflow.release_milestones(plan=plan, user=author, owner=person, note=why)
     return released
 
 
-def _note(person: User, *, moved: bool, deactivated: bool, organisation_before: int | None) -> str:
+def _why(person: User, *, moved: bool, deactivated: bool, organisation_before: int | None) -> str:
+    """Why the person's plans and milestones lose their owner, in the words of their timeline entries."""
     from inspections.models import Organisation
 
     if deactivated:
-        return f"Owner removed: {person}'s account was deactivated."
+        return f"{person}'s account was deactivated."
     before = Organisation.objects.filter(pk=organisation_before).first() if organisation_before else None
     if person.organisation_id is None:
-        return f"Owner removed: {person} no longer belongs to {before or 'the organisation'}."
-    return f"Owner removed: {person} moved from {before or 'the organisation'} to {person.organisation}."
+        return f"{person} no longer belongs to {before or 'the organisation'}."
+    return f"{person} moved from {before or 'the organisation'} to {person.organisation}."

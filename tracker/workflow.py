@@ -253,29 +253,25 @@ def start(*, plan: ActionPlan, user: User, note: str, expected_version: int | No
 
 def _plan_waited_on(plan: ActionPlan, number: ActionPlan | int | None) -> ActionPlan:
     """The plan another waits on, by its number: any plan of the same organisation, or of another
-    organisation in the same region (a force's plan waiting on its regional unit's)."""
+    organisation in the same region (`ActionPlanQuerySet.within_reach_of`). Any other number, whether a
+    plan has it or not, gets the same refusal, which names only the waiting plan's organisation and region:
+    nothing in it tells whether a plan out of reach exists, nor whose it is."""
     if number in (None, ""):
         raise ValidationError("Give the number of the plan it waits on.", code="waiting_on_plan")
     pk = number.pk if isinstance(number, ActionPlan) else number
-    other = ActionPlan.objects.select_related("organisation__region").filter(pk=pk).first()
+    other = ActionPlan.objects.within_reach_of(plan).filter(pk=pk).first()
     if other is None:
-        raise ValidationError(f"There is no plan number {pk}.", code="waiting_on_plan")
+        organisation, region = plan.organisation, plan.organisation.region
+        reach = (
+            f"a plan of {organisation} or of another organisation in {region}"
+            if region is not None
+            else f"{organisation} is in no region, so its plans may wait only on its own plans"
+        )
+        raise ValidationError(
+            f"That is not the number of a plan this plan may wait on: {reach}.", code="waiting_on_plan"
+        )
     if other.pk == plan.pk:
         raise ValidationError("A plan cannot wait on itself.", code="waiting_on_plan")
-    if other.organisation_id != plan.organisation_id:
-        region_id = plan.organisation.region_id
-        if region_id is None:
-            raise ValidationError(
-                f"{plan.organisation} is in no region, so its plans may wait only on its own plans; plan "
-                f"{pk} is another organisation's.",
-                code="other_region",
-            )
-        if other.organisation.region_id != region_id:
-            raise ValidationError(
-                f"Plan {pk} belongs to an organisation outside {plan.organisation.region}: a plan may wait only on "
-                "plans of organisations in its own region.",
-                code="other_region",
-            )
     if Dependency.objects.current().filter(plan=other, on_plan=plan).exists():
         raise ValidationError(f"Plan {pk} is itself waiting on this plan.", code="waiting_on_plan")
     return other
@@ -628,6 +624,11 @@ def _describe(milestone: Milestone) -> str:
     return f"“{milestone.title}”" + (f" ({', '.join(parts)})" if parts else "")
 
 
+def _owner_words(before: User | None, after: User | None) -> str:
+    """A change of a milestone's owner, as the timeline says it."""
+    return f"owner {before or 'nobody'} → {after or 'nobody'}"
+
+
 def _locked_milestone(locked: ActionPlan, milestone: Milestone | int) -> Milestone:
     pk = milestone.pk if isinstance(milestone, Milestone) else milestone
     found = locked.milestones.select_for_update(of=("self",)).select_related("owner").filter(pk=pk).first()
@@ -704,7 +705,7 @@ def edit_milestone(
         if row.title != new_title:
             changes.append(f"title “{row.title}” → “{new_title}”")
         if row.owner_id != (new_owner.pk if new_owner else None):
-            changes.append(f"owner {row.owner or 'nobody'} → {new_owner or 'nobody'}")
+            changes.append(_owner_words(row.owner, new_owner))
         if row.target_date != new_date:
             changes.append(f"date {_day_or_none(row.target_date)} → {_day_or_none(new_date)}")
         if row.note != new_note:
@@ -834,6 +835,29 @@ def import_milestones(*, plan: ActionPlan, user: User, changes: Sequence[Any], s
 
     return _apply(plan=plan, user=user, action=None, allowed=lambda u, _p: permissions.can_import(u), build=build,
                   expected_version=None)  # fmt: skip
+
+
+@transaction.atomic
+def release_milestones(*, plan: ActionPlan, user: User, owner: User, note: str) -> list[Update]:
+    """Take the plan's open milestones from `owner`, who left the plan's organisation or was deactivated
+    (`tracker.people`), as `release_owner` takes the plan: each has no owner until someone of the
+    organisation gives it one, with its own timeline entry, as any change of a milestone's owner has.
+    No role check, for the reason `release_owner` gives. A milestone done keeps its owner: it records who
+    did it. Returns the entries (none if `owner` has no open milestone in the plan)."""
+    # The plan locked first, as every change of its milestones locks it: none of them changes meanwhile.
+    locked = _lock(plan, None)
+    updates = []
+    for row in locked.milestones.open().filter(owner=owner).order_by("position", "pk"):
+
+        def build(locked: ActionPlan, row: Milestone = row) -> Change:
+            text = f"Milestone “{row.title}” changed: {_owner_words(owner, None)}. {note}".rstrip()
+            row.owner = None
+            row.updated_at = timezone.now()
+            row.save(update_fields=["owner", "updated_at"])
+            return _milestone_change(locked, text)
+
+        updates.append(_apply(plan=plan, user=user, action=None, allowed=_anyone, build=build, expected_version=None))
+    return updates
 
 
 # --- managers --------------------------------------------------------------------------------

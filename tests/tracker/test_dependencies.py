@@ -169,14 +169,17 @@ def test_a_plan_may_wait_on_a_plan_of_its_own_organisation(plan, staff):
     assert f"Waiting on plan {other.pk} since" in update.note
 
 
+OUT_OF_REACH = (
+    "That is not the number of a plan this plan may wait on: a plan of Hampshire Constabulary or of another "
+    "organisation in South East."
+)
+
+
 def test_a_plan_of_another_region_is_refused_with_a_clear_message(plan, staff):
     elsewhere = ActionPlanFactory(organisation=OrganisationFactory(region=RegionFactory(name="North West")))
     with pytest.raises(ValidationError) as refused:
         workflow.mark_blocked(plan=plan, user=staff, note="n", waiting_on=K.PLAN, waiting_on_plan=elsewhere.pk)
-    assert refused.value.messages == [
-        f"Plan {elsewhere.pk} belongs to an organisation outside South East: a plan may wait only on plans of "
-        "organisations in its own region."
-    ]
+    assert refused.value.messages == [OUT_OF_REACH]
     assert ActionPlan.objects.get(pk=plan.pk).status == S.IN_PROGRESS and not Dependency.objects.exists()
 
 
@@ -193,13 +196,47 @@ def test_an_organisation_in_no_region_may_wait_only_on_its_own_plans(staff):
 
 @pytest.mark.parametrize(
     ("number", "message"),
-    [(None, "Give the number of the plan it waits on."), (99_999_999, "There is no plan number 99999999.")],
+    [(None, "Give the number of the plan it waits on."), (99_999_999, OUT_OF_REACH)],
 )
 def test_a_missing_or_unknown_plan_number_is_refused(plan, staff, number, message):
     with pytest.raises(ValidationError) as refused:
         workflow.mark_blocked(plan=plan, user=staff, note="n", waiting_on=K.PLAN, waiting_on_plan=number)
     assert refused.value.messages == [message]
     assert not Dependency.objects.exists()
+
+
+def test_a_refusal_does_not_tell_a_plan_out_of_reach_from_a_number_no_plan_has(client, plan, staff):
+    """Whether the number is another region's plan or no plan at all, the page form, the API and the
+    workflow give the same refusal, naming neither that plan's organisation nor its region."""
+    elsewhere = ActionPlanFactory(
+        organisation=OrganisationFactory(name="Cumbria Constabulary", region=RegionFactory(name="North West"))
+    )
+    missing = elsewhere.pk + 1000
+    assert not ActionPlan.objects.filter(pk=missing).exists()
+
+    def refusals(number: int) -> tuple[list[str], object, str]:
+        with pytest.raises(ValidationError) as refused:
+            workflow.mark_blocked(plan=plan, user=staff, note="n", waiting_on=K.PLAN, waiting_on_plan=number)
+        body = {"version": plan.version, "note": "n", "waiting_on": "plan", "waiting_on_plan": number}
+        response = api(staff).post(f"/api/v1/plans/{plan.pk}/block/", body, format="json")
+        assert response.status_code == 400
+        client.force_login(staff)
+        page = client.post(reverse("tracker:plan-action", args=[plan.pk, "block"]), {
+            "block-version": plan.version, "block-note": "n", "block-waiting_on": "plan",
+            "block-waiting_on_plan": number,
+        })  # fmt: skip
+        assert page.status_code == 400
+        return refused.value.messages, response.json(), page.content.decode()
+
+    out_of_reach, missing_number = refusals(elsewhere.pk), refusals(missing)
+
+    assert out_of_reach[0] == missing_number[0] == [OUT_OF_REACH]
+    assert out_of_reach[1] == missing_number[1]
+    for page in (out_of_reach[2], missing_number[2]):
+        assert OUT_OF_REACH in page
+        for word in ("Cumbria", "North West", "There is no plan", "belongs to"):
+            assert word not in page and word not in str(out_of_reach[1])
+    assert ActionPlan.objects.get(pk=plan.pk).status == S.IN_PROGRESS and not Dependency.objects.exists()
 
 
 def test_a_plan_cannot_wait_on_itself_or_on_a_plan_waiting_on_it(plan, staff, unit_plan):
@@ -324,7 +361,7 @@ def test_a_refused_page_form_says_why_and_changes_nothing(client, plan, staff):
     response = client.post(url, {"block-version": plan.version, "block-note": "n", "block-waiting_on": "plan",
                                  "block-waiting_on_plan": elsewhere.pk})  # fmt: skip
     assert response.status_code == 400
-    assert "belongs to an organisation outside South East" in response.content.decode()
+    assert OUT_OF_REACH in response.content.decode()
     assert ActionPlan.objects.get(pk=plan.pk).status == S.IN_PROGRESS and not Dependency.objects.exists()
 
 
@@ -455,7 +492,7 @@ def test_the_api_refuses_another_region_and_others_roles(plan, staff, force):
     body = {"version": plan.version, "note": "n", "waiting_on": "plan", "waiting_on_plan": elsewhere.pk}
     response = api(staff).post(f"/api/v1/plans/{plan.pk}/block/", body, format="json")
     assert response.status_code == 400
-    assert "outside South East" in str(response.json())
+    assert OUT_OF_REACH in str(response.json())
     assert api(InspectorFactory()).post(f"/api/v1/plans/{plan.pk}/block/", body, format="json").status_code == 403
     assert api(StaffFactory()).post(f"/api/v1/plans/{plan.pk}/block/", body, format="json").status_code == 404
     assert APIClient().post(f"/api/v1/plans/{plan.pk}/block/", body, format="json").status_code in (401, 403)

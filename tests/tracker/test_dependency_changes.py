@@ -143,7 +143,7 @@ def test_the_same_rules_as_blocking_apply(blocked, region):
     with pytest.raises(ValidationError, match="Name a national body"):
         change(blocked, staff, waiting_on_name="")
     elsewhere = ActionPlanFactory(organisation=OrganisationFactory(region=RegionFactory()))
-    with pytest.raises(ValidationError, match="outside South East"):
+    with pytest.raises(ValidationError, match="not the number of a plan this plan may wait on"):
         change(blocked, staff, waiting_on=K.PLAN, waiting_on_plan=elsewhere.pk)
     assert Dependency.objects.get(plan=blocked).kind == K.PROCUREMENT
 

@@ -72,6 +72,9 @@ CALLS = {
         plan=p, user=u, milestone=Milestone.objects.get(plan=p, done_on__isnull=False).pk, reason="r")),
     "move_milestone": (S.IN_PROGRESS, "staff", lambda p, u: workflow.move_milestone(
         plan=p, user=u, milestone=_open_milestone(p), direction="up")),
+    # The open milestone is the user's here: released as if they had left the organisation.
+    "release_milestones": (S.IN_PROGRESS, "manager", lambda p, u: workflow.release_milestones(
+        plan=p, user=u, owner=u, note="n")),
     # A findings import's milestones for one plan (tracker.imports.milestones), by an administrator.
     "import_milestones": (S.IN_PROGRESS, "admin_user", lambda p, u: workflow.import_milestones(
         plan=p, user=u, source="f.csv", changes=[MilestoneChange(key=("s", "R1", "o"), title="Imported step",
@@ -120,9 +123,9 @@ def test_workflow_function_locks_the_plan_row_first(name, request):
     plan = ActionPlanFactory(status=status, organisation=user.organisation or request.getfixturevalue("org"))
     EvidenceFactory(update__plan=plan)  # submission needs evidence on the plan
     FindingFactory(supersedes=plan.finding)  # and superseding needs a finding that replaces it
-    if name.endswith("_milestone"):
+    if name.endswith("_milestone") or name == "release_milestones":
         MilestoneFactory(plan=plan, position=0, done_on=timezone.localdate())
-        MilestoneFactory(plan=plan, position=1)
+        MilestoneFactory(plan=plan, position=1, owner=user if name == "release_milestones" else None)
     if name.endswith("_measure") and name != "add_measure":
         SuccessMeasure.objects.create(plan=plan, text="Profiles refreshed", position=1)
     if status in (S.NO_ACTION_PROPOSED, S.NO_ACTION_ACCEPTED):

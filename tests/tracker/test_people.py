@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from tests.factories import ActionPlanFactory, ManagerFactory, OrganisationFactory, StaffFactory
 from tests.tracker.test_admin import admin_url, form_data
-from tracker import people, reminders
-from tracker.models import ActionPlan, Update, User
+from tracker import people, reminders, responses, workflow
+from tracker.models import ActionPlan, Milestone, Update, User
 
 S = ActionPlan.Status
 
@@ -242,3 +242,154 @@ def test_a_new_organisation_with_its_own_plans_is_not_confused_with_the_old(staf
     people.change_membership(staff, organisation=elsewhere)
 
     assert_released(plan, author=staff, says=f"to {elsewhere}")
+
+
+# --- their milestones ------------------------------------------------------------------------
+# Hampshire's staff member owns milestones in Hampshire's plans: in one she owns, in one her manager
+# owns (one of them done), and is then moved to Surrey, given no organisation, deactivated or deleted.
+
+
+def milestone(plan: ActionPlan, owner: User, title: str, *, done: bool = False):
+    """A milestone added (and completed) through the workflow, by a manager of the plan's organisation."""
+    by = ManagerFactory(organisation=plan.organisation)
+    workflow.add_milestone(
+        plan=plan, user=by, title=title, owner=owner, target_date=timezone.localdate() + dt.timedelta(days=5)
+    )
+    added = plan.milestones.get(title=title)
+    if done:
+        workflow.complete_milestone(plan=plan, user=by, milestone=added)
+    return added
+
+
+@pytest.fixture
+def steps(other_staff, other_manager, other_org, org, staff):
+    hers = ActionPlanFactory(organisation=other_org, owner=other_staff)
+    managers = ActionPlanFactory(organisation=other_org, owner=other_manager)
+    surreys = ActionPlanFactory(organisation=org, owner=staff)
+    return {
+        "her plan": milestone(hers, other_staff, "Recruit two analysts"),
+        "manager's plan": milestone(managers, other_staff, "Refresh the SOC local profile"),
+        "done": milestone(managers, other_staff, "Brief the chief officers", done=True),
+        "other organisation": milestone(surreys, staff, "Train the intelligence unit"),
+    }
+
+
+def assert_milestone_released(m: Milestone, *, person: User, author: User, says: str) -> None:
+    """Released with the latest entry of its plan, a new version (two for a plan released as well)."""
+    version, owned = m.plan.version, m.plan.owner_id == person.pk
+    m.refresh_from_db()
+    m.plan.refresh_from_db()
+    assert m.owner is None
+    assert m.plan.version == version + (2 if owned else 1)
+    entry = m.plan.updates.first()
+    assert entry.kind == Update.Kind.MILESTONE
+    assert entry.author == author
+    assert entry.note.startswith(f"Milestone “{m.title}” changed: owner {person} → nobody. ")
+    assert says in entry.note
+
+
+def test_a_person_moved_in_the_admin_no_longer_owns_milestones_in_the_old_organisations_plans(
+    client, admin_user, other_staff, other_manager, other_org, org, steps
+):
+    client.force_login(admin_user)
+    data = user_form(client, other_staff)
+    data["organisation"] = str(org.pk)
+    response = client.post(admin_url(User, "change", other_staff.pk), data)
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+
+    moved = f"{other_staff} moved from {other_org.name} to Surrey Police."
+    for name in ("her plan", "manager's plan"):
+        assert_milestone_released(steps[name], person=other_staff, author=admin_user, says=moved)
+    # Her own plan was released too (its own entry, before the milestone's), her manager's was not.
+    her_plan = steps["her plan"].plan
+    assert her_plan.owner is None
+    assert list(her_plan.updates.order_by("pk").values_list("kind", flat=True))[-2:] == [
+        Update.Kind.OWNER, Update.Kind.MILESTONE,
+    ]  # fmt: skip
+    assert steps["manager's plan"].plan.owner == other_manager
+    # Deriving the figures again changed nothing but the owner.
+    assert steps["manager's plan"].plan.percent_complete == 50
+
+    # The organisation's pages and papers no longer name her as the owner of an open step.
+    client.force_login(other_manager)
+    for name in ("her plan", "manager's plan"):
+        page = client.get(steps[name].plan.get_absolute_url()).content.decode()
+        item = page.split(f'id="milestone-{steps[name].pk}"')[1].split("</li>")[0]
+        assert "No owner" in item and other_staff.get_full_name() not in item
+    pack = client.get(f"/organisations/{other_org.slug}/board-pack/").content.decode()
+    assert "Refresh the SOC local profile · no owner ·" in pack
+    assert "Recruit two analysts · no owner ·" in pack
+    plan = steps["manager's plan"].plan
+    plan.finding.addressed_to.add(other_org)
+    draft = responses.response_context(user=other_manager, inspection=plan.finding.inspection, organisation=other_org)
+    lines = [text for entry in responses.addressed_in_order(draft) for _, text in entry.steps]
+    assert any(text.startswith("Refresh the SOC local profile (No owner assigned yet;") for text in lines), lines
+
+
+def test_a_milestone_done_keeps_its_owner_as_the_record_of_who_did_it(other_staff, org, steps):
+    people.change_membership(other_staff, organisation=org)
+
+    done = Milestone.objects.get(pk=steps["done"].pk)
+    assert done.owner == other_staff and done.done_on is not None
+    # Its plan's timeline has one new entry: the release of her open milestone, not of the done one.
+    notes = list(done.plan.updates.filter(kind=Update.Kind.MILESTONE).values_list("note", flat=True))
+    assert sum("changed: owner" in note for note in notes) == 1
+    assert not any("Brief the chief officers” changed" in note for note in notes)
+
+
+def test_another_organisations_milestones_are_untouched(other_staff, org, staff, steps):
+    theirs = steps["other organisation"]
+    version = ActionPlan.objects.get(pk=theirs.plan_id).version
+    entries = theirs.plan.updates.count()
+
+    people.change_membership(other_staff, organisation=org)
+
+    theirs.refresh_from_db()
+    assert theirs.owner == staff
+    assert (theirs.plan.version, theirs.plan.updates.count()) == (version, entries)
+
+
+def test_milestones_in_the_new_organisations_plans_stay_with_the_person(other_staff, org):
+    """Only milestones in plans outside the person's (new) organisation are released, as for plans."""
+    plan = ActionPlanFactory(organisation=org)
+    mine = milestone(plan, StaffFactory(organisation=org), "Review the tasking process")
+    Milestone.objects.filter(pk=mine.pk).update(owner=other_staff)  # written around the rules
+
+    people.change_membership(other_staff, organisation=org)
+
+    mine.refresh_from_db()
+    assert mine.owner == other_staff
+
+
+@pytest.mark.parametrize("how", ["deactivated", "no organisation", "deleted"])
+def test_deactivating_or_deleting_someone_or_leaving_them_without_an_organisation_releases_their_milestones(
+    client, admin_user, other_staff, other_org, steps, how
+):
+    if how == "deactivated":
+        people.change_membership(other_staff, is_active=False, changed_by=admin_user)
+        says = f"{other_staff}'s account was deactivated."
+    elif how == "no organisation":  # an inspector belongs to no organisation
+        people.change_membership(other_staff, organisation=None, role=User.Role.INSPECTOR, changed_by=admin_user)
+        says = f"{other_staff} no longer belongs to {other_org.name}."
+    else:
+        client.force_login(admin_user)
+        assert client.post(admin_url(User, "delete", other_staff.pk), {"post": "yes"}).status_code == 302
+        says = f"{other_staff}'s account was deleted."
+
+    for name in ("her plan", "manager's plan"):
+        assert_milestone_released(steps[name], person=other_staff, author=admin_user, says=says)
+    assert Milestone.objects.get(pk=steps["done"].pk).owner_id == (None if how == "deleted" else other_staff.pk)
+
+
+def test_a_person_who_now_sees_every_organisation_hears_nothing_of_the_milestones_they_left(
+    other_staff, other_org, steps
+):
+    """Made an inspector, she sees every plan: her digest would still list Hampshire's milestones as hers."""
+    assert digest_of(other_staff).own_milestones  # before: hers, due within the digest's days
+
+    people.change_membership(other_staff, organisation=None, role=User.Role.INSPECTOR)
+
+    digest = digest_of(other_staff)
+    assert digest is None or not digest.own_milestones
+    assert not Milestone.objects.open().filter(owner=other_staff).exists()
+    assert Milestone.objects.filter(owner=other_staff).get() == steps["done"]  # the record of the done one
