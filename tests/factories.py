@@ -17,6 +17,21 @@ from tracker.storage import files_under
 
 PASSWORD = "correct-horse-battery-staple"
 
+
+def sign_in(client, user: User, *, second_factor: bool = True) -> None:  # type: ignore[no-untyped-def]
+    """Sign `client` in as `user` as the person would: with the password and, when they have an
+    authenticator, a code from it (`second_factor=False`: the password only)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() if second_factor else None
+    if device is not None:
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+
+
 PDF_BYTES = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 

@@ -37,6 +37,7 @@ from django.utils.functional import cached_property
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.factories import sign_in
 from tests.jobs import run_worker
 from tests.test_authorization_sweep import (
     ENDPOINTS,
@@ -208,7 +209,7 @@ class Asker:
         client = self.clients.get(role)
         if client is None:
             client = self.clients[role] = Client(raise_request_exception=False)
-            client.force_login(self.world.users[role])
+            sign_in(client, self.world.users[role])
         return client.get(path)
 
 

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django_otp import devices_for_user
 
 from . import permissions
 
@@ -69,7 +70,32 @@ def uses_api_token(request: HttpRequest) -> bool:
 
 
 def two_factor_required(user) -> bool:  # type: ignore[no-untyped-def]
+    """Whether the user's role requires two-factor authentication, so that it cannot be turned off."""
     return permissions.needs_second_factor(user, set(settings.TWO_FACTOR_REQUIRED_ROLES))
+
+
+# Whether the session's user has a confirmed authenticator: read at sign-in and kept in the session, so
+# that no page asks the database again. Enrolling and turning it off in a session change it there.
+SECOND_FACTOR_ENROLLED_KEY = "_second_factor_enrolled"
+
+
+def remember_enrolment(request: HttpRequest, user) -> bool:  # type: ignore[no-untyped-def]
+    enrolled = any(devices_for_user(user, confirmed=True))
+    request.session[SECOND_FACTOR_ENROLLED_KEY] = enrolled
+    return enrolled
+
+
+def second_factor_needed(request: HttpRequest) -> bool:
+    """Whether this session must give a code before any page: the user's role requires two-factor
+    authentication, or the user turned it on. A session that signed in before sessions kept the
+    latter reads it once."""
+    user = request.user
+    if not user.is_authenticated:
+        return False
+    if two_factor_required(user):
+        return True
+    enrolled = request.session.get(SECOND_FACTOR_ENROLLED_KEY)
+    return remember_enrolment(request, user) if enrolled is None else enrolled
 
 
 def second_factor_verified(request: HttpRequest) -> bool:
@@ -81,18 +107,18 @@ def second_factor_verified(request: HttpRequest) -> bool:
 
 
 class TwoFactorEnforcementMiddleware:
-    """Users whose role needs TOTP are sent to enrol or verify before any other page."""
+    """Users whose role needs TOTP, and users who turned it on, are sent to enrol or verify before any
+    other page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = request.user
         if (
-            two_factor_required(user)
-            and not second_factor_verified(request)
-            and not request.path.startswith(EXEMPT_PREFIXES)
+            not request.path.startswith(EXEMPT_PREFIXES)
             and not uses_api_token(request)
+            and second_factor_needed(request)
+            and not second_factor_verified(request)
         ):
             if request.path.startswith(API_PREFIXES):
                 return JsonResponse(

@@ -34,6 +34,10 @@ def client_address(request: HttpRequest | None) -> str | None:
 @receiver(user_logged_in)
 def on_login(sender, request, user, **kwargs) -> None:  # type: ignore[no-untyped-def]
     log.info("login user=%s address=%s", user.get_username(), client_address(request) or "-")
+    if request is not None and hasattr(request, "session"):
+        from .middleware import remember_enrolment
+
+        remember_enrolment(request, user)
 
 
 @receiver(user_logged_out)

@@ -11,10 +11,13 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from tests.factories import PASSWORD
+from tracker.middleware import SECOND_FACTOR_ENROLLED_KEY, second_factor_needed
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +89,15 @@ def test_verify_refuses_a_wrong_code(client, settings, manager):
     assert client.get("/plans/").status_code == 302
 
 
+@pytest.mark.parametrize("next_", ["0", "plans", "javascript:alert(1)", "//evil.example/"])
+def test_a_verified_session_goes_on_only_to_a_path_on_this_site(client, staff, next_):
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client.force_login(staff)
+    client.post("/accounts/two-factor/", {"token": code_for(device)})
+    response = client.get(f"/accounts/two-factor/?next={next_}")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
 def test_verify_ignores_an_offsite_next(client, settings, manager):
     settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
     device = TOTPDevice.objects.create(user=manager, name="phone", confirmed=True)
@@ -103,11 +115,92 @@ def test_required_role_cannot_turn_two_factor_off(client, settings, manager):
     assert TOTPDevice.objects.filter(user=manager).exists()
 
 
-def test_optional_user_can_turn_two_factor_off(client, staff):
+def test_a_user_who_turned_two_factor_on_is_asked_for_a_code_at_every_sign_in(client, settings, staff):
+    """Two-factor by choice protects the account as the role's does: the password alone opens nothing."""
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]  # not staff
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    response = client.post("/accounts/login/", {"username": staff.username, "password": PASSWORD})
+    assert response.status_code == 302
+    for path in ("/plans/", "/", "/accounts/"):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/two-factor/?next=")
+    response = client.get("/api/v1/plans/")
+    assert response.status_code == 403 and "Two-factor" in response.json()["detail"]
+    response = client.post("/accounts/two-factor/", {"token": code_for(device), "next": "/plans/"})
+    assert response["Location"] == "/plans/"
+    assert client.get("/plans/").status_code == 200
+
+
+def test_a_session_from_before_the_rule_is_asked_for_a_code_too(client, staff):
+    """A session that signed in before sessions kept whether their user has an authenticator."""
     TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
     client.force_login(staff)
-    client.post("/accounts/two-factor/remove/")
+    session = client.session
+    session.pop(SECOND_FACTOR_ENROLLED_KEY, None)
+    session.save()
+    response = client.get("/plans/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/two-factor/")
+
+
+def test_staff_without_an_authenticator_are_not_asked_for_a_code(
+    client, settings, staff, django_assert_max_num_queries
+):
+    settings.TWO_FACTOR_REQUIRED_ROLES = ["manager"]
+    client.force_login(staff)
+    assert client.get("/plans/").status_code == 200
+    # Whether the user has an authenticator is read at sign-in, not on every page.
+    request = RequestFactory().get("/plans/")
+    request.user, request.session = staff, client.session
+    assert request.session[SECOND_FACTOR_ENROLLED_KEY] is False  # read at sign-in
+    with django_assert_max_num_queries(0):
+        assert not second_factor_needed(request)
+
+
+def test_an_authenticator_removed_in_another_session_asks_this_one_for_nothing(client, staff):
+    TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client.force_login(staff)
+    TOTPDevice.objects.filter(user=staff).delete()  # turned off in another session
+    response = client.get("/plans/", follow=True)
+    assert response.status_code == 200 and response.redirect_chain[-1][0] == "/plans/"
+    assert client.get("/plans/").status_code == 200
+
+
+def test_an_unverified_session_cannot_turn_two_factor_off(client, staff):
+    """Signed in with the password alone, two-factor cannot be turned off, even with the password."""
+    TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client.force_login(staff)
+    response = client.post("/accounts/two-factor/remove/", {"password": PASSWORD})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/two-factor/")
+    assert TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+
+
+def test_turning_two_factor_off_needs_the_password_again(client, staff):
+    device = TOTPDevice.objects.create(user=staff, name="phone", confirmed=True)
+    client.force_login(staff)
+    client.post("/accounts/two-factor/", {"token": code_for(device)})
+    response = client.post("/accounts/two-factor/remove/", {"password": "not-the-password"})
+    assert response.status_code == 200
+    assert "not your password" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=staff).exists()
+    response = client.post("/accounts/two-factor/remove/", {"password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/accounts/"
     assert not TOTPDevice.objects.filter(user=staff).exists()
+    # Off means off: this session and the next reach pages with no code.
+    assert client.get("/plans/").status_code == 200
+    client.logout()
+    client.post("/accounts/login/", {"username": staff.username, "password": PASSWORD})
+    assert client.get("/plans/").status_code == 200
+
+
+def test_a_user_enrolling_is_verified_for_the_session_and_asked_at_the_next(client, staff):
+    client.force_login(staff)
+    client.get("/accounts/two-factor/setup/")
+    device = TOTPDevice.objects.get(user=staff, confirmed=False)
+    client.post("/accounts/two-factor/setup/", {"token": code_for(device)})
+    assert client.get("/plans/").status_code == 200
+    client.logout()
+    client.post("/accounts/login/", {"username": staff.username, "password": PASSWORD})
+    assert client.get("/plans/").status_code == 302
 
 
 def test_user_can_turn_their_digest_off(client, staff):
