@@ -58,7 +58,7 @@ def test_each_queue_says_how_long_each_plan_waited_oldest_first(demo, new_page):
     older = overdue_plan_for(demo, "surrey.staff")
     workflow.submit_for_sign_off(plan=older, user=staff, statement="Done.", files=[pdf_upload()])
     Update.objects.filter(plan=older, status_to=ActionPlan.Status.SUBMITTED).update(
-        created_at=timezone.now() - dt.timedelta(days=200)
+        created_at=timezone.localtime() - dt.timedelta(days=200)  # 200 days back on the local calendar
     )
     page = new_page("surrey.manager")
     awaiting = page.get_by_role("region", name=re.compile("Awaiting your sign-off"))

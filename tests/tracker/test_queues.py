@@ -20,7 +20,9 @@ S = ActionPlan.Status
 
 
 def days_ago(n: int) -> dt.datetime:
-    return timezone.now() - dt.timedelta(days=n)
+    """This time of day, `n` days back on the local calendar (`now() - n days` falls on the next local day
+    in the hour before midnight when summer time separates the two days)."""
+    return timezone.localtime() - dt.timedelta(days=n)
 
 
 def submitted(plan, staff, *, ago: int) -> None:
