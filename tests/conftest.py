@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Iterator
 
@@ -17,6 +18,17 @@ from tests.factories import (
     StaffFactory,
 )
 from tests.oidc.fixtures import oidc_provider, oidc_provider_server, sso  # noqa: F401  (single sign-on)
+
+
+@pytest.fixture(autouse=True)
+def _today_is_the_day_the_test_runs(request, monkeypatch):
+    """Test modules name today once, when they are imported (`TODAY = timezone.localdate()`); in a run
+    that goes on past midnight their tests would check yesterday's rules against today's. Each test
+    sees the day it runs on."""
+    from django.utils import timezone
+
+    if isinstance(getattr(request.module, "TODAY", None), dt.date):
+        monkeypatch.setattr(request.module, "TODAY", timezone.localdate())
 
 
 @pytest.fixture(autouse=True)
